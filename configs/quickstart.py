@@ -1,0 +1,48 @@
+r"""The embedded default: the generated toy world, end to end on a laptop CPU.
+
+  python -m jaxgeo.main --config configs/quickstart.py --workdir runs/quickstart
+
+Generates the toy world (about 20k photos written in the raw YFCC100M / MP-16 / GLDv2 / Im2GPS3k
+formats, ~1 minute on 2 cores), then builds its S2 partitionings from the training coordinates.
+`--config configs/quickstart.py:runlocal` shrinks everything to a few seconds (used by the tests).
+"""
+
+import ml_collections
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+  config = ml_collections.ConfigDict()
+  config.seed = 0
+
+  # The toy world: generated into `dir` (default <workdir>/toy_world) unless it is already there
+  # with the same settings. The fields are those of jaxgeo.data.synthetic.ToyWorldConfig.
+  config.toy_world = ml_collections.ConfigDict()
+  config.toy_world.enabled = True
+  config.toy_world.dir = ""
+  config.toy_world.num_train_photos = 20_000
+  config.toy_world.num_test_photos = 600
+  config.toy_world.num_yfcc4k_photos = 300
+  config.toy_world.image_size = 96
+  config.toy_world.num_landmarks = 30
+
+  # Partitionings from the training coordinates (an MP-16-style meta CSV: IMG_ID,LAT,LON). With
+  # ~20k photos around ~60 cities, these thresholds give a coarse/middle/fine set of cells, as
+  # tau_max 5000/2000/1000 with tau_min 50 do for MP-16's 4.7M photos.
+  config.partitions = ml_collections.ConfigDict()
+  config.partitions.input_csv = ""  # Default: the toy world's mp16/mp16_places365.csv.
+  config.partitions.tau_min = 10
+  config.partitions.tau_max = (1000, 400, 150)
+  config.partitions.min_level = 2
+
+  if arg == "runlocal":
+    config.toy_world.num_train_photos = 1_500
+    config.toy_world.num_test_photos = 60
+    config.toy_world.num_yfcc4k_photos = 30
+    config.toy_world.image_size = 64
+    config.toy_world.num_landmarks = 8
+    config.partitions.tau_min = 5
+    config.partitions.tau_max = (200, 80, 30)
+  elif arg:
+    raise ValueError(f"Unknown config argument {arg!r}; use configs/quickstart.py or "
+                     "configs/quickstart.py:runlocal.")
+  return config

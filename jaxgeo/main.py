@@ -1,0 +1,93 @@
+r"""The main job: `python -m jaxgeo.main --config configs/<name>.py --workdir DIR`.
+
+Config overrides use ml_collections' syntax, e.g. `--config.partitions.tau_min=20`. The log goes
+to the console and to `<workdir>/log.txt`; the resolved config to `<workdir>/config.json`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import time
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+from jaxgeo import prepare
+from jaxgeo.geo import hierarchy, partitions as partitions_lib
+
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", None, "Path to a config file (configs/*.py), optionally `path:arg`.",
+    lock_config=True)
+_WORKDIR = flags.DEFINE_string("workdir", None, "Directory for outputs, logs and checkpoints.")
+flags.mark_flags_as_required(["config", "workdir"])
+
+# The stages of the full pipeline that are not built yet, said plainly rather than faked.
+_STAGES_TO_COME = (
+    ("build the TFDS data sets (ArrayRecord) from the raw files", "issue 3"),
+    ("train the ResNet with one head per partition", "issue 4"),
+    ("evaluate (km accuracies, GeoScore) against baselines", "issue 4"),
+    ("train the LocSens scorer", "issue 5"),
+)
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+  """absl flag parsing with clear errors for a missing config file and an unknown key."""
+  for i, arg in enumerate(argv[1:], start=1):
+    value = None
+    if arg.startswith("--config="):
+      value = arg.split("=", 1)[1]
+    elif arg == "--config" and i + 1 < len(argv):
+      value = argv[i + 1]
+    path = value.split(":", 1)[0] if value else None
+    if path and not os.path.isfile(path):
+      sys.exit(f"error: config file {path!r} not found (configs are Python files such as "
+               "configs/quickstart.py).")
+  try:
+    return flags.FLAGS(argv)
+  except (KeyError, AttributeError) as e:
+    # ml_collections raises these, with only the last key component, for an unknown override.
+    key = str(e).strip("'\"")
+    overrides = [a for a in argv if re.match(rf"--config\.(\w+\.)*{re.escape(key)}(=|$)", a)]
+    sys.exit(f"error: {overrides[0] if overrides else key!r} names a key the config does not "
+             "have; check its spelling against the config file.")
+
+
+def _log_to_workdir(workdir: str) -> None:
+  handler = logging.logging.FileHandler(os.path.join(workdir, "log.txt"))
+  handler.setFormatter(logging.logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+  logging.get_absl_logger().addHandler(handler)
+
+
+def main(argv: list[str]) -> None:
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  config, workdir = _CONFIG.value, _WORKDIR.value
+  os.makedirs(workdir, exist_ok=True)
+  _log_to_workdir(workdir)
+  with open(os.path.join(workdir, "config.json"), "w") as f:
+    f.write(config.to_json_best_effort(indent=2))
+  logging.info("Config:\n%s", config)
+
+  start = time.perf_counter()
+  data = prepare.prepare_data(config, workdir)
+  parts = partitions_lib.load_partitions(data.partitions_dir, data.partition_names)
+  tree = hierarchy.make_hierarchy(parts)
+  logging.info("Partitions (coarse to fine): %s",
+               ", ".join(f"{p.name} ({p.num_classes} classes)" for p in tree.partitions))
+  summary = {
+      "toy_world_dir": data.toy_world_dir,
+      "partitions_dir": data.partitions_dir,
+      "partitions": {p.name: p.num_classes for p in tree.partitions},
+      "stages_to_come": [f"{stage} ({issue})" for stage, issue in _STAGES_TO_COME],
+  }
+  with open(os.path.join(workdir, "summary.json"), "w") as f:
+    json.dump(summary, f, indent=2)
+  logging.info("Done in %.1f s. Stages still to come: %s", time.perf_counter() - start,
+               "; ".join(summary["stages_to_come"]))
+
+
+if __name__ == "__main__":
+  app.run(main, flags_parser=parse_flags)

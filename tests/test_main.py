@@ -1,0 +1,88 @@
+"""The main job end to end on the shrunken quickstart, and its command-line errors."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from jaxgeo.geo import partitions as partitions_lib
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _run_main(*args, cwd=REPO):
+  return subprocess.run([sys.executable, "-m", "jaxgeo.main", *args], cwd=cwd,
+                        capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def quickstart_run(tmp_path_factory):
+  workdir = tmp_path_factory.mktemp("run")
+  result = _run_main("--config", "configs/quickstart.py:runlocal", "--workdir", str(workdir))
+  assert result.returncode == 0, result.stderr[-3000:]
+  return workdir, result
+
+
+def test_runlocal_builds_world_and_partitions(quickstart_run):
+  workdir, result = quickstart_run
+  summary = json.loads((workdir / "summary.json").read_text())
+  names = ["cells_5_200", "cells_5_80", "cells_5_30"]
+  assert set(summary["partitions"]) == set(names)
+  # Coarse to fine: more classes as tau_max shrinks.
+  counts = [summary["partitions"][n] for n in names]
+  assert counts[0] < counts[1] < counts[2]
+  # The partitions cover the toy world's training photos: each kept photo's class is the cell
+  # that contains it.
+  parts = partitions_lib.load_partitions(workdir / "partitions", names)
+  assert [p.num_classes for p in parts] == counts
+  assert (workdir / "toy_world" / "manifest.json").exists()
+  assert (workdir / "partitions" / "assignments.csv").exists()
+  # What is not built yet is said, not faked.
+  assert any("issue 4" in s for s in summary["stages_to_come"])
+  log = (workdir / "log.txt").read_text()
+  assert "Stages still to come" in log and "cells_5_30" in log
+  assert json.loads((workdir / "config.json").read_text())["partitions"]["tau_min"] == 5
+
+
+def test_rerun_reuses_finished_stages(quickstart_run):
+  workdir, _ = quickstart_run
+  before = os.path.getmtime(workdir / "toy_world" / "manifest.json")
+  result = _run_main("--config", "configs/quickstart.py:runlocal", "--workdir", str(workdir))
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert "Toy world: reusing" in result.stderr
+  assert "Partitions: reusing" in result.stderr
+  assert os.path.getmtime(workdir / "toy_world" / "manifest.json") == before
+
+
+def test_override_changes_partitions(quickstart_run, tmp_path):
+  workdir, _ = quickstart_run
+  # Point at the existing toy world; only the partitions are rebuilt with the new tau_min.
+  result = _run_main("--config", "configs/quickstart.py:runlocal", "--workdir", str(tmp_path),
+                     f"--config.toy_world.dir={workdir / 'toy_world'}",
+                     "--config.partitions.tau_min=12")
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert "Toy world: reusing" in result.stderr
+  assert sorted(os.listdir(tmp_path / "partitions"))[:3] == [
+      "assignments.csv", "cells_12_200.csv", "cells_12_30.csv"]
+
+
+def test_unknown_config_key_is_named(tmp_path):
+  result = _run_main("--config", "configs/quickstart.py", "--workdir", str(tmp_path),
+                     "--config.partitions.tau_mn=3")
+  assert result.returncode != 0
+  assert "--config.partitions.tau_mn=3" in result.stderr
+  assert "names a key the config does not have" in result.stderr
+
+
+def test_missing_config_file_is_named(tmp_path):
+  result = _run_main("--config", "configs/nope.py", "--workdir", str(tmp_path))
+  assert result.returncode != 0
+  assert "config file 'configs/nope.py' not found" in result.stderr
+
+
+def test_unknown_config_argument(tmp_path):
+  result = _run_main("--config", "configs/quickstart.py:fast", "--workdir", str(tmp_path))
+  assert result.returncode != 0
+  assert "Unknown config argument 'fast'" in result.stderr
