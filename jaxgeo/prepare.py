@@ -1,7 +1,8 @@
 """Data preparation stages of the main job: the toy world and the S2 partitionings.
 
-Each stage is skipped when its outputs already exist for the same settings (a JSON stamp next to
-them records the settings), so re-running a command resumes instead of redoing finished work.
+Each stage is skipped when its outputs already exist for the same settings (the toy world's
+manifest, or a JSON stamp next to the partitions), so re-running a command resumes instead of
+redoing finished work.
 """
 
 from __future__ import annotations
@@ -53,17 +54,18 @@ def toy_world_config(config: ml_collections.ConfigDict) -> synthetic.ToyWorldCon
 
 
 def make_toy_world(config: ml_collections.ConfigDict, workdir: str) -> str:
-  """Generates the toy world, or reuses it when it exists with the same settings."""
+  """Generates the toy world, or reuses it when it is complete with the same settings."""
   out_dir = config.toy_world.dir or os.path.join(workdir, "toy_world")
   world_config = toy_world_config(config)
-  settings = {"toy_world": dataclasses.asdict(world_config)}
-  if _stamp_matches(out_dir, settings):
-    logging.info("Toy world: reusing %s (same settings).", out_dir)
-    return out_dir
+  manifest_path = os.path.join(out_dir, "manifest.json")
+  if os.path.exists(manifest_path):
+    with open(manifest_path) as f:
+      if json.load(f).get("config") == dataclasses.asdict(world_config):
+        logging.info("Toy world: reusing %s (same settings).", out_dir)
+        return out_dir
   logging.info("Toy world: generating %s into %s", world_config, out_dir)
   manifest = synthetic.generate_toy_world(out_dir, world_config)
-  logging.info("Toy world: done in %.1f s.", manifest["generation_seconds"])
-  _write_stamp(out_dir, settings)
+  logging.info("Toy world: done in %.1f s.", manifest["generation"]["seconds"])
   return out_dir
 
 
