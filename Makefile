@@ -28,7 +28,7 @@ quickstart: $(VENV)/.core-stamp
 
 ## Runs the whole test suite with every extra installed (as CI does).
 test: $(VENV)/.all-stamp
-	$(PY) -m pytest -n 2 --dist loadfile tests
+	$(PY) -m pytest -n 2 --dist loadfile tests tfds_builders
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

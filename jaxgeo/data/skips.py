@@ -1,0 +1,65 @@
+"""Counting the records a data-set build skips, by reason, for a report the user sees.
+
+Nothing a builder drops is lost silently: each skip is counted under a short reason key with a
+few example ids, logged at the end of the split and written to `build_report.json` next to the
+data set.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+from typing import Any
+
+from absl import logging
+
+REPORT_FILE = "build_report.json"
+
+
+class SkipCounter:
+  """Kept/skipped counts of one split; reasons are short keys like `no_gps`."""
+
+  def __init__(self, max_examples: int = 5):
+    self.max_examples = max_examples
+    self.num_kept = 0
+    self.skipped: collections.Counter[str] = collections.Counter()
+    self.examples: dict[str, list[str]] = collections.defaultdict(list)
+
+  def keep(self) -> None:
+    self.num_kept += 1
+
+  def skip(self, reason: str, example: str) -> None:
+    self.skipped[reason] += 1
+    if len(self.examples[reason]) < self.max_examples:
+      self.examples[reason].append(example)
+
+  def as_dict(self) -> dict[str, Any]:
+    return {"kept": self.num_kept, "skipped": dict(sorted(self.skipped.items())),
+            "examples": {k: self.examples[k] for k in sorted(self.skipped)}}
+
+  def summary(self, split: str) -> str:
+    total = sum(self.skipped.values())
+    parts = ", ".join(f"{reason}: {n}" for reason, n in sorted(self.skipped.items()))
+    return f"{split}: kept {self.num_kept}, skipped {total}" + (f" ({parts})" if parts else "")
+
+
+def write_split_report(data_dir: str | os.PathLike, split: str, counts: dict[str, Any]) -> None:
+  """Adds one split's counts (or another section's, e.g. a CSV read before the splits) to
+  `<data_dir>/build_report.json`, and logs them."""
+  path = os.path.join(os.fspath(data_dir), REPORT_FILE)
+  report = {}
+  if os.path.exists(path):
+    with open(path) as f:
+      report = json.load(f)
+  report[split] = counts
+  with open(path, "w") as f:
+    json.dump(report, f, indent=2, sort_keys=True)
+  skipped = counts.get("skipped", {})
+  logging.info("Build report, split %s: kept %d, skipped %d %s -> %s", split, counts["kept"],
+               sum(skipped.values()), skipped, path)
+
+
+def read_report(data_dir: str | os.PathLike) -> dict[str, Any]:
+  with open(os.path.join(os.fspath(data_dir), REPORT_FILE)) as f:
+    return json.load(f)
