@@ -60,6 +60,19 @@ def write_split_report(data_dir: str | os.PathLike, split: str, counts: dict[str
                sum(skipped.values()), skipped, path)
 
 
+def write_tag_counts(data_dir: str | os.PathLike, split: str,
+                     counts: collections.Counter[str] | dict[str, int]) -> str:
+  """Writes `tag_counts_<split>.tsv` (tag, photos carrying it), most frequent first.
+
+  Counted while building, so a tag vocabulary needs no second pass over millions of photos.
+  """
+  path = os.path.join(os.fspath(data_dir), f"tag_counts_{split}.tsv")
+  with open(path, "w", encoding="utf-8") as f:
+    for tag, count in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+      f.write(f"{tag}\t{count}\n")
+  return path
+
+
 def read_report(data_dir: str | os.PathLike) -> dict[str, Any]:
   with open(os.path.join(os.fspath(data_dir), REPORT_FILE)) as f:
     return json.load(f)

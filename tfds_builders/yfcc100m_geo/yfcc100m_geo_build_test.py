@@ -5,6 +5,7 @@ with a duplicated photo, a CMYK JPEG and a PNG saved as .jpg; and the MP-16 layo
 photos with one bad meta row and one shard record without a meta row.
 """
 
+import collections
 import io
 import os
 import shutil
@@ -151,6 +152,19 @@ def test_beam_pipeline_matches_local_build(tmp_path, yfcc_build):
   for split in ("train", "validation"):
     assert beam[split]["kept"] == local[split]["kept"]
     assert beam[split]["skipped"] == local[split]["skipped"]
+    tag_file = f"tag_counts_{split}.tsv"
+    assert ((builder.data_path / tag_file).read_text()
+            == (yfcc_build.data_path / tag_file).read_text())
+
+
+def test_tag_counts_file(yfcc_build):
+  examples = _examples(yfcc_build, "train")
+  expected = collections.Counter(t.decode() for ex in examples.values() for t in ex["tags"])
+  lines = (yfcc_build.data_path / "tag_counts_train.tsv").read_text().splitlines()
+  got = {tag: int(count) for tag, count in (line.split("\t") for line in lines)}
+  assert got == dict(expected)
+  counts = [int(line.split("\t")[1]) for line in lines]
+  assert counts == sorted(counts, reverse=True)
 
 
 def test_face_ratio_when_asked(tmp_path):

@@ -9,13 +9,15 @@ Configs:
 
 Only photos with valid coordinates are kept; labels for partitions are NOT stored (they are
 computed at load time, so a new partitioning needs no rebuild). Skipped records are counted by
-reason in `build_report.json` next to the data set. The validation split is a stable hash of the
+reason in `build_report.json` next to the data set, and the tags of each split's photos in
+`tag_counts_<split>.tsv` (for the tag vocabulary). The validation split is a stable hash of the
 photo id. Passing Beam options (`tfds build ... --beam_pipeline_options=...`) runs the scan as an
 Apache Beam pipeline, for the 100M-row metadata on a distributed runner.
 """
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import os
 from collections.abc import Iterator
@@ -133,6 +135,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
 
 def _generate_locally(source, processor, report_dir) -> Iterator[tuple[str, dict]]:
   counter = skips.SkipCounter()
+  tag_counts: collections.Counter[str] = collections.Counter()
   seen: set[str] = set()
   for item in source.items():
     result = processor(item)
@@ -147,8 +150,10 @@ def _generate_locally(source, processor, report_dir) -> Iterator[tuple[str, dict
       continue
     seen.add(key)
     counter.keep()
+    tag_counts.update(example["tags"])
     yield key, example
   skips.write_split_report(report_dir, processor.split, counter.as_dict())
+  skips.write_tag_counts(report_dir, processor.split, tag_counts)
 
 
 def _beam_transform(source, processor, report_dir):
@@ -198,6 +203,12 @@ def _beam_transform(source, processor, report_dir):
     num_kept = unique.examples | "Count kept" >> beam.combiners.Count.Globally()
     _ = (skipped | "Report" >> beam.Map(write_report,
                                         num_kept=beam.pvalue.AsSingleton(num_kept)))
+    _ = (unique.examples
+         | "Tags" >> beam.FlatMap(lambda key_example: key_example[1]["tags"])
+         | "Count tags" >> beam.combiners.Count.PerElement()
+         | "All tags" >> beam.combiners.ToList()
+         | "Write tags" >> beam.Map(
+             lambda counts: skips.write_tag_counts(report_dir, processor.split, dict(counts))))
     return unique.examples
 
   return scan()  # pylint: disable=no-value-for-parameter
