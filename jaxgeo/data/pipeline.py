@@ -1,0 +1,138 @@
+"""Input pipelines: a built TFDS split -> grain -> per-process batches -> global jax.Arrays.
+
+Each JAX process reads a disjoint part of the split (`ShardByJaxProcess`), so a pod reads every
+photo once per epoch; per-process batches become global arrays sharded over the mesh. TensorFlow
+is never imported here: ArrayRecord files are read through `tfds.data_source`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+
+import grain
+import jax
+import numpy as np
+import tensorflow_datasets as tfds
+
+from jaxgeo.data import transforms
+from jaxgeo.data.vocab import TagVocabulary
+from jaxgeo.geo.partitions import Partition
+
+MASK_KEY = "_mask"
+
+
+def open_split(name: str, split: str, data_dir: str):
+  """Random-access source over a built split; images stay JPEG bytes (decoded by transforms)."""
+  return tfds.data_source(name, split=split, data_dir=data_dir, download=False,
+                          decoders={"image": tfds.decode.SkipDecoding()})
+
+
+def make_train_loader(source, *, batch_size: int, image_size: int,
+                      partitions: Sequence[Partition], vocabulary: TagVocabulary | None = None,
+                      seed: int = 0, worker_count: int = 0,
+                      shard_options: grain.sharding.ShardOptions | None = None
+                      ) -> grain.DataLoader:
+  """Endless shuffled train batches of this process's shard.
+
+  Args:
+    source: from `open_split`.
+    batch_size: examples per batch in this process (global batch / process count).
+    image_size: side of the square crops.
+    partitions: label each photo with its class in each (-1 outside the cells; masked in the
+      loss, so the photo still trains the heads whose cells contain it).
+    vocabulary: adds `tag_ids` and one random positive `tag` per photo and step.
+    seed: fixes the order and the augmentations: a resumed run sees the same data.
+    worker_count: grain worker processes (0: in this process).
+    shard_options: default `ShardByJaxProcess`; tests pass explicit shards.
+  """
+  sampler = grain.samplers.IndexSampler(
+      len(source), shard_options=shard_options or grain.sharding.ShardByJaxProcess(
+          drop_remainder=True), shuffle=True, num_epochs=None, seed=seed)
+  operations = [transforms.RandomCropFlip(image_size),
+                transforms.GeoLabels(partitions, vocabulary)]
+  if vocabulary is not None:
+    operations.append(transforms.SampleTag())
+  operations.append(grain.transforms.Batch(batch_size, drop_remainder=True))
+  return grain.DataLoader(data_source=source, sampler=sampler, operations=operations,
+                          worker_count=worker_count)
+
+
+def num_eval_batches(num_examples: int, batch_size: int, num_shards: int) -> int:
+  """Batches every process runs, so that all run the same number (the largest shard's)."""
+  return math.ceil(math.ceil(num_examples / num_shards) / batch_size)
+
+
+def pad_batch(batch: dict[str, np.ndarray], batch_size: int) -> dict[str, np.ndarray]:
+  """Pads every field to `batch_size` rows with zeros and adds the `_mask` of real rows."""
+  n = len(next(iter(batch.values())))
+  out = {}
+  for key, value in batch.items():
+    value = np.asarray(value)
+    pad = np.zeros((batch_size - n, *value.shape[1:]), dtype=value.dtype)
+    if value.dtype == object:
+      pad[...] = b""  # ids
+    out[key] = np.concatenate([value, pad]) if n < batch_size else value
+  out[MASK_KEY] = np.arange(batch_size) < n
+  return out
+
+
+def eval_batches(source, *, batch_size: int, image_size: int, partitions: Sequence[Partition],
+                 vocabulary: TagVocabulary | None = None, five_crop: bool = False,
+                 id_key: str | None = "photo_id",
+                 shard_options: grain.sharding.ShardOptions | None = None
+                 ) -> Iterator[dict[str, np.ndarray]]:
+  """One pass over this process's shard, in fixed-size batches padded with a `_mask`.
+
+  Every process yields `num_eval_batches(...)` batches (all-masked ones once its shard is
+  done), so collective ops in the eval step never wait on a process that has run out.
+  """
+  shard_options = shard_options or grain.sharding.ShardByJaxProcess(drop_remainder=False)
+  crop = transforms.FiveCrop(image_size) if five_crop else transforms.CenterCrop(image_size)
+  operations = [crop, transforms.GeoLabels(partitions, vocabulary, id_key=id_key)]
+  # grain's IndexSampler drops the remainder of an uneven split even when asked not to, so the
+  # shard is cut here: every example is evaluated exactly once.
+  shard = _ShardOf(source, shard_options.shard_index, shard_options.shard_count)
+  sampler = grain.samplers.IndexSampler(len(shard), shuffle=False, num_epochs=1)
+  loader = grain.DataLoader(
+      data_source=shard, sampler=sampler,
+      operations=[*operations, grain.transforms.Batch(batch_size, drop_remainder=False)])
+  total = num_eval_batches(len(source), batch_size, shard_options.shard_count)
+  count, template = 0, None
+  for batch in loader:
+    count, template = count + 1, batch
+    yield pad_batch(batch, batch_size)
+  if count < total:
+    if template is None:  # An empty shard: shape the padding after the split's first example.
+      example = source[0]
+      for op in operations:
+        example = op.map(example)
+      template = {k: np.asarray(v)[None] for k, v in example.items()}
+    empty = {k: v[:0] for k, v in template.items()}
+    for _ in range(total - count):
+      yield pad_batch(empty, batch_size)
+
+
+class _ShardOf:
+  """Records [n*i/k, n*(i+1)/k) of a random-access source: shard i of k, sizes within 1."""
+
+  def __init__(self, source, index: int, count: int):
+    self.source = source
+    self.start = len(source) * index // count
+    self.stop = len(source) * (index + 1) // count
+
+  def __len__(self) -> int:
+    return self.stop - self.start
+
+  def __getitem__(self, i: int):
+    return self.source[self.start + i]
+
+
+def to_global_arrays(batch: dict[str, np.ndarray],
+                     sharding: jax.sharding.Sharding) -> dict[str, jax.Array]:
+  """Per-process batch -> global arrays sharded over the mesh (host-only fields left out).
+
+  Text fields (ids) stay on the host: they have no device dtype.
+  """
+  return {key: jax.make_array_from_process_local_data(sharding, value)
+          for key, value in batch.items() if value.dtype.kind not in "OSU"}
