@@ -124,14 +124,14 @@ class GeoLabels(grain.transforms.Map):
   id_key: str | None = None  # e.g. "photo_id": kept as `id` (bytes) for per-image results
 
   def map(self, element: dict) -> dict:
-    lat = np.float32(element["latitude"])
-    lon = np.float32(element["longitude"])
-    out = {"image": element["image"], "latitude": lat, "longitude": lon}
+    lat = np.array([element["latitude"]], np.float64)
+    lon = np.array([element["longitude"]], np.float64)
+    out = {"image": element["image"], "latitude": np.float32(lat[0]),
+           "longitude": np.float32(lon[0])}
     if self.id_key:
       out["id"] = element[self.id_key]
     for partition in self.partitions:
-      out[f"label_{partition.name}"] = np.int32(
-          partition.classify(np.array([lat], np.float64), np.array([lon], np.float64))[0])
+      out[f"label_{partition.name}"] = np.int32(partition.classify(lat, lon)[0])
     if self.vocabulary is not None:
       out["tag_ids"] = self.vocabulary.encode(element.get("tags", ()), self.max_tags)
     out["landmark"] = np.int32(element.get("landmark_id", -1))

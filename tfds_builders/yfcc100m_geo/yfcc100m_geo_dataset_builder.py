@@ -84,10 +84,14 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         description=_DESCRIPTION,
         features=tfds.features.FeaturesDict({
             "image": tfds.features.Image(shape=(None, None, 3), encoding_format="jpeg"),
-            # float32 (tf.train.Example stores floats as float32 anyway): ~0.5 m resolution,
-            # finer than the GPS accuracy of Flickr photos.
-            "latitude": tfds.features.Scalar(np.float32, doc="Degrees north."),
-            "longitude": tfds.features.Scalar(np.float32, doc="Degrees east."),
+            # Bytes-encoded float64: a float Scalar would be stored as float32 (tf.train.Example
+            # keeps floats in float32) and no longer equal the source coordinates.
+            "latitude": tfds.features.Tensor(shape=(), dtype=np.float64,
+                                             encoding=tfds.features.Encoding.BYTES,
+                                             doc="Degrees north."),
+            "longitude": tfds.features.Tensor(shape=(), dtype=np.float64,
+                                              encoding=tfds.features.Encoding.BYTES,
+                                              doc="Degrees east."),
             "photo_id": tfds.features.Text(),
             "tags": tfds.features.Sequence(tfds.features.Text()),
             "date_taken": tfds.features.Text(),

@@ -1,0 +1,327 @@
+"""Tests of the geo_testsets builder on dummy_data/ (see make_dummy_data.py for its records).
+
+TFDS's DatasetBuilderTestCase checks each config end to end; the plain tests build into
+tmp_path as users do (array_record, read back with as_data_source) and check values: sizes,
+skip counts per reason, unlabelled image names, coordinates against the labels files, image
+sizes and both YFCC4k image layouts. One build runs with TensorFlow blocked.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from PIL import Image
+
+tf = pytest.importorskip("tensorflow",
+                         reason="tfds.testing needs TensorFlow: pip install 'jaxgeo[build]'")
+import tensorflow_datasets as tfds  # noqa: E402
+import tensorflow_datasets.testing  # noqa: E402,F401  (makes tfds.testing available)
+
+from jaxgeo.data import skips  # noqa: E402
+from tfds_builders.geo_testsets import geo_testsets_dataset_builder as gt  # noqa: E402
+from tfds_builders.geo_testsets import make_dummy_data  # noqa: E402
+
+DUMMY = make_dummy_data.DUMMY_DIR
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+IM2GPS3K_KEPT = {"11971883979_bc03347548_o.jpg", "6594778759_7be8a18122_o.jpg",
+                 "2849179874_27b68e2bdc_o.jpg", "2067044933_5c0b29b014_o.jpg",
+                 "2321718530_8d06bcdb19_o.jpg"}
+IM2GPS3K_SKIPPED = {"bad_coordinates": 1, "corrupt_image": 1, "duplicate_id": 1,
+                    "empty_image": 1, "missing_coordinates": 1, "missing_id": 1,
+                    "missing_image": 1, "no_label": 2}
+IM2GPS3K_UNLABELLED = ["1780342355_955fd6b385_o.jpg", "5476069438_2711ac5fd4_o.jpg"]
+YFCC4K_KEPT = {"8831034048", "7012300733", "7585223000", "5996160400", "9120455031"}
+YFCC4K_SKIPPED = {"bad_coordinates": 1, "corrupt_image": 1, "duplicate_id": 1,
+                  "malformed_row": 1, "missing_image": 1, "no_gps": 1, "video": 1}
+
+
+# --- TFDS's own checks, one test case per config, dummy_data/ as manual_dir -------------------
+
+
+class _TestCase(tfds.testing.DatasetBuilderTestCase):
+  DATASET_CLASS = gt.Builder
+  SKIP_CHECKSUMS = True  # manual download: nothing is fetched
+  # The shared readers (pandas, jaxgeo.data.images/yfcc) read local files with `open`, so the
+  # builder does too; TFDS's check for gfile-only I/O does not apply.
+  MOCK_OUT_FORBIDDEN_OS_FUNCTIONS = False
+
+
+class Im2gpsTest(_TestCase):
+  BUILDER_CONFIG_NAMES_TO_TEST = ["im2gps"]
+  SPLITS = {"test": 3}
+
+
+class Im2gps3kTest(_TestCase):
+  BUILDER_CONFIG_NAMES_TO_TEST = ["im2gps3k"]
+  SPLITS = {"test": 5}
+
+
+class Yfcc4kTest(_TestCase):
+  BUILDER_CONFIG_NAMES_TO_TEST = ["yfcc4k"]
+  SPLITS = {"test": 5}
+
+
+del _TestCase  # not a test of its own
+
+
+# --- Builds from Python, read back as array_record data sources ---------------------------------
+
+
+def _build(config, manual_dir: str, data_dir: str):
+  """Builds one config; returns ({image_id: example}, the split's build report)."""
+  builder = gt.Builder(config=config, data_dir=data_dir, file_format="array_record")
+  builder.download_and_prepare(
+      download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
+  source = builder.as_data_source()["test"]
+  examples = [source[i] for i in range(len(source))]
+  by_id = {ex["image_id"].decode(): ex for ex in examples}
+  assert len(by_id) == len(examples)
+  return by_id, skips.read_report(builder.data_dir)["test"]
+
+
+@pytest.fixture(scope="module")
+def im2gps3k(tmp_path_factory):
+  return _build("im2gps3k", DUMMY, str(tmp_path_factory.mktemp("data")))
+
+
+@pytest.fixture(scope="module")
+def yfcc4k(tmp_path_factory):
+  return _build("yfcc4k", DUMMY, str(tmp_path_factory.mktemp("data")))
+
+
+def _csv_row_at(source: str) -> dict[str, str]:
+  """The labels-CSV row that an example's `source` (file:line) names."""
+  name, line = source.rsplit(":", 1)
+  path = os.path.join(DUMMY, "im2gps3k" if name.startswith("im2gps3k") else "im2gps", name)
+  with open(path, newline="") as f:
+    lines = f.read().splitlines()
+  return next(csv.DictReader([lines[0], lines[int(line) - 1]]))
+
+
+def test_im2gps3k_sizes_and_skips(im2gps3k):
+  examples, report = im2gps3k
+  assert set(examples) == IM2GPS3K_KEPT
+  assert report["kept"] == 5
+  assert report["skipped"] == IM2GPS3K_SKIPPED
+  # Images without a row are reported by name, in full, and get no invented label.
+  assert report["unlabelled_images"] == IM2GPS3K_UNLABELLED
+  assert not set(IM2GPS3K_UNLABELLED) & set(examples)
+  assert sorted(report["examples"]["no_label"]) == [
+      f"{name}: image in images/ without a row in im2gps3k_places365.csv"
+      for name in IM2GPS3K_UNLABELLED]
+  assert report["examples"]["bad_coordinates"] == ["im2gps3k_places365.csv:4"]
+  assert report["examples"]["missing_id"] == ["im2gps3k_places365.csv:12"]
+
+
+def test_im2gps3k_coordinates_equal_csv_rows(im2gps3k):
+  examples, _ = im2gps3k
+  paris = examples["6594778759_7be8a18122_o.jpg"]
+  assert paris["source"].decode() == "im2gps3k_places365.csv:3"
+  assert (paris["latitude"], paris["longitude"]) == (48.856560, 2.292364)  # exact: float64
+  for image_id, ex in examples.items():
+    row = _csv_row_at(ex["source"].decode())
+    assert row["IMG_ID"] == image_id
+    assert (ex["latitude"], ex["longitude"]) == (float(row["LAT"]), float(row["LON"]))
+  # The duplicate row (line 13, at 0,0) is skipped; the first row's label stands.
+  dup = examples["2849179874_27b68e2bdc_o.jpg"]
+  assert (dup["source"].decode(), dup["latitude"], dup["longitude"]) == (
+      "im2gps3k_places365.csv:9", -33.623452, 18.332598)
+
+
+def test_photos_are_never_upscaled(im2gps3k):
+  examples, _ = im2gps3k
+  for image_id, ex in examples.items():
+    with Image.open(os.path.join(DUMMY, "im2gps3k", "images", image_id)) as original:
+      pixels = np.asarray(original.convert("RGB"))
+    # 48 px photos under the default 320: stored as they are (same size, not re-encoded).
+    assert min(pixels.shape[:2]) == 48
+    np.testing.assert_array_equal(ex["image"], pixels)
+
+
+def test_image_size_caps_the_shorter_side(tmp_path):
+  config = gt.BuilderConfig(name="im2gps3k_32px", test_set="im2gps3k", image_size=32)
+  examples, report = _build(config, DUMMY, str(tmp_path))
+  assert set(examples) == IM2GPS3K_KEPT and report["skipped"] == IM2GPS3K_SKIPPED
+  shapes = {}
+  for image_id, ex in examples.items():
+    with Image.open(os.path.join(DUMMY, "im2gps3k", "images", image_id)) as original:
+      w, h = original.size
+    scale = 32 / min(w, h)
+    assert ex["image"].shape == (round(h * scale), round(w * scale), 3)
+    shapes[image_id] = ex["image"].shape[:2]
+  assert shapes["11971883979_bc03347548_o.jpg"] == (32, 43)  # 64x48 landscape
+  assert shapes["2321718530_8d06bcdb19_o.jpg"] == (32, 43)
+
+
+def test_im2gps_from_its_own_folder(tmp_path):
+  # manual_dir may also be one test set's folder rather than a folder of all three.
+  examples, report = _build("im2gps", os.path.join(DUMMY, "im2gps"), str(tmp_path))
+  assert len(examples) == 3
+  assert report["skipped"] == {"bad_coordinates": 1}
+  assert report["examples"]["bad_coordinates"] == ["im2gps_places365.csv:5"]
+  assert report["unlabelled_images"] == []
+  for ex in examples.values():
+    row = _csv_row_at(ex["source"].decode())
+    assert (ex["latitude"], ex["longitude"]) == (float(row["LAT"]), float(row["LON"]))
+  portrait = examples["5100047033_bb5223270e_o.jpg"]["image"]
+  assert portrait.shape == (64, 48, 3)
+
+
+def test_yfcc4k_sizes_skips_and_coordinates(yfcc4k):
+  examples, report = yfcc4k
+  assert set(examples) == YFCC4K_KEPT
+  assert report["kept"] == 5 and report["skipped"] == YFCC4K_SKIPPED
+  assert report["kept_per_image_layout"] == {"flat": 3, "multimedia_commons": 2}
+  assert report["metadata_columns"] == {"yfcc4k_dataset": 25}
+  assert report["examples"]["malformed_row"] == ["yfcc4k_dataset:1: 10 columns, expected 25"]
+  assert report["examples"]["video"] == ["yfcc4k_dataset:7: photo 2341874686 is a video"]
+  ex = examples["7585223000"]
+  assert ex["source"].decode() == "yfcc4k_dataset:4"
+  assert (ex["latitude"], ex["longitude"]) == (50.833357, 0.319158)  # columns 13, 12
+  with open(os.path.join(DUMMY, "yfcc4k", "yfcc4k_dataset")) as f:
+    lines = f.read().splitlines()
+  for photo_id, ex in examples.items():
+    fields = lines[int(ex["source"].decode().rsplit(":", 1)[1]) - 1].split("\t")
+    assert fields[1] == photo_id
+    assert (ex["latitude"], ex["longitude"]) == (float(fields[13]), float(fields[12]))
+
+
+def _one_layout_copy(dest: str, layout: str, num_columns: int) -> str:
+  """dummy_data/yfcc4k with every image in one layout, metadata in 25 or 23 columns."""
+  shutil.copytree(os.path.join(DUMMY, "yfcc4k"), dest)
+  meta = os.path.join(dest, "yfcc4k_dataset")
+  with open(meta) as f:
+    rows = [line.split("\t") for line in f.read().splitlines()]
+  hash_of = {r[1]: r[2] for r in rows if len(r) == 25}
+  id_of = {h: i for i, h in hash_of.items()}
+  mc_root, flat_root = os.path.join(dest, "data", "images"), os.path.join(dest, "images")
+  for path in glob.glob(os.path.join(dest, "**", "*.jpg"), recursive=True):
+    name = os.path.splitext(os.path.basename(path))[0]
+    photo_id = id_of.get(name, name)
+    target = (gt.yfcc.image_path(mc_root, hash_of[photo_id]) if layout == "multimedia_commons"
+              else os.path.join(flat_root, f"{photo_id}.jpg"))
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    os.replace(path, target)
+  shutil.rmtree(flat_root if layout == "multimedia_commons" else os.path.join(dest, "data"))
+  if num_columns == 23:  # the older layout: no line number (0), no photo hash (2)
+    rows = [[r[1], *r[3:]] if len(r) == 25 else r for r in rows]
+  with open(meta, "w") as f:
+    f.write("".join("\t".join(r) + "\n" for r in rows))
+  return dest
+
+
+@pytest.mark.parametrize("layout,num_columns", [("multimedia_commons", 23), ("flat", 25)])
+def test_yfcc4k_each_image_layout(yfcc4k, tmp_path, layout, num_columns):
+  manual_dir = _one_layout_copy(str(tmp_path / "yfcc4k"), layout, num_columns)
+  examples, report = _build("yfcc4k", manual_dir, str(tmp_path / "data"))
+  assert report["kept_per_image_layout"] == {layout: 5}
+  assert report["metadata_columns"] == {"yfcc4k_dataset": num_columns}
+  assert report["skipped"] == YFCC4K_SKIPPED
+  # 23 columns: the Multimedia Commons hash is recomputed from the download URL, same files.
+  mixed, _ = yfcc4k
+  assert set(examples) == set(mixed)
+  for photo_id, ex in examples.items():
+    assert (ex["latitude"], ex["longitude"]) == (mixed[photo_id]["latitude"],
+                                                 mixed[photo_id]["longitude"])
+    np.testing.assert_array_equal(ex["image"], mixed[photo_id]["image"])
+
+
+def _shard_bytes(data_dir: str, config: str) -> dict[str, bytes]:
+  shards = {}
+  for path in glob.glob(os.path.join(data_dir, "geo_testsets", config, "*", "*.array_record*")):
+    with open(path, "rb") as f:
+      shards[os.path.basename(path)] = f.read()
+  return shards
+
+
+def test_shards_are_deterministic(tmp_path):
+  # Photos load in threads; keys (the photo ids) fix the order the shards are written in.
+  for run in ("a", "b"):
+    _build("yfcc4k", DUMMY, str(tmp_path / run))
+  first = _shard_bytes(str(tmp_path / "a"), "yfcc4k")
+  assert first and first == _shard_bytes(str(tmp_path / "b"), "yfcc4k")
+
+
+def test_missing_labels_file_is_named(tmp_path):
+  os.makedirs(tmp_path / "im2gps3k" / "images")
+  with pytest.raises(FileNotFoundError, match="im2gps3k_places365.csv"):
+    _build("im2gps3k", str(tmp_path), str(tmp_path / "data"))
+
+
+def test_dummy_data_matches_its_generator(tmp_path):
+  # The text files and the file list are pinned; JPEG bytes may differ across Pillow builds.
+  make_dummy_data.make_dummy_data(str(tmp_path / "dummy"))
+
+  def listing(root):
+    return sorted(os.path.relpath(os.path.join(d, f), root)
+                  for d, _, fs in os.walk(root) for f in fs)
+  assert listing(tmp_path / "dummy") == listing(DUMMY)
+  for rel in ("im2gps/im2gps_places365.csv", "im2gps3k/im2gps3k_places365.csv",
+              "yfcc4k/yfcc4k_dataset"):
+    with open(tmp_path / "dummy" / rel, "rb") as new, open(os.path.join(DUMMY, rel), "rb") as old:
+      assert new.read() == old.read(), rel
+
+
+_NO_TF_BUILD = textwrap.dedent("""\
+    import importlib.util
+    import sys
+
+    # Every meta_path finder is wrapped so that none finds TensorFlow, as if it were not
+    # installed: `import tensorflow` raises ModuleNotFoundError and importlib.util.find_spec is
+    # None. (etils and TFDS probe with find_spec and `"tensorflow" in sys.modules`, so a finder
+    # that raises, or a None in sys.modules, would not look like a missing TensorFlow.)
+    class HideTensorFlow:
+
+      def __init__(self, finder):
+        self.finder = finder
+
+      def find_spec(self, name, path=None, target=None):
+        if name == "tensorflow" or name.startswith("tensorflow."):
+          return None
+        find_spec = getattr(self.finder, "find_spec", None)
+        return find_spec(name, path, target) if find_spec else None
+
+      def __getattr__(self, attr):
+        return getattr(self.finder, attr)
+
+    sys.meta_path[:] = [HideTensorFlow(finder) for finder in sys.meta_path]
+    try:
+      import tensorflow  # noqa: F401
+      raise AssertionError("tensorflow was not blocked")
+    except ImportError:
+      pass
+    assert importlib.util.find_spec("tensorflow") is None
+    import tensorflow_datasets as tfds
+    from jaxgeo.data import skips
+    from tfds_builders.geo_testsets import geo_testsets_dataset_builder as gt
+
+    manual_dir, data_dir = sys.argv[1:]
+    builder = gt.Builder(config="im2gps3k", data_dir=data_dir, file_format="array_record")
+    builder.download_and_prepare(
+        download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
+    source = builder.as_data_source()["test"]
+    shapes = sorted(source[i]["image"].shape for i in range(len(source)))
+    report = skips.read_report(builder.data_dir)["test"]
+    assert "tensorflow" not in sys.modules, "tensorflow was imported"
+    print("built", len(source), report["kept"], report["skipped"]["no_label"], shapes[0])
+    """)
+
+
+def test_builds_without_tensorflow(tmp_path):
+  script = tmp_path / "build.py"
+  script.write_text(_NO_TF_BUILD)
+  env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+      p for p in (REPO, os.environ.get("PYTHONPATH")) if p)}
+  result = subprocess.run([sys.executable, str(script), DUMMY, str(tmp_path / "data")],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert result.stdout.strip().splitlines()[-1] == "built 5 5 2 (48, 64, 3)"
