@@ -3,7 +3,8 @@ r"""The embedded default: the generated toy world, end to end on a laptop CPU.
   python -m jaxgeo.main --config configs/quickstart.py --workdir runs/quickstart
 
 Generates the toy world (about 20k photos written in the raw YFCC100M / MP-16 / GLDv2 / Im2GPS3k
-formats, ~1 minute on 2 cores), then builds its S2 partitionings from the training coordinates.
+formats, ~30 s on 2 cores), builds its TFDS data sets with the builders of tfds_builders/ (~30 s),
+then its S2 partitionings from the training coordinates.
 `--config configs/quickstart.py:runlocal` shrinks everything to a few seconds (used by the tests).
 """
 
@@ -25,11 +26,16 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.toy_world.image_size = 96
   config.toy_world.num_landmarks = 30
 
-  # Partitionings from the training coordinates (an MP-16-style meta CSV: IMG_ID,LAT,LON). With
-  # ~20k photos around ~60 cities, these thresholds give a coarse/middle/fine set of cells, as
-  # tau_max 5000/2000/1000 with tau_min 50 do for MP-16's 4.7M photos.
+  # TFDS data sets (ArrayRecord), built from the toy world by the builders in tfds_builders/.
+  config.data = ml_collections.ConfigDict()
+  config.data.dir = ""  # Default: <workdir>/tfds.
+  config.data.train = "yfcc100m_geo/yfcc100m"
+
+  # Partitionings from the training coordinates. With ~20k photos around ~60 cities, these
+  # thresholds give a coarse/middle/fine set of cells, as tau_max 5000/2000/1000 with tau_min 50
+  # do for MP-16's 4.7M photos.
   config.partitions = ml_collections.ConfigDict()
-  config.partitions.input_csv = ""  # Default: the toy world's mp16/mp16_places365.csv.
+  config.partitions.input_csv = ""  # An MP-16-style meta CSV; default: data.train's train split.
   config.partitions.tau_min = 10
   config.partitions.tau_max = (1000, 400, 150)
   config.partitions.min_level = 2

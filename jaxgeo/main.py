@@ -28,7 +28,6 @@ flags.mark_flags_as_required(["config", "workdir"])
 
 # The stages of the full pipeline that are not built yet, said plainly rather than faked.
 _STAGES_TO_COME = (
-    ("build the TFDS data sets (ArrayRecord) from the raw files", "issue 3"),
     ("train the ResNet with one head per partition", "issue 4"),
     ("evaluate (km accuracies, GeoScore) against baselines", "issue 4"),
     ("train the LocSens scorer", "issue 5"),
@@ -105,6 +104,7 @@ def main(argv: list[str]) -> None:
                ", ".join(f"{p.name} ({p.num_classes} classes)" for p in tree.partitions))
   summary = {
       "toy_world_dir": data.toy_world_dir,
+      "data_dir": data.data_dir,
       "partitions_dir": data.partitions_dir,
       "partitions": {p.name: p.num_classes for p in tree.partitions},
       "stages_to_come": [f"{stage} ({issue})" for stage, issue in _STAGES_TO_COME],

@@ -1,8 +1,10 @@
-"""Data preparation stages of the main job: the toy world and the S2 partitionings.
+"""Data preparation stages of the main job: toy world, TFDS data sets, S2 partitionings.
 
-Each stage is skipped when its outputs already exist for the same settings (the toy world's
-manifest, or a JSON stamp next to the partitions), so re-running a command resumes instead of
-redoing finished work.
+The toy world is built with the same TFDS builders a user runs on the real raw files
+(`tfds build tfds_builders/<name>`), so the quickstart exercises the real data path. Each stage
+is skipped when its outputs already exist for the same settings (the toy world's manifest, TFDS's
+own prepared-data check, or a JSON stamp), so re-running a command resumes instead of redoing
+finished work.
 """
 
 from __future__ import annotations
@@ -11,20 +13,38 @@ import dataclasses
 import json
 import logging
 import os
+import shutil
 from typing import Any
 
 import ml_collections
+import numpy as np
+import tensorflow_datasets as tfds
 
-from jaxgeo.data import synthetic
+from jaxgeo.data import pipeline, synthetic
 from jaxgeo.geo import partitions as partitions_lib
+from tfds_builders.geo_testsets import geo_testsets_dataset_builder
+from tfds_builders.gldv2 import gldv2_dataset_builder
+from tfds_builders.yfcc100m_geo import yfcc100m_geo_dataset_builder
 
 _STAMP = "jaxgeo_stage.json"
+
+
+# The toy world's data sets: TFDS name -> (builder module, folder of the raw files in the world).
+TOY_WORLD_DATASETS = {
+    "yfcc100m_geo/yfcc100m": (yfcc100m_geo_dataset_builder, "yfcc100m"),
+    "geo_testsets/im2gps3k": (geo_testsets_dataset_builder, ""),
+    "geo_testsets/yfcc4k": (geo_testsets_dataset_builder, ""),
+    "gldv2/train_clean": (gldv2_dataset_builder, "gldv2"),
+    "gldv2/index": (gldv2_dataset_builder, "gldv2"),
+    "gldv2/test": (gldv2_dataset_builder, "gldv2"),
+}
 
 
 @dataclasses.dataclass
 class PreparedData:
   """Where the prepared inputs of training are."""
   toy_world_dir: str | None
+  data_dir: str
   partitions_dir: str
   partition_names: list[str]
 
@@ -69,34 +89,81 @@ def make_toy_world(config: ml_collections.ConfigDict, workdir: str) -> str:
   return out_dir
 
 
+def build_toy_world_datasets(toy_world_dir: str, data_dir: str) -> None:
+  """Builds every toy-world data set with its TFDS builder (ArrayRecord, no TensorFlow).
+
+  Data sets built from another toy world (other settings) are removed first: TFDS would
+  otherwise reuse them as they are.
+  """
+  with open(os.path.join(toy_world_dir, "manifest.json")) as f:
+    settings = {"toy_world": json.load(f)["config"]}
+  if os.path.isdir(data_dir) and not _stamp_matches(data_dir, settings):
+    for name in TOY_WORLD_DATASETS:
+      shutil.rmtree(os.path.join(data_dir, name), ignore_errors=True)
+  os.makedirs(data_dir, exist_ok=True)
+  for name, (module, folder) in TOY_WORLD_DATASETS.items():
+    builder = module.Builder(config=name.split("/")[1], data_dir=data_dir,
+                             file_format="array_record")
+    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
+        manual_dir=os.path.join(toy_world_dir, folder)))
+    logging.info("Data set %s: %s in %s", name,
+                 {k: v.num_examples for k, v in builder.info.splits.items()}, builder.data_dir)
+  _write_stamp(data_dir, settings)
+
+
+def split_coordinates(name: str, split: str, data_dir: str) -> tuple[np.ndarray, np.ndarray]:
+  """Latitudes and longitudes of a built split (one pass over its records)."""
+  source = pipeline.open_split(name, split, data_dir)
+  coords = np.array([(ex["latitude"], ex["longitude"])
+                     for ex in (source[i] for i in range(len(source)))], dtype=np.float64)
+  return coords[:, 0], coords[:, 1]
+
+
 def make_partitions(config: ml_collections.ConfigDict, workdir: str,
-                    toy_world_dir: str | None) -> tuple[str, list[str]]:
-  """Builds the partitionings of `config.partitions`, or reuses them if already built."""
+                    data_dir: str) -> tuple[str, list[str]]:
+  """Builds the partitionings of `config.partitions`, or reuses them if already built.
+
+  From `partitions.input_csv` (an MP-16-style meta CSV) when set, else from the coordinates of
+  the training split of `data.train`, so validation photos never shape the cells.
+  """
   cfg = config.partitions
-  input_csv = cfg.input_csv
-  if not input_csv:
-    if toy_world_dir is None:
-      raise ValueError("config.partitions.input_csv is empty and the toy world is disabled; "
-                       "set it to an MP-16-style meta CSV (IMG_ID,LAT,LON).")
-    input_csv = os.path.join(toy_world_dir, "mp16", "mp16_places365.csv")
   out_dir = os.path.join(workdir, "partitions")
   names = [partitions_lib.partition_name(cfg.tau_min, t) for t in cfg.tau_max]
-  stat = os.stat(input_csv)
-  settings = {"input_csv": os.path.abspath(input_csv), "input_size": stat.st_size,
-              "input_mtime_ns": stat.st_mtime_ns, "tau_min": cfg.tau_min,
-              "tau_max": list(cfg.tau_max), "min_level": cfg.min_level}
+  settings = {"tau_min": cfg.tau_min, "tau_max": list(cfg.tau_max),
+              "min_level": cfg.min_level}
+  if cfg.input_csv:
+    stat = os.stat(cfg.input_csv)
+    settings.update(input=os.path.abspath(cfg.input_csv), input_size=stat.st_size,
+                    input_mtime_ns=stat.st_mtime_ns)
+  else:
+    info = os.path.join(data_dir, config.data.train, "1.0.0", "dataset_info.json")
+    settings.update(input=f"{config.data.train}:train", input_mtime_ns=os.stat(info).st_mtime_ns)
   if _stamp_matches(out_dir, settings):
     logging.info("Partitions: reusing %s (same input and settings).", out_dir)
     return out_dir, names
-  partitions_lib.build_partition_files(input_csv, out_dir, cfg.tau_min, list(cfg.tau_max),
-                                       min_level=cfg.min_level)
+  if cfg.input_csv:
+    partitions_lib.build_partition_files(cfg.input_csv, out_dir, cfg.tau_min,
+                                         list(cfg.tau_max), min_level=cfg.min_level)
+  else:
+    lat, lon = split_coordinates(config.data.train, "train", data_dir)
+    parts, classes = partitions_lib.build_partitions(lat, lon, cfg.tau_min, list(cfg.tau_max),
+                                                     min_level=cfg.min_level)
+    os.makedirs(out_dir, exist_ok=True)
+    for part, column in zip(parts, classes.T):
+      part.to_csv(os.path.join(out_dir, f"{part.name}.csv"), num_images=lat.size)
+      logging.info("%s: %d classes, %d of %d training photos in a kept cell", part.name,
+                   part.num_classes, int((column >= 0).sum()), lat.size)
   _write_stamp(out_dir, settings)
   return out_dir, names
 
 
 def prepare_data(config: ml_collections.ConfigDict, workdir: str) -> PreparedData:
   """Runs the preparation stages in order and returns where their outputs are."""
-  toy_world_dir = make_toy_world(config, workdir) if config.toy_world.enabled else None
-  partitions_dir, names = make_partitions(config, workdir, toy_world_dir)
-  return PreparedData(toy_world_dir=toy_world_dir, partitions_dir=partitions_dir,
-                      partition_names=names)
+  data_dir = config.data.dir or os.path.join(workdir, "tfds")
+  toy_world_dir = None
+  if config.toy_world.enabled:
+    toy_world_dir = make_toy_world(config, workdir)
+    build_toy_world_datasets(toy_world_dir, data_dir)
+  partitions_dir, names = make_partitions(config, workdir, data_dir)
+  return PreparedData(toy_world_dir=toy_world_dir, data_dir=data_dir,
+                      partitions_dir=partitions_dir, partition_names=names)

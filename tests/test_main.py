@@ -38,7 +38,17 @@ def test_runlocal_builds_world_and_partitions(quickstart_run):
   parts = partitions_lib.load_partitions(workdir / "partitions", names)
   assert [p.num_classes for p in parts] == counts
   assert (workdir / "toy_world" / "manifest.json").exists()
-  assert (workdir / "partitions" / "assignments.csv").exists()
+  # The toy world went through the real TFDS builders.
+  for name in ("yfcc100m_geo/yfcc100m", "geo_testsets/im2gps3k", "geo_testsets/yfcc4k",
+               "gldv2/train_clean", "gldv2/index", "gldv2/test"):
+    assert (workdir / "tfds" / name / "1.0.0" / "build_report.json").exists(), name
+  report = json.loads((workdir / "tfds" / "yfcc100m_geo" / "yfcc100m" / "1.0.0" /
+                       "build_report.json").read_text())
+  manifest = json.loads((workdir / "toy_world" / "manifest.json").read_text())
+  kept = report["train"]["kept"] + report["validation"]["kept"]
+  assert kept == manifest["counts"]["yfcc100m_good_photos"]
+  # Partitions are built from the training split only.
+  assert sum(p.counts.sum() for p in parts[:1]) <= report["train"]["kept"]
   # What is not built yet is said, not faked.
   assert any("issue 4" in s for s in summary["stages_to_come"])
   log = (workdir / "log.txt").read_text()
@@ -53,19 +63,22 @@ def test_rerun_reuses_finished_stages(quickstart_run):
   assert result.returncode == 0, result.stderr[-3000:]
   assert "Toy world: reusing" in result.stderr
   assert "Partitions: reusing" in result.stderr
+  assert "Reusing dataset yfcc100m_geo" in result.stderr
   assert os.path.getmtime(workdir / "toy_world" / "manifest.json") == before
 
 
 def test_override_changes_partitions(quickstart_run, tmp_path):
   workdir, _ = quickstart_run
-  # Point at the existing toy world; only the partitions are rebuilt with the new tau_min.
+  # Point at the existing toy world and data sets; only the partitions are rebuilt.
   result = _run_main("--config", "configs/quickstart.py:runlocal", "--workdir", str(tmp_path),
                      f"--config.toy_world.dir={workdir / 'toy_world'}",
+                     f"--config.data.dir={workdir / 'tfds'}",
                      "--config.partitions.tau_min=12")
   assert result.returncode == 0, result.stderr[-3000:]
   assert "Toy world: reusing" in result.stderr
-  assert sorted(os.listdir(tmp_path / "partitions"))[:3] == [
-      "assignments.csv", "cells_12_200.csv", "cells_12_30.csv"]
+  assert sorted(f for f in os.listdir(tmp_path / "partitions") if f.endswith(".csv")) == [
+      "cells_12_200.csv", "cells_12_30.csv", "cells_12_80.csv"]
+  assert not (tmp_path / "tfds").exists()
 
 
 def test_unknown_config_key_is_named(tmp_path):

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from jaxgeo.data import pipeline, synthetic, vocab
+from jaxgeo.data import pipeline, synthetic, transforms, vocab
 from jaxgeo.geo import partitions as partitions_lib
 from tfds_builders.yfcc100m_geo import yfcc100m_geo_dataset_builder as yfcc_builder
 
@@ -170,6 +170,15 @@ def test_pipeline_never_imports_tensorflow(built):
   assert result.returncode == 0, result.stderr[-3000:]
   assert "batch (4, 32, 32, 3)" in result.stdout
   assert "tensorflow imported: False" in result.stdout
+
+
+def test_landmark_photos_without_coordinates(built):
+  # GLDv2 examples have a landmark id but no coordinates.
+  labels = transforms.GeoLabels(built["partitions"], built["vocab"])
+  out = labels.map({"image": np.zeros((2, 2, 3), np.uint8), "landmark_id": 7, "image_id": b"x"})
+  assert out["landmark"] == 7 and np.isnan(out["latitude"])
+  assert all(out[f"label_{p.name}"] == -1 for p in built["partitions"])
+  assert np.all(out["tag_ids"] == -1)
 
 
 def test_vocabulary_drops_most_frequent_and_numeric_tags(tmp_path):

@@ -124,14 +124,17 @@ class GeoLabels(grain.transforms.Map):
   id_key: str | None = None  # e.g. "photo_id": kept as `id` (bytes) for per-image results
 
   def map(self, element: dict) -> dict:
-    lat = np.array([element["latitude"]], np.float64)
-    lon = np.array([element["longitude"]], np.float64)
+    # Landmark photos (GLDv2) carry no coordinates: NaN, and -1 for every partition.
+    lat = np.array([element.get("latitude", np.nan)], np.float64)
+    lon = np.array([element.get("longitude", np.nan)], np.float64)
     out = {"image": element["image"], "latitude": np.float32(lat[0]),
            "longitude": np.float32(lon[0])}
     if self.id_key:
       out["id"] = element[self.id_key]
+    located = bool(np.isfinite(lat[0]) and np.isfinite(lon[0]))
     for partition in self.partitions:
-      out[f"label_{partition.name}"] = np.int32(partition.classify(lat, lon)[0])
+      out[f"label_{partition.name}"] = np.int32(
+          partition.classify(lat, lon)[0] if located else -1)
     if self.vocabulary is not None:
       out["tag_ids"] = self.vocabulary.encode(element.get("tags", ()), self.max_tags)
     out["landmark"] = np.int32(element.get("landmark_id", -1))
