@@ -211,3 +211,11 @@ def test_builds_without_tensorflow(tmp_path):
   assert result.returncode == 0, result.stderr[-3000:]
   assert "examples 10" in result.stdout
   assert "tensorflow imported: False" in result.stdout
+
+
+def test_shards_are_deterministic(tmp_path, yfcc_build):
+  again = _build(tmp_path, _config("yfcc100m"))
+  shards = sorted(p.name for p in yfcc_build.data_path.glob("*.array_record-*"))
+  assert shards
+  for name in shards:
+    assert (again.data_path / name).read_bytes() == (yfcc_build.data_path / name).read_bytes()
