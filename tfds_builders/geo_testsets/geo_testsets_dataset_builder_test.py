@@ -12,9 +12,6 @@ import csv
 import glob
 import os
 import shutil
-import subprocess
-import sys
-import textwrap
 
 import numpy as np
 import pytest
@@ -26,11 +23,11 @@ import tensorflow_datasets as tfds  # noqa: E402
 import tensorflow_datasets.testing  # noqa: E402,F401  (makes tfds.testing available)
 
 from jaxgeo.data import skips  # noqa: E402
+from tfds_builders import testing
 from tfds_builders.geo_testsets import geo_testsets_dataset_builder as gt  # noqa: E402
 from tfds_builders.geo_testsets import make_dummy_data  # noqa: E402
 
 DUMMY = make_dummy_data.DUMMY_DIR
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 IM2GPS3K_KEPT = {"11971883979_bc03347548_o.jpg", "6594778759_7be8a18122_o.jpg",
                  "2849179874_27b68e2bdc_o.jpg", "2067044933_5c0b29b014_o.jpg",
@@ -271,57 +268,21 @@ def test_dummy_data_matches_its_generator(tmp_path):
       assert new.read() == old.read(), rel
 
 
-_NO_TF_BUILD = textwrap.dedent("""\
-    import importlib.util
-    import sys
-
-    # Every meta_path finder is wrapped so that none finds TensorFlow, as if it were not
-    # installed: `import tensorflow` raises ModuleNotFoundError and importlib.util.find_spec is
-    # None. (etils and TFDS probe with find_spec and `"tensorflow" in sys.modules`, so a finder
-    # that raises, or a None in sys.modules, would not look like a missing TensorFlow.)
-    class HideTensorFlow:
-
-      def __init__(self, finder):
-        self.finder = finder
-
-      def find_spec(self, name, path=None, target=None):
-        if name == "tensorflow" or name.startswith("tensorflow."):
-          return None
-        find_spec = getattr(self.finder, "find_spec", None)
-        return find_spec(name, path, target) if find_spec else None
-
-      def __getattr__(self, attr):
-        return getattr(self.finder, attr)
-
-    sys.meta_path[:] = [HideTensorFlow(finder) for finder in sys.meta_path]
-    try:
-      import tensorflow  # noqa: F401
-      raise AssertionError("tensorflow was not blocked")
-    except ImportError:
-      pass
-    assert importlib.util.find_spec("tensorflow") is None
-    import tensorflow_datasets as tfds
-    from jaxgeo.data import skips
-    from tfds_builders.geo_testsets import geo_testsets_dataset_builder as gt
-
-    manual_dir, data_dir = sys.argv[1:]
-    builder = gt.Builder(config="im2gps3k", data_dir=data_dir, file_format="array_record")
-    builder.download_and_prepare(
-        download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
-    source = builder.as_data_source()["test"]
-    shapes = sorted(source[i]["image"].shape for i in range(len(source)))
-    report = skips.read_report(builder.data_dir)["test"]
-    assert "tensorflow" not in sys.modules, "tensorflow was imported"
-    print("built", len(source), report["kept"], report["skipped"]["no_label"], shapes[0])
-    """)
-
-
 def test_builds_without_tensorflow(tmp_path):
-  script = tmp_path / "build.py"
-  script.write_text(_NO_TF_BUILD)
-  env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-      p for p in (REPO, os.environ.get("PYTHONPATH")) if p)}
-  result = subprocess.run([sys.executable, str(script), DUMMY, str(tmp_path / "data")],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+  result = testing.run_without_tensorflow("""
+      import tensorflow_datasets as tfds
+      from jaxgeo.data import skips
+      from tfds_builders.geo_testsets import geo_testsets_dataset_builder as gt
+
+      manual_dir, data_dir = sys.argv[1:]
+      builder = gt.Builder(config="im2gps3k", data_dir=data_dir, file_format="array_record")
+      builder.download_and_prepare(
+          download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
+      source = builder.as_data_source()["test"]
+      shapes = sorted(source[i]["image"].shape for i in range(len(source)))
+      report = skips.read_report(builder.data_dir)["test"]
+      print("built", len(source), report["kept"], report["skipped"]["no_label"], shapes[0])
+      """, DUMMY, os.fspath(tmp_path / "data"), timeout=120)
   assert result.returncode == 0, result.stderr[-3000:]
-  assert result.stdout.strip().splitlines()[-1] == "built 5 5 2 (48, 64, 3)"
+  assert result.stdout.strip().splitlines()[-2] == "built 5 5 2 (48, 64, 3)"
+  assert "tensorflow imported: False" in result.stdout

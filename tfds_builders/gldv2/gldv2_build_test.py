@@ -12,10 +12,7 @@ import json
 import os
 import pathlib
 import shutil
-import subprocess
-import sys
 import tarfile
-import textwrap
 
 import numpy as np
 import pytest
@@ -23,11 +20,11 @@ import tensorflow_datasets as tfds
 from PIL import Image
 
 from jaxgeo.data import skips, splits
+from tfds_builders import testing
 from tfds_builders.gldv2 import gldv2_dataset_builder as gldv2
 from tfds_builders.gldv2 import make_dummy_data as dummy
 from tfds_builders.gldv2.gldv2_dataset_builder import RETRIEVAL_SOLUTION
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DUMMY_DIR = dummy.DUMMY_DIR
 VAL = 0.3  # ~20 train images: 2% would leave validation empty
 EIFFEL = "http://commons.wikimedia.org/wiki/Category:Eiffel_Tower"
@@ -318,54 +315,21 @@ def test_dummy_data_is_what_make_dummy_data_writes(tmp_path):
   assert sum(map(len, files(DUMMY_DIR).values())) < 500_000
 
 
-# TensorFlow hidden as if not installed: every import finder is wrapped so that it finds no
-# `tensorflow` (or submodule). `import tensorflow` then fails and importlib.util.find_spec returns
-# None, which is how tfds and etils probe for it; a `None` entry in sys.modules would not do, as
-# tfds takes any "tensorflow" key in sys.modules to mean TensorFlow is loaded.
-_NO_TF_BUILD = textwrap.dedent("""\
-    import json, sys
-
-    class HideTensorFlow:
-      def __init__(self, finder):
-        self.finder = finder
-
-      def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] == "tensorflow":
-          return None
-        find = getattr(self.finder, "find_spec", None)
-        return find(name, path, target) if find else None
-
-      def __getattr__(self, attr):
-        return getattr(self.finder, attr)
-
-    sys.meta_path[:] = [HideTensorFlow(f) for f in sys.meta_path]
-    try:
-      import tensorflow
-      raise SystemExit("tensorflow could still be imported")
-    except ImportError:
-      pass
-    import tensorflow_datasets as tfds
-    from tfds_builders.gldv2 import gldv2_dataset_builder as gldv2
-
-    config = gldv2.BuilderConfig(name="no_tf", subset="train_clean", validation_fraction=0.3)
-    builder = gldv2.Builder(config=config, data_dir=sys.argv[1], file_format="array_record")
-    builder.download_and_prepare(
-        download_config=tfds.download.DownloadConfig(manual_dir=sys.argv[2]))
-    source = builder.as_data_source(split="train")
-    loaded = sorted(k for k in sys.modules if k.split(".")[0] == "tensorflow")
-    print(json.dumps({"train": len(source), "image_shape": list(source[0]["image"].shape),
-                      "tf_modules": loaded}))
-    """)
-
-
 def test_builds_without_tensorflow(tmp_path):
-  env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-      [REPO_ROOT] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])}
-  result = subprocess.run(
-      [sys.executable, "-c", _NO_TF_BUILD, os.fspath(tmp_path), DUMMY_DIR],
-      cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
+  result = testing.run_without_tensorflow("""
+      import json
+      import tensorflow_datasets as tfds
+      from tfds_builders.gldv2 import gldv2_dataset_builder as gldv2
+
+      config = gldv2.BuilderConfig(name="no_tf", subset="train_clean", validation_fraction=0.3)
+      builder = gldv2.Builder(config=config, data_dir=sys.argv[1], file_format="array_record")
+      builder.download_and_prepare(
+          download_config=tfds.download.DownloadConfig(manual_dir=sys.argv[2]))
+      source = builder.as_data_source(split="train")
+      print(json.dumps({"train": len(source), "image_shape": list(source[0]["image"].shape)}))
+      """, os.fspath(tmp_path), DUMMY_DIR)
   assert result.returncode == 0, result.stderr[-3000:]
-  out = json.loads(result.stdout.strip().splitlines()[-1])
+  out = json.loads(result.stdout.strip().splitlines()[-2])
   assert out["train"] == 11
   assert out["image_shape"][2] == 3
-  assert out["tf_modules"] == []
+  assert "tensorflow imported: False" in result.stdout

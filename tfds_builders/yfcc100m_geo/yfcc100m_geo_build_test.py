@@ -9,9 +9,6 @@ import collections
 import io
 import os
 import shutil
-import subprocess
-import sys
-import textwrap
 
 import numpy as np
 import pytest
@@ -19,6 +16,7 @@ import tensorflow_datasets as tfds
 from PIL import Image
 
 from jaxgeo.data import skips, yfcc
+from tfds_builders import testing
 from tfds_builders.yfcc100m_geo import yfcc100m_geo_dataset_builder as builder_lib
 
 DUMMY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "dummy_data")
@@ -181,21 +179,7 @@ def test_missing_files_are_named(tmp_path):
 
 
 def test_builds_without_tensorflow(tmp_path):
-  script = textwrap.dedent(f"""
-      import sys
-
-      class HideTensorFlow:
-        # As if TensorFlow were not installed: its modules are found by no finder.
-        def __init__(self, finder):
-          self.finder = finder
-        def find_spec(self, name, path=None, target=None):
-          if name.split(".")[0] == "tensorflow":
-            return None
-          return self.finder.find_spec(name, path, target)
-        def __getattr__(self, attr):
-          return getattr(self.finder, attr)
-
-      sys.meta_path[:] = [HideTensorFlow(f) for f in sys.meta_path]
+  result = testing.run_without_tensorflow(f"""
       import tensorflow_datasets as tfds
       from tfds_builders.yfcc100m_geo import yfcc100m_geo_dataset_builder as b
       config = b.BuilderConfig(name="t", source="yfcc100m", validation_fraction=0.3)
@@ -204,10 +188,7 @@ def test_builds_without_tensorflow(tmp_path):
       builder.download_and_prepare(
           download_config=tfds.download.DownloadConfig(manual_dir={DUMMY!r}))
       print("examples", builder.info.splits["train"].num_examples)
-      print("tensorflow imported:", "tensorflow" in sys.modules)
       """)
-  result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          timeout=300)
   assert result.returncode == 0, result.stderr[-3000:]
   assert "examples 10" in result.stdout
   assert "tensorflow imported: False" in result.stdout
