@@ -40,6 +40,32 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.partitions.tau_max = (1000, 400, 150)
   config.partitions.min_level = 2
 
+  # Model: a small ResNet trained from scratch (no pretrained weights in the toy world).
+  config.model = ml_collections.ConfigDict()
+  config.model.backbone = "tiny"
+  config.model.dtype = "float32"
+  config.model.tag_head = True
+  config.model.vocabulary_size = 1000
+  config.model.landmark_head = False  # needs a GLDv2 stream in the batch; not mixed in yet
+
+  config.mesh = ml_collections.ConfigDict({"data": -1, "fsdp": 1})
+  config.image_size = 64
+  config.batch_size = 64
+  config.eval_batch_size = 128
+  config.train_epochs = 12
+  config.optim = ml_collections.ConfigDict()
+  config.optim.optimizer = "sgd"
+  config.optim.learning_rate = 0.1
+  config.optim.momentum = 0.9
+  config.optim.weight_decay = 1e-4
+  config.optim.schedule = "cosine"
+  config.optim.warmup_steps = 100
+  config.loss = ml_collections.ConfigDict({"geo": 1.0, "tag": 0.5, "landmark": 1.0})
+  config.log_every_steps = 50
+  config.checkpoint_every_steps = 500
+  config.evals = ("geo_testsets/im2gps3k", "geo_testsets/yfcc4k")
+  config.five_crop = False
+
   if arg == "runlocal":
     config.toy_world.num_train_photos = 1_500
     config.toy_world.num_test_photos = 60
@@ -48,6 +74,15 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.toy_world.num_landmarks = 8
     config.partitions.tau_min = 5
     config.partitions.tau_max = (200, 80, 30)
+    config.model.vocabulary_size = 100
+    config.image_size = 32
+    config.batch_size = 32
+    config.eval_batch_size = 32
+    config.train_epochs = None
+    config.train_steps = 30
+    config.optim.warmup_steps = 5
+    config.log_every_steps = 10
+    config.checkpoint_every_steps = 20
   elif arg:
     raise ValueError(f"Unknown config argument {arg!r}; use configs/quickstart.py or "
                      "configs/quickstart.py:runlocal.")

@@ -17,8 +17,9 @@ import time
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from jaxgeo import prepare
-from jaxgeo.geo import hierarchy, partitions as partitions_lib
+import jax
+
+from jaxgeo import train
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Path to a config file (configs/*.py), optionally `path:arg`.",
@@ -28,8 +29,6 @@ flags.mark_flags_as_required(["config", "workdir"])
 
 # The stages of the full pipeline that are not built yet, said plainly rather than faked.
 _STAGES_TO_COME = (
-    ("train the ResNet with one head per partition", "issue 4"),
-    ("evaluate (km accuracies, GeoScore) against baselines", "issue 4"),
     ("train the LocSens scorer", "issue 5"),
 )
 
@@ -97,16 +96,11 @@ def main(argv: list[str]) -> None:
   logging.info("Config:\n%s", config)
 
   start = time.perf_counter()
-  data = prepare.prepare_data(config, workdir)
-  parts = partitions_lib.load_partitions(data.partitions_dir, data.partition_names)
-  tree = hierarchy.make_hierarchy(parts)
-  logging.info("Partitions (coarse to fine): %s",
-               ", ".join(f"{p.name} ({p.num_classes} classes)" for p in tree.partitions))
+  if jax.process_count() > 1:
+    logging.info("Process %d of %d.", jax.process_index(), jax.process_count())
+  results = train.train_and_evaluate(config, workdir)
   summary = {
-      "toy_world_dir": data.toy_world_dir,
-      "data_dir": data.data_dir,
-      "partitions_dir": data.partitions_dir,
-      "partitions": {p.name: p.num_classes for p in tree.partitions},
+      "results": results,
       "stages_to_come": [f"{stage} ({issue})" for stage, issue in _STAGES_TO_COME],
   }
   with open(os.path.join(workdir, "summary.json"), "w") as f:

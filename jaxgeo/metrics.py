@@ -8,11 +8,18 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from collections.abc import Mapping
 
 import jax
 import tqdm
 from tensorboardX import SummaryWriter
+
+
+def tensorboard_tag(name: str) -> str:
+  """TensorBoard accepts [A-Za-z0-9_./-] in tags: `acc@25km` -> `acc_at_25km`."""
+  name = name.replace("@", "_at_").replace(": ", "_").replace(" ", "_")
+  return re.sub(r"[^A-Za-z0-9_./-]", "_", name)
 
 
 class MetricWriter:
@@ -32,7 +39,7 @@ class MetricWriter:
     self.jsonl.flush()
     for key, value in clean.items():
       if math.isfinite(value):
-        self.tensorboard.add_scalar(key, value, step)
+        self.tensorboard.add_scalar(tensorboard_tag(key), value, step)
     self.tensorboard.flush()
 
   def close(self) -> None:

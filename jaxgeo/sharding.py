@@ -15,9 +15,9 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 BATCH_AXES = ("data", "fsdp")
 
 
-def make_mesh(config: ml_collections.ConfigDict) -> Mesh:
-  """A (data, fsdp) mesh over all devices; `data: -1` takes what `fsdp` leaves."""
-  num_devices = jax.device_count()
+def make_mesh(config: ml_collections.ConfigDict, devices=None) -> Mesh:
+  """A (data, fsdp) mesh over all devices (or `devices`); `data: -1` takes what `fsdp` leaves."""
+  num_devices = len(devices) if devices is not None else jax.device_count()
   fsdp = config.get("fsdp", 1)
   data = config.get("data", -1)
   if data == -1:
@@ -27,7 +27,8 @@ def make_mesh(config: ml_collections.ConfigDict) -> Mesh:
                      f"{num_devices}.")
   # Auto axis types: with jax 0.10's Explicit default, cross-entropy on model-sharded logits
   # raises a ShardingTypeError.
-  return jax.make_mesh((data, fsdp), BATCH_AXES, axis_types=(jax.sharding.AxisType.Auto,) * 2)
+  return jax.make_mesh((data, fsdp), BATCH_AXES, axis_types=(jax.sharding.AxisType.Auto,) * 2,
+                       devices=devices)
 
 
 def batch_sharding(mesh: Mesh) -> NamedSharding:

@@ -2,9 +2,11 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from jaxgeo.geo import partitions as partitions_lib
@@ -25,18 +27,12 @@ def quickstart_run(tmp_path_factory):
   return workdir, result
 
 
-def test_runlocal_builds_world_and_partitions(quickstart_run):
+def test_runlocal_builds_data_trains_and_evaluates(quickstart_run):
   workdir, result = quickstart_run
-  summary = json.loads((workdir / "summary.json").read_text())
   names = ["cells_5_200", "cells_5_80", "cells_5_30"]
-  assert set(summary["partitions"]) == set(names)
-  # Coarse to fine: more classes as tau_max shrinks.
-  counts = [summary["partitions"][n] for n in names]
-  assert counts[0] < counts[1] < counts[2]
-  # The partitions cover the toy world's training photos: each kept photo's class is the cell
-  # that contains it.
   parts = partitions_lib.load_partitions(workdir / "partitions", names)
-  assert [p.num_classes for p in parts] == counts
+  counts = [p.num_classes for p in parts]
+  assert counts[0] < counts[1] < counts[2]  # coarse to fine
   assert (workdir / "toy_world" / "manifest.json").exists()
   # The toy world went through the real TFDS builders.
   for name in ("yfcc100m_geo/yfcc100m", "geo_testsets/im2gps3k", "geo_testsets/yfcc4k",
@@ -48,11 +44,30 @@ def test_runlocal_builds_world_and_partitions(quickstart_run):
   kept = report["train"]["kept"] + report["validation"]["kept"]
   assert kept == manifest["counts"]["yfcc100m_good_photos"]
   # Partitions are built from the training split only.
-  assert sum(p.counts.sum() for p in parts[:1]) <= report["train"]["kept"]
+  assert parts[0].counts.sum() <= report["train"]["kept"]
+
+  # Trained and evaluated: every predictor and both baselines on every test set.
+  summary = json.loads((workdir / "summary.json").read_text())
+  results = summary["results"]
+  assert set(results) == {"geo_testsets/im2gps3k", "geo_testsets/yfcc4k"}
+  im2gps3k = results["geo_testsets/im2gps3k"]
+  assert list(im2gps3k) == names + ["hierarchy", "baseline: most frequent cell",
+                                    "baseline: random training photo"]
+  unlabelled = len(manifest["im2gps3k_unlabelled"])
+  for metrics in im2gps3k.values():
+    assert metrics["num_examples"] == 60 - unlabelled
+    assert 0 <= metrics["acc@25km"] <= metrics["acc@750km"] <= 1
+  assert json.loads((workdir / "results.json").read_text()) == results
+  logged = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+  assert [m["step"] for m in logged if "train/loss" in m] == [10, 20, 30]
+  assert all(np.isfinite(m["train/loss"]) for m in logged if "train/loss" in m)
+  assert list((workdir / "tensorboard").glob("events.out.tfevents.*"))
+  assert (workdir / "checkpoints" / "30").is_dir()
+  assert (workdir / "vocabulary.txt").exists()
   # What is not built yet is said, not faked.
-  assert any("issue 4" in s for s in summary["stages_to_come"])
+  assert summary["stages_to_come"] == ["train the LocSens scorer (issue 5)"]
   log = (workdir / "log.txt").read_text()
-  assert "Stages still to come" in log and "cells_5_30" in log
+  assert "Evaluation on geo_testsets/im2gps3k" in log and "Stages still to come" in log
   assert json.loads((workdir / "config.json").read_text())["partitions"]["tau_min"] == 5
 
 
@@ -64,6 +79,7 @@ def test_rerun_reuses_finished_stages(quickstart_run):
   assert "Toy world: reusing" in result.stderr
   assert "Partitions: reusing" in result.stderr
   assert "Reusing dataset yfcc100m_geo" in result.stderr
+  assert "Resumed from step 30" in result.stderr  # training was finished: nothing redone
   assert os.path.getmtime(workdir / "toy_world" / "manifest.json") == before
 
 
@@ -79,6 +95,16 @@ def test_override_changes_partitions(quickstart_run, tmp_path):
   assert sorted(f for f in os.listdir(tmp_path / "partitions") if f.endswith(".csv")) == [
       "cells_12_200.csv", "cells_12_30.csv", "cells_12_80.csv"]
   assert not (tmp_path / "tfds").exists()
+
+
+def test_non_finite_loss_stops_the_run_naming_the_step(quickstart_run, tmp_path):
+  workdir, _ = quickstart_run
+  result = _run_main("--config", "configs/quickstart.py:runlocal", "--workdir", str(tmp_path),
+                     f"--config.toy_world.dir={workdir / 'toy_world'}",
+                     f"--config.data.dir={workdir / 'tfds'}",
+                     "--config.optim.learning_rate=1e30")
+  assert result.returncode != 0
+  assert re.search(r"Non-finite loss \S+ at step \d+", result.stderr)
 
 
 def test_unknown_config_key_is_named(tmp_path):
