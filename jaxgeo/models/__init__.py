@@ -1,0 +1,1 @@
+"""Models: the ResNet backbones (`resnet`); heads and the geolocator build on them."""
