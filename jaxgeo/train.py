@@ -21,9 +21,9 @@ import optax
 from absl import logging
 from flax import nnx
 
-from jaxgeo import checkpointing, metrics as metrics_lib, optim, prepare, sharding
+from jaxgeo import checkpointing, distributed, evaluate as evaluate_lib, metrics as metrics_lib
+from jaxgeo import optim, prepare, sharding, weights
 from jaxgeo.data import pipeline, vocab as vocab_lib
-from jaxgeo.evaluators import geolocation
 from jaxgeo.geo import hierarchy as hierarchy_lib, partitions as partitions_lib
 from jaxgeo.models import geolocator
 
@@ -84,60 +84,51 @@ def train_step(state: State, batch: dict[str, jax.Array], *, graphdef: nnx.Graph
           "step": state["step"] + 1}, metrics
 
 
-def eval_errors_step(state: State, batch: dict[str, jax.Array], *, graphdef: nnx.GraphDef,
-                     tree: hierarchy_lib.Hierarchy) -> dict[str, jax.Array]:
-  """Great-circle errors (km) of each partition's head and of the hierarchy on one batch."""
-  model = nnx.merge(graphdef, state["params"], state["rest"], copy=True)
-  model.eval()
-  images = batch["image"]
-  if images.ndim == 5:  # (B, crops, H, W, C): vote over the crops
-    b, c = images.shape[:2]
-    outputs = model(images.reshape(b * c, *images.shape[2:]))
-    outputs = {k: v.reshape(b, c, *v.shape[1:]) for k, v in outputs.items()}
-  else:
-    outputs = model(images)
-  return geolocation.prediction_errors_km(tree, outputs, batch["latitude"], batch["longitude"])
+def create_train_state(config: ml_collections.ConfigDict, num_classes: dict[str, int],
+                       vocabulary_size: int, tx: optax.GradientTransformation,
+                       mesh: jax.sharding.Mesh) -> tuple[nnx.GraphDef, State, Any]:
+  """The model's graph and its state (params, BatchNorm statistics, optimizer, step).
+
+  The state is born sharded: shapes come from `jax.eval_shape`, shardings from them, and a
+  jitted init writes every array straight to its devices.
+  """
+  make = functools.partial(geolocator.make_model, config.model, num_classes, vocabulary_size,
+                           0, config.seed)
+
+  def init_state() -> State:
+    _, params, rest = nnx.split(make(), nnx.Param, ...)
+    return {"params": params, "rest": rest, "opt_state": tx.init(params),
+            "step": jnp.zeros((), jnp.int32)}
+
+  shardings = sharding.param_shardings(jax.eval_shape(init_state), mesh,
+                                       config.mesh.get("fsdp_min_size", 2**18))
+  state = jax.jit(init_state, out_shardings=shardings)()
+  num_params = sum(x.size for x in jax.tree.leaves(state["params"]))
+  logging.info("Model %s: %.2fM parameters.", config.model.backbone, num_params / 1e6)
+  return nnx.graphdef(nnx.eval_shape(make)), state, shardings
 
 
-def _parse_eval(spec: str) -> tuple[str, str]:
-  """`name[:split]`, e.g. `geo_testsets/im2gps3k` or `yfcc100m_geo/yfcc100m:validation`."""
-  name, _, split = spec.partition(":")
-  return name, split or "test"
+def abstract_like(state: State) -> Any:
+  """Shapes, dtypes and shardings of a state: what orbax restores into."""
+  return jax.tree.map(
+      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), state)
 
 
-def evaluate(state: State, graphdef: nnx.GraphDef, tree: hierarchy_lib.Hierarchy,
-             config: ml_collections.ConfigDict, data_dir: str, batch_sharding,
-             train_coordinates: tuple[np.ndarray, np.ndarray] | None = None
-             ) -> dict[str, dict[str, dict[str, float]]]:
-  """Runs every data set of `config.evals`; with training coordinates, adds the baselines."""
-  step = jax.jit(functools.partial(eval_errors_step, graphdef=graphdef, tree=tree))
-  per_process = config.eval_batch_size // jax.process_count()
-  results = {}
-  for spec in config.evals:
-    name, split = _parse_eval(spec)
-    source = pipeline.open_split(name, split, data_dir)
-    batches = pipeline.eval_batches(source, batch_size=per_process,
-                                    image_size=config.image_size, partitions=tree.partitions,
-                                    five_crop=config.get("five_crop", False),
-                                    id_key=None)
-    errors = geolocation.collect_errors(
-        batches, lambda b: step(state, pipeline.to_global_arrays(b, batch_sharding)))
-    if train_coordinates is not None:
-      test = np.array([(source[i]["latitude"], source[i]["longitude"])
-                       for i in range(len(source))], np.float64)
-      errors.update(geolocation.baseline_errors(tree, *train_coordinates, test[:, 0],
-                                                test[:, 1], seed=config.seed))
-    order = [p.name for p in tree.partitions] + [geolocation.HIERARCHY]
-    errors = {k: errors[k] for k in order + sorted(set(errors) - set(order))}
-    results[spec], table = geolocation.report(errors)
-    logging.info("Evaluation on %s (%d photos):\n%s", spec, len(source), table)
-  return results
+def load_pretrained(graphdef: nnx.GraphDef, state: State, path: str,
+                    tx: optax.GradientTransformation) -> State:
+  """Loads ImageNet backbone weights (torchvision/timm or Keras v2 files) into a fresh state."""
+  model = nnx.merge(graphdef, state["params"], state["rest"])
+  report = weights.load_pretrained(model.backbone, path)
+  logging.info("Pretrained backbone from %s: %d arrays loaded, skipped %s.", path,
+               len(report.loaded), list(report.skipped))
+  _, params, rest = nnx.split(model, nnx.Param, ...)
+  return {**state, "params": params, "rest": rest, "opt_state": tx.init(params)}
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
   """Prepares data, trains `config.model` and evaluates it; returns the final metrics."""
   # Data: the prepared data sets, partitions with their hierarchy, the tag vocabulary.
-  data = prepare.prepare_data(config, workdir)
+  data = distributed.main_process_first(prepare.prepare_data, config, workdir)
   tree = hierarchy_lib.make_hierarchy(
       partitions_lib.load_partitions(data.partitions_dir, data.partition_names))
   names = tuple(p.name for p in tree.partitions)
@@ -164,23 +155,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   # Model and optimizer state, born sharded: shapes first, then a jitted init.
   num_classes = {p.name: p.num_classes for p in tree.partitions}
   vocabulary_size = len(vocabulary) if vocabulary else 0
-  make = functools.partial(geolocator.make_model, config.model, num_classes, vocabulary_size,
-                           0, config.seed)
   schedule = optim.make_learning_rate_schedule(config.optim, steps_per_epoch, total_steps)
   tx = optim.make_optimizer(config.optim, schedule)
-
-  def init_state() -> State:
-    _, params, rest = nnx.split(make(), nnx.Param, ...)
-    return {"params": params, "rest": rest, "opt_state": tx.init(params),
-            "step": jnp.zeros((), jnp.int32)}
-
-  graphdef = nnx.graphdef(nnx.eval_shape(make))
-  abstract_state = jax.eval_shape(init_state)
-  state_shardings = sharding.param_shardings(abstract_state, mesh,
-                                             config.mesh.get("fsdp_min_size", 2**18))
-  state = jax.jit(init_state, out_shardings=state_shardings)()
-  num_params = sum(x.size for x in jax.tree.leaves(state["params"]))
-  logging.info("Model %s: %.2fM parameters.", config.model.backbone, num_params / 1e6)
+  graphdef, state, state_shardings = create_train_state(config, num_classes, vocabulary_size,
+                                                        tx, mesh)
 
   # The jitted steps.
   step_fn = jax.jit(
@@ -199,11 +177,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
                                     config.checkpoint_every_steps, config.get("keep", 2))
   first_step = 0
   if ckpt.latest_step() is not None:
-    abstract = jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s),
-                            abstract_state, state_shardings)
-    state, meta = ckpt.restore(ckpt.latest_step(), abstract, data_iter)
+    state, meta = ckpt.restore(ckpt.latest_step(), abstract_like(state), data_iter)
     first_step = int(state["step"])
     logging.info("Resumed from step %d (%s).", first_step, meta)
+  elif config.model.get("pretrained"):
+    state = load_pretrained(graphdef, state, config.model.pretrained, tx)
 
   # The loop.
   writer = metrics_lib.MetricWriter(workdir)
@@ -231,16 +209,19 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
               force=step == total_steps)
   bar.close()
   ckpt.wait()
+  distributed.log_final_state(state, step_metrics if total_steps > first_step else None)
 
   # Final evaluation, with the baselines on the same photos.
   train_lat, train_lon = prepare.split_coordinates(config.data.train, "train", data.data_dir)
-  results = evaluate(state, graphdef, tree, config, data.data_dir, batch_sharding,
-                     (train_lat, train_lon))
+  results = evaluate_lib.evaluate_datasets(
+      state, graphdef, tree, config, data.data_dir, config.evals, batch_sharding,
+      (train_lat, train_lon), csv_dir=os.path.join(workdir, "eval"))
   for spec, per_predictor in results.items():
     writer.write(total_steps, {f"eval/{spec}/{pred}/{k}": v
                                for pred, m in per_predictor.items() for k, v in m.items()})
-  with open(os.path.join(workdir, "results.json"), "w") as f:
-    json.dump(results, f, indent=2)
+  if jax.process_index() == 0:
+    with open(os.path.join(workdir, "results.json"), "w") as f:
+      json.dump(results, f, indent=2)
   writer.close()
   ckpt.close()
   return results

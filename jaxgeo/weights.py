@@ -39,10 +39,12 @@ import numpy as np
 from absl import logging
 from flax import nnx
 
-from jaxgeo.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from jaxgeo.models.resnet import ResNet
 
 Path = tuple[str | int, ...]
+# ImageNet statistics in 0..255 units, which torchvision and timm weights expect.
+IMAGENET_MEAN = (0.485 * 255, 0.456 * 255, 0.406 * 255)
+IMAGENET_STD = (0.229 * 255, 0.224 * 255, 0.225 * 255)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,9 +59,9 @@ class Preprocessing:
     return (x - jnp.asarray(self.mean, dtype)) / jnp.asarray(self.std, dtype)
 
 
-# torchvision and timm ResNets: ImageNet mean/std on RGB (what
-# `jaxgeo.data.transforms.normalize_images` does). Keras' resnet_v2.preprocess_input ("tf" mode):
-# x / 127.5 - 1, RGB, i.e. [-1, 1]. Feeding the wrong one costs several points of accuracy.
+# torchvision and timm ResNets: ImageNet mean/std on RGB. Keras' resnet_v2.preprocess_input
+# ("tf" mode): x / 127.5 - 1, RGB, i.e. [-1, 1]. Feeding the wrong one costs several points of
+# accuracy.
 PREPROCESSING = {
     "torchvision": Preprocessing(IMAGENET_MEAN, IMAGENET_STD),
     "keras_v2": Preprocessing((127.5, 127.5, 127.5), (127.5, 127.5, 127.5)),

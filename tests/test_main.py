@@ -97,6 +97,34 @@ def test_override_changes_partitions(quickstart_run, tmp_path):
   assert not (tmp_path / "tfds").exists()
 
 
+def test_evaluate_cli_reproduces_results_and_writes_per_image_csv(quickstart_run):
+  workdir, _ = quickstart_run
+  csv = workdir / "eval" / "geo_testsets_im2gps3k.csv"
+  header, *rows = csv.read_text().splitlines()
+  assert header == "img_id,gt_lat,predicted_lat,gt_long,predicted_long,great_circle_distance"
+  manifest = json.loads((workdir / "toy_world" / "manifest.json").read_text())
+  assert len(rows) == 60 - len(manifest["im2gps3k_unlabelled"])
+  labels = {line.split(",")[0]: line.split(",")[2:4] for line in (
+      workdir / "toy_world" / "im2gps3k" / "im2gps3k_places365.csv").read_text().splitlines()[1:]}
+  for row in rows:
+    img_id, gt_lat, _, gt_lon, _, km = row.split(",")
+    assert np.allclose([float(gt_lat), float(gt_lon)], [float(v) for v in labels[img_id]],
+                       atol=1e-4)
+    assert 0 <= float(km) <= 20016
+  before = json.loads((workdir / "results.json").read_text())
+  result = subprocess.run(
+      [sys.executable, "-m", "jaxgeo.evaluate", "--workdir", str(workdir),
+       "--dataset", "geo_testsets/yfcc4k"], cwd=REPO, capture_output=True, text=True,
+      timeout=300)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert "Evaluation on geo_testsets/yfcc4k" in result.stderr
+  # The restored checkpoint gives the trainer's final numbers.
+  table = before["geo_testsets/yfcc4k"]["hierarchy"]
+  m = re.search(r"\nhierarchy\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)", result.stderr)
+  assert [float(v) for v in m.groups()] == pytest.approx(
+      [round(100 * table[k], 1) for k in ("acc@1km", "acc@25km", "acc@200km")], abs=0.05)
+
+
 def test_non_finite_loss_stops_the_run_naming_the_step(quickstart_run, tmp_path):
   workdir, _ = quickstart_run
   result = _run_main("--config", "configs/quickstart.py:runlocal", "--workdir", str(tmp_path),

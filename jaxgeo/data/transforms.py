@@ -1,7 +1,7 @@
 """Per-example grain transforms: decode and crop photos, and compute labels at load time.
 
 Images leave the pipeline as uint8 (4x less host-to-device traffic than float32); the model
-normalises them on the device (`normalize_images`). Labels are computed here from the partition
+normalises them on the device, as its weights expect (`jaxgeo.weights.preprocessing_for`). Labels are computed here from the partition
 files, so a new partitioning needs no rebuild of the data set.
 """
 
@@ -12,24 +12,14 @@ import io
 from collections.abc import Sequence
 
 import grain
-import jax.numpy as jnp
 import numpy as np
 from PIL import Image
 
 from jaxgeo.data.vocab import TagVocabulary
 from jaxgeo.geo.partitions import Partition
 
-# ImageNet statistics in 0..255 units: every pretrained ResNet expects them.
-IMAGENET_MEAN = (0.485 * 255, 0.456 * 255, 0.406 * 255)
-IMAGENET_STD = (0.229 * 255, 0.224 * 255, 0.225 * 255)
 # Eval resizes the shorter side to size / 0.875 and takes the centre (the usual 224 of 256).
 EVAL_CROP_FRACTION = 0.875
-
-
-def normalize_images(images, dtype=jnp.float32) -> jnp.ndarray:
-  """uint8 NHWC -> (x - mean) / std; meant to run on the device, inside the jitted step."""
-  x = jnp.asarray(images).astype(dtype)
-  return (x - jnp.asarray(IMAGENET_MEAN, dtype)) / jnp.asarray(IMAGENET_STD, dtype)
 
 
 def _decode(data: bytes, min_size: int) -> Image.Image:

@@ -50,21 +50,49 @@ def predicted_coordinates(tree: Hierarchy, logits: dict[str, jax.Array]) -> dict
 
 def prediction_errors_km(tree: Hierarchy, logits: dict[str, jax.Array], lat: jax.Array,
                          lon: jax.Array) -> dict[str, jax.Array]:
-  """Great-circle error of each predictor, (B,) km."""
-  return {name: distance.great_circle_km_jax(lat, lon, p_lat, p_lon)
-          for name, (p_lat, p_lon) in predicted_coordinates(tree, logits).items()}
+  """Great-circle error (km) of each predictor, and the hierarchy's predicted coordinates."""
+  predicted = predicted_coordinates(tree, logits)
+  out = {name: distance.great_circle_km_jax(lat, lon, p_lat, p_lon)
+         for name, (p_lat, p_lon) in predicted.items()}
+  out[f"{HIERARCHY}/latitude"], out[f"{HIERARCHY}/longitude"] = predicted[HIERARCHY]
+  return out
 
 
-def collect_errors(batches: Iterable[dict], step: Callable[[dict], dict[str, jax.Array]]
-                   ) -> dict[str, np.ndarray]:
-  """Runs `step` over padded batches and gathers the errors of the real (unmasked) examples."""
+def write_results_csv(path: str, ids: np.ndarray, gt_lat: np.ndarray, gt_lon: np.ndarray,
+                      pred_lat: np.ndarray, pred_lon: np.ndarray) -> None:
+  """Per-image results in the conventional columns of the geolocation literature."""
+  with open(path, "w", encoding="utf-8") as f:
+    f.write("img_id,gt_lat,predicted_lat,gt_long,predicted_long,great_circle_distance\n")
+    d = distance.great_circle_km(gt_lat, gt_lon, pred_lat, pred_lon)
+    for row in zip(ids, gt_lat, pred_lat, gt_lon, pred_lon, d):
+      f.write(f"{row[0]},{row[1]:.6f},{row[2]:.6f},{row[3]:.6f},{row[4]:.6f},{row[5]:.3f}\n")
+
+
+_ID_BYTES = 64  # ids cross processes as fixed-width byte rows
+
+
+def collect_outputs(batches: Iterable[dict], step: Callable[[dict], dict[str, jax.Array]]
+                    ) -> dict[str, np.ndarray]:
+  """Runs `step` over padded batches; gathers its outputs (and the batch `id`s) of real examples.
+
+  Outputs come back from every process (`process_allgather`), so each host sees all results.
+  """
   chunks: dict[str, list[np.ndarray]] = {}
   for batch in batches:
-    errors = multihost_utils.process_allgather(step(batch), tiled=True)
-    mask = multihost_utils.process_allgather(batch[MASK_KEY], tiled=True).astype(bool)
-    for name, err in errors.items():
-      chunks.setdefault(name, []).append(np.asarray(err)[mask])
-  return {name: np.concatenate(parts) for name, parts in chunks.items()}
+    outputs = dict(step(batch))
+    if "id" in batch:
+      ids = np.asarray(batch["id"]).astype(f"S{_ID_BYTES}")
+      outputs["id"] = np.frombuffer(ids.tobytes(), np.uint8).reshape(len(ids), _ID_BYTES)
+    outputs[MASK_KEY] = batch[MASK_KEY]
+    gathered = {k: np.asarray(multihost_utils.process_allgather(v, tiled=True))
+                for k, v in outputs.items()}
+    mask = gathered.pop(MASK_KEY).astype(bool)
+    for name, value in gathered.items():
+      chunks.setdefault(name, []).append(value[mask])
+  out = {name: np.concatenate(parts) for name, parts in chunks.items()}
+  if "id" in out:
+    out["id"] = np.array([bytes(row).rstrip(b"\0").decode("utf-8") for row in out["id"]])
+  return out
 
 
 def baseline_errors(tree: Hierarchy, train_lat: np.ndarray, train_lon: np.ndarray,

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import ml_collections
 from flax import nnx
 
-from jaxgeo.data.transforms import normalize_images
+from jaxgeo import weights
 from jaxgeo.models import heads, resnet
 
 
@@ -32,6 +32,9 @@ class Geolocator(nnx.Module):
     self.landmark_head = (heads.LandmarkHead(width, num_landmarks, landmark_dropout,
                                              dtype=dtype, rngs=rngs) if num_landmarks else None)
     self.dtype = dtype
+    # Input scaling of the weights this backbone family loads (torch: ImageNet mean/std; Keras
+    # v2: [-1, 1]), so pretrained weights see what they were trained on.
+    self.preprocess = weights.preprocessing_for(self.backbone)
 
   def __call__(self, images: jax.Array,
                dropout_key: jax.Array | None = None) -> dict[str, jax.Array]:
@@ -39,7 +42,7 @@ class Geolocator(nnx.Module):
 
     `dropout_key` is needed in train mode when the landmark head is on.
     """
-    feature_map = self.backbone.features(normalize_images(images, self.dtype))
+    feature_map = self.backbone.features(self.preprocess(images, self.dtype))
     pooled = jnp.mean(feature_map, axis=(1, 2), dtype=jnp.float32).astype(self.dtype)
     out = {f"geo/{k}": v.astype(jnp.float32) for k, v in self.geo(pooled).items()}
     if self.tag_head is not None:

@@ -1,0 +1,142 @@
+r"""Evaluates a trained model on built test sets; the trainer's final evaluation uses it too.
+
+  python -m jaxgeo.evaluate --workdir runs/quickstart --dataset geo_testsets/im2gps3k
+
+Loads the run's config, partitions, vocabulary and latest checkpoint from the workdir, prints
+the km-accuracy table (each partition, the hierarchy, and two baselines on the same photos) and
+writes per-image results to `<workdir>/eval/<data set>.csv` in the conventional columns
+`img_id, gt_lat, predicted_lat, gt_long, predicted_long, great_circle_distance` (the hierarchy's
+prediction). `--dataset` takes `name[:split]` (default split `test`) and may be repeated.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from typing import Any
+
+import jax
+import ml_collections
+import numpy as np
+from absl import app, flags, logging
+from flax import nnx
+
+from jaxgeo import sharding
+from jaxgeo.data import pipeline
+from jaxgeo.evaluators import geolocation
+from jaxgeo.geo import hierarchy as hierarchy_lib, partitions as partitions_lib
+
+
+def eval_step(state: dict, batch: dict[str, jax.Array], *, graphdef: nnx.GraphDef,
+              tree: hierarchy_lib.Hierarchy) -> dict[str, jax.Array]:
+  """Errors of every predictor and the hierarchy's coordinates for one (padded) batch."""
+  model = nnx.merge(graphdef, state["params"], state["rest"], copy=True)
+  model.eval()
+  images = batch["image"]
+  if images.ndim == 5:  # (B, crops, H, W, C): vote over the crops
+    b, c = images.shape[:2]
+    outputs = model(images.reshape(b * c, *images.shape[2:]))
+    outputs = {k: v.reshape(b, c, *v.shape[1:]) for k, v in outputs.items()}
+  else:
+    outputs = model(images)
+  out = geolocation.prediction_errors_km(tree, outputs, batch["latitude"], batch["longitude"])
+  out["gt/latitude"], out["gt/longitude"] = batch["latitude"], batch["longitude"]
+  return out
+
+
+def parse_dataset(spec: str) -> tuple[str, str]:
+  """`name[:split]`, e.g. `geo_testsets/im2gps3k` or `yfcc100m_geo/yfcc100m:validation`."""
+  name, _, split = spec.partition(":")
+  return name, split or "test"
+
+
+def evaluate_datasets(state: dict, graphdef: nnx.GraphDef, tree: hierarchy_lib.Hierarchy,
+                      config: ml_collections.ConfigDict, data_dir: str, specs,
+                      batch_sharding: jax.sharding.Sharding,
+                      train_coordinates: tuple[np.ndarray, np.ndarray] | None = None,
+                      csv_dir: str | None = None) -> dict[str, dict[str, dict[str, float]]]:
+  """Metrics per data set and predictor; with training coordinates, the baselines too."""
+  step = jax.jit(functools.partial(eval_step, graphdef=graphdef, tree=tree))
+  per_process = config.eval_batch_size // jax.process_count()
+  order = [p.name for p in tree.partitions] + [geolocation.HIERARCHY]
+  results = {}
+  for spec in specs:
+    name, split = parse_dataset(spec)
+    source = pipeline.open_split(name, split, data_dir)
+    id_key = "image_id" if "image_id" in source[0] else "photo_id"
+    batches = pipeline.eval_batches(source, batch_size=per_process,
+                                    image_size=config.image_size, partitions=tree.partitions,
+                                    five_crop=config.get("five_crop", False), id_key=id_key)
+    out = geolocation.collect_outputs(
+        batches, lambda b: step(state, pipeline.to_global_arrays(b, batch_sharding)))
+    errors = {k: out[k] for k in order}
+    if train_coordinates is not None:
+      errors.update(geolocation.baseline_errors(
+          tree, *train_coordinates, out["gt/latitude"].astype(np.float64),
+          out["gt/longitude"].astype(np.float64), seed=config.seed))
+    results[spec], table = geolocation.report(errors)
+    logging.info("Evaluation on %s (%d photos):\n%s", spec, len(out["id"]), table)
+    if csv_dir and jax.process_index() == 0:
+      os.makedirs(csv_dir, exist_ok=True)
+      path = os.path.join(csv_dir, f"{spec.replace('/', '_').replace(':', '_')}.csv")
+      geolocation.write_results_csv(path, out["id"], out["gt/latitude"], out["gt/longitude"],
+                                    out[f"{geolocation.HIERARCHY}/latitude"],
+                                    out[f"{geolocation.HIERARCHY}/longitude"])
+      logging.info("Per-image results: %s", path)
+  return results
+
+
+def load_run(workdir: str) -> tuple[ml_collections.ConfigDict, Any]:
+  """The config a run was trained with (`<workdir>/config.json`)."""
+  path = os.path.join(workdir, "config.json")
+  if not os.path.exists(path):
+    raise FileNotFoundError(f"{path} not found: is {workdir} the workdir of a jaxgeo run?")
+  with open(path) as f:
+    return ml_collections.ConfigDict(json.load(f))
+
+
+def _define_flags() -> None:
+  # Only when run as a program: the trainer imports this module next to main.py's flags.
+  flags.DEFINE_string("workdir", None, "Workdir of a finished (or running) training.")
+  flags.DEFINE_multi_string("dataset", None, "Built data set, `name[:split]`.")
+  flags.DEFINE_string("data_dir", None, "TFDS data dir (default: the run's).")
+  flags.mark_flags_as_required(["workdir"])
+
+
+def main(argv: list[str]) -> None:
+  del argv
+  # The trainer imports this module, so these imports wait until the CLI runs.
+  from jaxgeo import checkpointing, optim, prepare, train  # pylint: disable=g-import-not-at-top
+  from jaxgeo.data import vocab as vocab_lib  # pylint: disable=g-import-not-at-top
+  args = flags.FLAGS
+  workdir = args.workdir
+  config = load_run(workdir)
+  data_dir = args.data_dir or config.data.dir or os.path.join(workdir, "tfds")
+  names = [partitions_lib.partition_name(config.partitions.tau_min, t)
+           for t in config.partitions.tau_max]
+  tree = hierarchy_lib.make_hierarchy(
+      partitions_lib.load_partitions(os.path.join(workdir, "partitions"), names))
+  vocabulary_path = os.path.join(workdir, "vocabulary.txt")
+  vocabulary_size = (len(vocab_lib.TagVocabulary.load(vocabulary_path))
+                     if os.path.exists(vocabulary_path) else 0)
+  mesh = sharding.make_mesh(config.mesh)
+  tx = optim.make_optimizer(config.optim, optim.make_learning_rate_schedule(config.optim, 1, 1))
+  graphdef, state, _ = train.create_train_state(
+      config, {p.name: p.num_classes for p in tree.partitions}, vocabulary_size, tx, mesh)
+  ckpt = checkpointing.Checkpointer(os.path.join(workdir, "checkpoints"), 1)
+  step = ckpt.latest_step()
+  if step is None:
+    raise FileNotFoundError(f"No checkpoint in {workdir}/checkpoints.")
+  state, _ = ckpt.restore(step, train.abstract_like(state), None)
+  logging.info("Evaluating the checkpoint of step %d.", step)
+  train_coordinates = prepare.split_coordinates(config.data.train, "train", data_dir)
+  evaluate_datasets(state, graphdef, tree, config, data_dir,
+                    args.dataset or list(config.evals), sharding.batch_sharding(mesh),
+                    train_coordinates, csv_dir=os.path.join(workdir, "eval"))
+  ckpt.close()
+
+
+if __name__ == "__main__":
+  _define_flags()
+  app.run(main)
