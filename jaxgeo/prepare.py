@@ -58,8 +58,11 @@ def _stamp_matches(directory: str, settings: dict[str, Any]) -> bool:
 
 
 def _write_stamp(directory: str, settings: dict[str, Any]) -> None:
-  with open(os.path.join(directory, _STAMP), "w") as f:
+  # Atomic (write + rename): another process reading it never sees a half-written stamp.
+  tmp = os.path.join(directory, f"{_STAMP}.{os.getpid()}.tmp")
+  with open(tmp, "w") as f:
     json.dump(settings, f, indent=2, sort_keys=True)
+  os.replace(tmp, os.path.join(directory, _STAMP))
 
 
 def toy_world_config(config: ml_collections.ConfigDict) -> synthetic.ToyWorldConfig:
@@ -137,6 +140,11 @@ def make_partitions(config: ml_collections.ConfigDict, workdir: str,
                     input_mtime_ns=stat.st_mtime_ns)
   else:
     info = os.path.join(data_dir, config.data.train, "1.0.0", "dataset_info.json")
+    if not os.path.exists(info):
+      raise FileNotFoundError(
+          f"Built data set {config.data.train} not found in {data_dir}: build it with `tfds "
+          f"build tfds_builders/{config.data.train.split('/')[0]} ...` (see README) and set "
+          "--config.data.dir, or set --config.partitions.input_csv.")
     settings.update(input=f"{config.data.train}:train", input_mtime_ns=os.stat(info).st_mtime_ns)
   if _stamp_matches(out_dir, settings):
     logging.info("Partitions: reusing %s (same input and settings).", out_dir)
