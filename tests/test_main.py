@@ -5,6 +5,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -123,6 +124,38 @@ def test_evaluate_cli_reproduces_results_and_writes_per_image_csv(quickstart_run
   m = re.search(r"\nhierarchy\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)", result.stderr)
   assert [float(v) for v in m.groups()] == pytest.approx(
       [round(100 * table[k], 1) for k in ("acc@1km", "acc@25km", "acc@200km")], abs=0.05)
+
+
+def test_kill_and_resume_equals_an_uninterrupted_run(quickstart_run, tmp_path):
+  workdir, _ = quickstart_run
+  args = [sys.executable, "-m", "jaxgeo.main", "--config", "configs/quickstart.py:runlocal",
+          "--workdir", str(tmp_path), f"--config.toy_world.dir={workdir / 'toy_world'}",
+          f"--config.data.dir={workdir / 'tfds'}", "--config.checkpoint_every_steps=10"]
+  process = subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+  try:
+    deadline = time.time() + 300
+    # Killed (SIGKILL, no clean-up) as soon as the step-10 checkpoint is complete.
+    while not (tmp_path / "checkpoints" / "10" / "_CHECKPOINT_METADATA").exists():
+      assert process.poll() is None, "the run ended before it could be killed"
+      assert time.time() < deadline
+      time.sleep(0.02)
+    process.kill()
+  finally:
+    process.wait(timeout=60)
+  assert not (tmp_path / "results.json").exists()
+  result = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=600)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert re.search(r"Resumed from step (10|20)", result.stderr)
+  # Same data order, same dropout keys, same updates: the same model and the same numbers.
+  assert (json.loads((tmp_path / "results.json").read_text())
+          == json.loads((workdir / "results.json").read_text()))
+
+  def final_loss(run):
+    logged = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    return [m["train/loss"] for m in logged if m["step"] == 30 and "train/loss" in m][-1]
+
+  assert final_loss(tmp_path) == final_loss(workdir)
 
 
 def test_non_finite_loss_stops_the_run_naming_the_step(quickstart_run, tmp_path):
