@@ -65,5 +65,6 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.keep = 3
   config.evals = ("geo_testsets/im2gps", "geo_testsets/im2gps3k", "geo_testsets/yfcc4k",
                   "yfcc100m_geo/mp16:validation")
+  config.eval_every_steps = 5000
   config.five_crop = True
   return config

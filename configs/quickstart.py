@@ -64,6 +64,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.log_every_steps = 50
   config.checkpoint_every_steps = 500
   config.evals = ("geo_testsets/im2gps3k", "geo_testsets/yfcc4k")
+  config.eval_every_steps = 1000
   config.five_crop = False
 
   if arg == "runlocal":
@@ -83,6 +84,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.optim.warmup_steps = 5
     config.log_every_steps = 10
     config.checkpoint_every_steps = 20
+    config.eval_every_steps = 20
   elif arg:
     raise ValueError(f"Unknown config argument {arg!r}; use configs/quickstart.py or "
                      "configs/quickstart.py:runlocal.")

@@ -125,6 +125,12 @@ def load_pretrained(graphdef: nnx.GraphDef, state: State, path: str,
   return {**state, "params": params, "rest": rest, "opt_state": tx.init(params)}
 
 
+def _flatten_results(results: dict[str, dict[str, dict[str, float]]]) -> dict[str, float]:
+  return {f"eval/{spec}/{predictor}/{key}": value
+          for spec, per_predictor in results.items()
+          for predictor, metrics in per_predictor.items() for key, value in metrics.items()}
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
   """Prepares data, trains `config.model` and evaluates it; returns the final metrics."""
   # Data: the prepared data sets, partitions with their hierarchy, the tag vocabulary.
@@ -207,6 +213,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
       pending, start = [], time.perf_counter()
     ckpt.save(step, state, data_iter, {"step": step, "epoch": step / steps_per_epoch},
               force=step == total_steps)
+    if config.get("eval_every_steps") and step % config.eval_every_steps == 0 and (
+        step < total_steps):  # the final evaluation follows the loop
+      results = evaluate_lib.evaluate_datasets(state, graphdef, tree, config, data.data_dir,
+                                               config.evals, batch_sharding)
+      writer.write(step, _flatten_results(results))
+      start = time.perf_counter()  # steps/s counts training only
   bar.close()
   ckpt.wait()
   distributed.log_final_state(state, step_metrics if total_steps > first_step else None)
@@ -216,9 +228,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   results = evaluate_lib.evaluate_datasets(
       state, graphdef, tree, config, data.data_dir, config.evals, batch_sharding,
       (train_lat, train_lon), csv_dir=os.path.join(workdir, "eval"))
-  for spec, per_predictor in results.items():
-    writer.write(total_steps, {f"eval/{spec}/{pred}/{k}": v
-                               for pred, m in per_predictor.items() for k, v in m.items()})
+  writer.write(total_steps, _flatten_results(results))
   if jax.process_index() == 0:
     with open(os.path.join(workdir, "results.json"), "w") as f:
       json.dump(results, f, indent=2)

@@ -61,6 +61,9 @@ def test_runlocal_builds_data_trains_and_evaluates(quickstart_run):
   assert json.loads((workdir / "results.json").read_text()) == results
   logged = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
   assert [m["step"] for m in logged if "train/loss" in m] == [10, 20, 30]
+  # Evaluated during training (step 20) and at the end (step 30).
+  assert [m["step"] for m in logged if "eval/geo_testsets/im2gps3k/hierarchy/acc@25km" in m] == [
+      20, 30]
   assert all(np.isfinite(m["train/loss"]) for m in logged if "train/loss" in m)
   assert list((workdir / "tensorboard").glob("events.out.tfevents.*"))
   assert (workdir / "checkpoints" / "30").is_dir()
