@@ -19,7 +19,7 @@ from ml_collections import config_flags
 
 import jax
 
-from jaxgeo import train
+from jaxgeo import distributed, train
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Path to a config file (configs/*.py), optionally `path:arg`.",
@@ -80,7 +80,8 @@ def parse_flags(argv: list[str]) -> list[str]:
 
 
 def _log_to_workdir(workdir: str) -> None:
-  handler = logging.logging.FileHandler(os.path.join(workdir, "log.txt"))
+  name = "log.txt" if jax.process_index() == 0 else f"log.process{jax.process_index()}.txt"
+  handler = logging.logging.FileHandler(os.path.join(workdir, name))
   handler.setFormatter(logging.logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
   logging.get_absl_logger().addHandler(handler)
 
@@ -88,11 +89,14 @@ def _log_to_workdir(workdir: str) -> None:
 def main(argv: list[str]) -> None:
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  mode = distributed.initialize_from_environment()  # before anything else touches JAX
   config, workdir = _CONFIG.value, _WORKDIR.value
   os.makedirs(workdir, exist_ok=True)
   _log_to_workdir(workdir)
-  with open(os.path.join(workdir, "config.json"), "w") as f:
-    f.write(config.to_json_best_effort(indent=2))
+  logging.info("Distributed mode: %s.", mode)
+  if jax.process_index() == 0:
+    with open(os.path.join(workdir, "config.json"), "w") as f:
+      f.write(config.to_json_best_effort(indent=2))
   logging.info("Config:\n%s", config)
 
   start = time.perf_counter()
@@ -103,8 +107,9 @@ def main(argv: list[str]) -> None:
       "results": results,
       "stages_to_come": [f"{stage} ({issue})" for stage, issue in _STAGES_TO_COME],
   }
-  with open(os.path.join(workdir, "summary.json"), "w") as f:
-    json.dump(summary, f, indent=2)
+  if jax.process_index() == 0:
+    with open(os.path.join(workdir, "summary.json"), "w") as f:
+      json.dump(summary, f, indent=2)
   logging.info("Done in %.1f s. Stages still to come: %s", time.perf_counter() - start,
                "; ".join(summary["stages_to_come"]))
 

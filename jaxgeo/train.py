@@ -143,7 +143,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     counts = vocab_lib.read_tag_counts(os.path.join(
         data.data_dir, config.data.train, "1.0.0", "tag_counts_train.tsv"))
     vocabulary = vocab_lib.make_vocabulary(counts, config.model.vocabulary_size)
-    vocabulary.save(os.path.join(workdir, "vocabulary.txt"))
+    if jax.process_index() == 0:
+      vocabulary.save(os.path.join(workdir, "vocabulary.txt"))
   train_source = pipeline.open_split(config.data.train, "train", data.data_dir)
   steps_per_epoch = max(1, len(train_source) // config.batch_size)
   total_steps = optim.steps_of(config, "train", steps_per_epoch)

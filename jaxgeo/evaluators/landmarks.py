@@ -1,0 +1,63 @@
+"""Google Landmarks v2 metrics: recognition GAP and retrieval mAP@100 (Weyand et al. 2020).
+
+GAP (global average precision, micro-averaged): one (landmark, confidence) per test image, all
+predictions sorted by confidence; GAP = (1/M) sum_i P(i) rel(i), where P(i) is the precision over
+the first i predictions (predictions for non-landmark images count as wrong) and M the number of
+test images with at least one true landmark. Confident mistakes on non-landmark images cost,
+which is why a "no landmark" threshold matters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+
+def global_average_precision(predicted: Sequence[int], confidence: Sequence[float],
+                             truth: Sequence[Sequence[int]]) -> float:
+  """GAP of one prediction per image against each image's true landmarks (empty: none).
+
+  Args:
+    predicted: the predicted landmark of each test image (-1: no prediction, not counted).
+    confidence: its score.
+    truth: the true landmarks of each test image; an empty list for non-landmark images.
+  """
+  predicted = np.asarray(predicted)
+  confidence = np.asarray(confidence, dtype=np.float64)
+  if not len(predicted) == len(confidence) == len(truth):
+    raise ValueError("predicted, confidence and truth need one entry per test image.")
+  num_with_landmark = sum(1 for t in truth if len(t))
+  if num_with_landmark == 0:
+    raise ValueError("GAP needs at least one test image with a true landmark.")
+  made = np.flatnonzero(predicted >= 0)
+  order = made[np.argsort(-confidence[made], kind="stable")]
+  correct = np.array([predicted[i] in truth[i] for i in order], dtype=np.float64)
+  precision = np.cumsum(correct) / np.arange(1, len(correct) + 1)
+  return float(np.sum(precision * correct) / num_with_landmark)
+
+
+def mean_average_precision_at_k(rankings: Mapping[str, Sequence[str]],
+                                relevant: Mapping[str, Sequence[str]], k: int = 100) -> float:
+  """Retrieval mAP@k over the queries that have relevant index images.
+
+  AP of a query = sum over its first k results (first occurrence only) of P(i) rel(i), divided
+  by min(number of relevant images, k).
+  """
+  aps = []
+  for query, truth in relevant.items():
+    truth = set(truth)
+    if not truth:
+      continue  # queries without a landmark are not scored
+    seen, hits, total = set(), 0, 0.0
+    for rank, image in enumerate(rankings.get(query, ())[:k], start=1):
+      if image in seen:
+        continue
+      seen.add(image)
+      if image in truth:
+        hits += 1
+        total += hits / rank
+    aps.append(total / min(len(truth), k))
+  if not aps:
+    raise ValueError("mAP needs at least one query with relevant index images.")
+  return float(np.mean(aps))

@@ -1,0 +1,99 @@
+"""The main job as two JAX processes on this machine (2 fake CPU devices each, 4 in all).
+
+Both processes run the real entry point with `JAXGEO_COORDINATOR` & co., as two hosts of a pod
+would: process 0 prepares the data while process 1 waits, both train one model over the four
+devices, and the files that exist once per run are written once.
+"""
+
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+import time
+
+import portpicker
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NUM_PROCESSES = 2
+TIMEOUT_S = 400  # a hung collective fails the test instead of hanging CI
+FINAL = re.compile(r"Final state on process (\d) of 2: step (\d+), last loss (\S+), "
+                   r"fingerprint (\w+)\.")
+
+
+def _launch(workdir, *extra):
+  """Starts the processes; returns them with the paths of their logs (console output)."""
+  port = portpicker.pick_unused_port()
+  procs = []
+  for i in range(NUM_PROCESSES):
+    env = dict(os.environ, JAX_PLATFORMS="cpu",
+               XLA_FLAGS="--xla_force_host_platform_device_count=2",
+               JAXGEO_COORDINATOR=f"127.0.0.1:{port}",
+               JAXGEO_NUM_PROCESSES=str(NUM_PROCESSES), JAXGEO_PROCESS_ID=str(i))
+    out = workdir.parent / f"{workdir.name}.process{i}.out"
+    with open(out, "w") as f:  # a file, not a pipe: a full pipe would block the process
+      proc = subprocess.Popen(
+          [sys.executable, "-m", "jaxgeo.main", "--config", "configs/quickstart.py:runlocal",
+           "--workdir", str(workdir), *extra],
+          cwd=REPO, env=env, stdout=f, stderr=subprocess.STDOUT)
+    procs.append((proc, out))
+  return procs
+
+
+def _wait_all(procs, timeout_s):
+  """Waits for every process; kills all of them if one fails or the time runs out."""
+  deadline = time.monotonic() + timeout_s
+  try:
+    while any(p.poll() is None for p, _ in procs):
+      if time.monotonic() > deadline or any(p.poll() not in (None, 0) for p, _ in procs):
+        break
+      time.sleep(0.5)
+  finally:
+    for p, _ in procs:
+      if p.poll() is None:
+        p.kill()  # SIGKILL: a process stuck in a collective ignores SIGTERM
+        p.wait()
+  return [(p.returncode, out.read_text()) for p, out in procs]
+
+
+def test_two_processes_train_one_model(tmp_path):
+  workdir = tmp_path / "run"
+  start = time.monotonic()
+  outcome = _wait_all(_launch(workdir), TIMEOUT_S)
+  seconds = time.monotonic() - start
+  for i, (code, log) in enumerate(outcome):
+    assert code == 0, f"process {i} exited with {code} after {seconds:.0f} s:\n{log[-4000:]}"
+
+  logs = [log for _, log in outcome]
+  for i, log in enumerate(logs):
+    assert f"Distributed: explicit; process {i} of 2, 2 local of 4 devices." in log
+  # Process 0 prepared the data; process 1 waited, then found it ready.
+  assert "Toy world: generating" in logs[0]
+  assert "Toy world: generating" not in logs[1] and "Toy world: reusing" in logs[1]
+  assert "Partitions: reusing" in logs[1]
+
+  # Both processes hold the same trained model and saw the same final loss.
+  finals = [FINAL.search(log) for log in logs]
+  assert all(finals), "no 'Final state' line"
+  assert [int(m.group(1)) for m in finals] == [0, 1]
+  assert {m.group(2) for m in finals} == {"30"}
+  losses = {float(m.group(3)) for m in finals}
+  assert len(losses) == 1 and math.isfinite(losses.pop())
+  assert finals[0].group(4) == finals[1].group(4)
+
+  # Files of the run, written once (by process 0); a log per process.
+  results = json.loads((workdir / "results.json").read_text())
+  assert json.loads((workdir / "summary.json").read_text())["results"] == results
+  im2gps3k = results["geo_testsets/im2gps3k"]["hierarchy"]
+  manifest = json.loads((workdir / "toy_world" / "manifest.json").read_text())
+  # Every test photo was evaluated exactly once over the two processes' shards.
+  assert im2gps3k["num_examples"] == 60 - len(manifest["im2gps3k_unlabelled"])
+  logged = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+  train = [m for m in logged if "train/loss" in m]
+  assert [m["step"] for m in train] == [10, 20, 30]  # once, not once per process
+  assert all(math.isfinite(m["train/loss"]) for m in train)
+  assert (workdir / "checkpoints" / "30").is_dir()
+  assert (workdir / "log.txt").exists() and (workdir / "log.process1.txt").exists()
+  assert not list(workdir.rglob("*.tmp"))
+  print(f"two-process runlocal: {seconds:.0f} s")
