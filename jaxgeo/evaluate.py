@@ -17,6 +17,7 @@ import os
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from absl import app, flags, logging
@@ -42,6 +43,11 @@ def eval_step(state: dict, batch: dict[str, jax.Array], *, graphdef: nnx.GraphDe
     outputs = model(images)
   out = geolocation.prediction_errors_km(tree, outputs, batch["latitude"], batch["longitude"])
   out["gt/latitude"], out["gt/longitude"] = batch["latitude"], batch["longitude"]
+  for part in tree.partitions:
+    logits = outputs[f"geo/{part.name}"]
+    if logits.ndim == 3:
+      logits = jnp.mean(jax.nn.softmax(logits, axis=-1), axis=1)
+    out[f"rank/{part.name}"] = geolocation.label_rank(logits, batch[f"label_{part.name}"])
   return out
 
 
@@ -76,6 +82,8 @@ def evaluate_datasets(state: dict, graphdef: nnx.GraphDef, tree: hierarchy_lib.H
           tree, *train_coordinates, out["gt/latitude"].astype(np.float64),
           out["gt/longitude"].astype(np.float64), seed=config.seed))
     results[spec], table = geolocation.report(errors)
+    for part in tree.partitions:  # classification accuracy of each head, photos with a cell
+      results[spec][part.name].update(geolocation.top_k_accuracy(out[f"rank/{part.name}"]))
     logging.info("Evaluation on %s (%d photos):\n%s", spec, len(out["id"]), table)
     if csv_dir and jax.process_index() == 0:
       os.makedirs(csv_dir, exist_ok=True)

@@ -58,6 +58,20 @@ def prediction_errors_km(tree: Hierarchy, logits: dict[str, jax.Array], lat: jax
   return out
 
 
+def label_rank(logits: jax.Array, labels: jax.Array) -> jax.Array:
+  """0-based rank of the true class among the logits; -1 where the photo has no class."""
+  true = jnp.take_along_axis(logits, jnp.maximum(labels, 0)[:, None], axis=-1)
+  rank = jnp.sum(logits > true, axis=-1)
+  return jnp.where(labels >= 0, rank, -1)
+
+
+def top_k_accuracy(ranks: np.ndarray, ks=(1, 5)) -> dict[str, float]:
+  """`top<k>`: share of the photos with a class whose true class ranks in the first k."""
+  ranks = np.asarray(ranks)
+  ranks = ranks[ranks >= 0]
+  return {f"top{k}": float(np.mean(ranks < k)) if ranks.size else float("nan") for k in ks}
+
+
 def write_results_csv(path: str, ids: np.ndarray, gt_lat: np.ndarray, gt_lon: np.ndarray,
                       pred_lat: np.ndarray, pred_lon: np.ndarray) -> None:
   """Per-image results in the conventional columns of the geolocation literature."""
