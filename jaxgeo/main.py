@@ -79,11 +79,25 @@ def parse_flags(argv: list[str]) -> list[str]:
     sys.exit(_unknown_override(argv, config_arg))
 
 
+# Libraries whose INFO lines (orbax writes a dozen per checkpoint) drown the run's own log;
+# their warnings and errors still show.
+_QUIET_LIBRARIES = ("/orbax/", "/tensorflow_datasets/", "/grain/", "/etils/")
+
+
+class _QuietLibraries(logging.logging.Filter):
+
+  def filter(self, record: logging.logging.LogRecord) -> bool:
+    return record.levelno >= logging.logging.WARNING or not any(
+        lib in record.pathname for lib in _QUIET_LIBRARIES)
+
+
 def _log_to_workdir(workdir: str) -> None:
   name = "log.txt" if jax.process_index() == 0 else f"log.process{jax.process_index()}.txt"
   handler = logging.logging.FileHandler(os.path.join(workdir, name))
   handler.setFormatter(logging.logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-  logging.get_absl_logger().addHandler(handler)
+  logger = logging.get_absl_logger()
+  logger.addHandler(handler)
+  logger.addFilter(_QuietLibraries())  # for the console and the file alike
 
 
 def main(argv: list[str]) -> None:

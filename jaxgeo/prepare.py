@@ -107,9 +107,11 @@ def build_toy_world_datasets(toy_world_dir: str, data_dir: str) -> None:
   for name, (module, folder) in TOY_WORLD_DATASETS.items():
     builder = module.Builder(config=name.split("/")[1], data_dir=data_dir,
                              file_format="array_record")
-    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-        manual_dir=os.path.join(toy_world_dir, folder)))
-    logging.info("Data set %s: %s in %s", name,
+    reused = builder.is_prepared()
+    if not reused:
+      builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
+          manual_dir=os.path.join(toy_world_dir, folder)))
+    logging.info("Data set %s: %s %s in %s", name, "reusing" if reused else "built",
                  {k: v.num_examples for k, v in builder.info.splits.items()}, builder.data_dir)
   _write_stamp(data_dir, settings)
 

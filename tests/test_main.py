@@ -82,7 +82,7 @@ def test_rerun_reuses_finished_stages(quickstart_run):
   assert result.returncode == 0, result.stderr[-3000:]
   assert "Toy world: reusing" in result.stderr
   assert "Partitions: reusing" in result.stderr
-  assert "Reusing dataset yfcc100m_geo" in result.stderr
+  assert "Data set yfcc100m_geo/yfcc100m: reusing" in result.stderr
   assert "Resumed from step 30" in result.stderr  # training was finished: nothing redone
   assert os.path.getmtime(workdir / "toy_world" / "manifest.json") == before
 
