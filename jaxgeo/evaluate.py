@@ -25,7 +25,7 @@ from flax import nnx
 
 from jaxgeo import sharding
 from jaxgeo.data import pipeline
-from jaxgeo.evaluators import geolocation
+from jaxgeo.evaluators import geolocation, landmarks
 from jaxgeo.geo import hierarchy as hierarchy_lib, partitions as partitions_lib
 
 
@@ -51,6 +51,59 @@ def eval_step(state: dict, batch: dict[str, jax.Array], *, graphdef: nnx.GraphDe
   return out
 
 
+def landmark_step(state: dict, batch: dict[str, jax.Array], *,
+                  graphdef: nnx.GraphDef) -> dict[str, jax.Array]:
+  """The landmark head's top class and its softmax confidence for one (padded) batch."""
+  model = nnx.merge(graphdef, state["params"], state["rest"], copy=True)
+  model.eval()
+  probs = jax.nn.softmax(model(batch["image"])["landmark"], axis=-1)
+  return {"landmark/class": jnp.argmax(probs, -1), "landmark/confidence": jnp.max(probs, -1)}
+
+
+def read_landmark_ids(data_dir: str, name: str) -> np.ndarray:
+  """GLDv2 landmark id of each class of a relabelled data set (its `landmark_ids.csv`)."""
+  path = os.path.join(data_dir, name, "1.0.0", "landmark_ids.csv")
+  if not os.path.exists(path):
+    raise FileNotFoundError(f"{path} not found: the landmark head needs a data set with "
+                            "contiguous landmark ids, such as gldv2/train_clean.")
+  with open(path) as f:
+    rows = [line.split(",") for line in f.read().splitlines()[1:] if line]
+  ids = np.full(len(rows), -1, dtype=np.int64)
+  for row in rows:
+    ids[int(row[0])] = int(row[1])
+  return ids
+
+
+def _true_landmarks(example: dict) -> list[int]:
+  """GLDv2 landmark ids an image shows: the test solution's, or a train image's own."""
+  if "landmarks" in example:
+    return [int(x) for x in example["landmarks"]]
+  return [int(example["original_landmark_id"])]
+
+
+def evaluate_landmarks(state: dict, graphdef: nnx.GraphDef, config: ml_collections.ConfigDict,
+                       source, batch_sharding: jax.sharding.Sharding,
+                       landmark_ids: np.ndarray) -> dict[str, float]:
+  """Recognition GAP (and top-1 accuracy over images with a landmark) on a GLDv2 split."""
+  step = jax.jit(functools.partial(landmark_step, graphdef=graphdef))
+  batches = pipeline.eval_batches(source, batch_size=config.eval_batch_size // jax.process_count(),
+                                  image_size=config.image_size, partitions=(),
+                                  id_key="image_id")
+  out = geolocation.collect_outputs(
+      batches, lambda b: step(state, pipeline.to_global_arrays(b, batch_sharding)))
+  truth_by_id = {}
+  for i in range(len(source)):
+    example = source[i]
+    truth_by_id[example["image_id"].decode()] = _true_landmarks(example)
+  truth = [truth_by_id[i] for i in out["id"]]
+  predicted = landmark_ids[out["landmark/class"]]
+  with_landmark = np.array([bool(t) for t in truth])
+  correct = np.array([p in t for p, t in zip(predicted, truth)])
+  return {"gap": landmarks.global_average_precision(predicted, out["landmark/confidence"], truth),
+          "top1": float(correct[with_landmark].mean()),
+          "num_examples": float(len(truth))}
+
+
 def parse_dataset(spec: str) -> tuple[str, str]:
   """`name[:split]`, e.g. `geo_testsets/im2gps3k` or `yfcc100m_geo/yfcc100m:validation`."""
   name, _, split = spec.partition(":")
@@ -61,15 +114,29 @@ def evaluate_datasets(state: dict, graphdef: nnx.GraphDef, tree: hierarchy_lib.H
                       config: ml_collections.ConfigDict, data_dir: str, specs,
                       batch_sharding: jax.sharding.Sharding,
                       train_coordinates: tuple[np.ndarray, np.ndarray] | None = None,
-                      csv_dir: str | None = None) -> dict[str, dict[str, dict[str, float]]]:
-  """Metrics per data set and predictor; with training coordinates, the baselines too."""
-  step = jax.jit(functools.partial(eval_step, graphdef=graphdef, tree=tree))
+                      csv_dir: str | None = None, landmark_ids: np.ndarray | None = None
+                      ) -> dict[str, dict[str, dict[str, float]]]:
+  """Metrics per data set and predictor; with training coordinates, the baselines too.
+
+  GLDv2 data sets (`gldv2/...`) are scored by the landmark head (GAP, top-1) under the key
+  `landmark`; all others by geolocation.
+  """
   per_process = config.eval_batch_size // jax.process_count()
-  order = [p.name for p in tree.partitions] + [geolocation.HIERARCHY]
   results = {}
   for spec in specs:
     name, split = parse_dataset(spec)
     source = pipeline.open_split(name, split, data_dir)
+    if name.startswith("gldv2/"):
+      if landmark_ids is None:
+        raise ValueError(f"{spec} is scored by the landmark head; enable model.landmark_head.")
+      results[spec] = {"landmark": evaluate_landmarks(state, graphdef, config, source,
+                                                      batch_sharding, landmark_ids)}
+      logging.info("Evaluation on %s: %s", spec, results[spec]["landmark"])
+      continue
+    if tree is None:
+      raise ValueError(f"{spec} is scored by geolocation, which needs partitions.")
+    step = jax.jit(functools.partial(eval_step, graphdef=graphdef, tree=tree))
+    order = [p.name for p in tree.partitions] + [geolocation.HIERARCHY]
     id_key = "image_id" if "image_id" in source[0] else "photo_id"
     batches = pipeline.eval_batches(source, batch_size=per_process,
                                     image_size=config.image_size, partitions=tree.partitions,
@@ -121,27 +188,34 @@ def main(argv: list[str]) -> None:
   workdir = args.workdir
   config = load_run(workdir)
   data_dir = args.data_dir or config.data.dir or os.path.join(workdir, "tfds")
-  names = [partitions_lib.partition_name(config.partitions.tau_min, t)
-           for t in config.partitions.tau_max]
-  tree = hierarchy_lib.make_hierarchy(
-      partitions_lib.load_partitions(os.path.join(workdir, "partitions"), names))
+  tree = None
+  if config.get("partitions"):
+    names = [partitions_lib.partition_name(config.partitions.tau_min, t)
+             for t in config.partitions.tau_max]
+    tree = hierarchy_lib.make_hierarchy(
+        partitions_lib.load_partitions(os.path.join(workdir, "partitions"), names))
+  landmark_ids = (read_landmark_ids(data_dir, config.data.train)
+                  if config.model.get("landmark_head", False) else None)
   vocabulary_path = os.path.join(workdir, "vocabulary.txt")
   vocabulary_size = (len(vocab_lib.TagVocabulary.load(vocabulary_path))
                      if os.path.exists(vocabulary_path) else 0)
   mesh = sharding.make_mesh(config.mesh)
   tx = optim.make_optimizer(config.optim, optim.make_learning_rate_schedule(config.optim, 1, 1))
   graphdef, state, _ = train.create_train_state(
-      config, {p.name: p.num_classes for p in tree.partitions}, vocabulary_size, tx, mesh)
+      config, {p.name: p.num_classes for p in (tree.partitions if tree else ())},
+      vocabulary_size, tx, mesh, len(landmark_ids) if landmark_ids is not None else 0)
   ckpt = checkpointing.Checkpointer(os.path.join(workdir, "checkpoints"), 1)
   step = ckpt.latest_step()
   if step is None:
     raise FileNotFoundError(f"No checkpoint in {workdir}/checkpoints.")
   state, _ = ckpt.restore(step, train.abstract_like(state), None)
   logging.info("Evaluating the checkpoint of step %d.", step)
-  train_coordinates = prepare.split_coordinates(config.data.train, "train", data_dir)
+  train_coordinates = (prepare.split_coordinates(config.data.train, "train", data_dir)
+                       if tree else None)
   evaluate_datasets(state, graphdef, tree, config, data_dir,
                     args.dataset or list(config.evals), sharding.batch_sharding(mesh),
-                    train_coordinates, csv_dir=os.path.join(workdir, "eval"))
+                    train_coordinates, csv_dir=os.path.join(workdir, "eval"),
+                    landmark_ids=landmark_ids)
   ckpt.close()
 
 

@@ -132,6 +132,8 @@ def make_partitions(config: ml_collections.ConfigDict, workdir: str,
   the training split of `data.train`, so validation photos never shape the cells.
   """
   cfg = config.partitions
+  if cfg is None:  # e.g. a landmarks-only run
+    return "", []
   out_dir = os.path.join(workdir, "partitions")
   names = [partitions_lib.partition_name(cfg.tau_min, t) for t in cfg.tau_max]
   settings = {"tau_min": cfg.tau_min, "tau_max": list(cfg.tau_max),

@@ -49,7 +49,7 @@ def compute_loss(outputs: dict[str, jax.Array], batch: dict[str, jax.Array],
     ce, acc = masked_cross_entropy(outputs[f"geo/{name}"], batch[f"label_{name}"])
     geo.append(ce)
     metrics[f"loss/{name}"], metrics[f"top1/{name}"] = ce, acc
-  loss = weights.get("geo", 1.0) * sum(geo) / len(geo)
+  loss = weights.get("geo", 1.0) * sum(geo) / len(geo) if geo else jnp.zeros((), jnp.float32)
   if "tag" in outputs:
     ce, acc = masked_cross_entropy(outputs["tag"], batch["tag"])
     loss += weights.get("tag", 1.0) * ce
@@ -86,14 +86,15 @@ def train_step(state: State, batch: dict[str, jax.Array], *, graphdef: nnx.Graph
 
 def create_train_state(config: ml_collections.ConfigDict, num_classes: dict[str, int],
                        vocabulary_size: int, tx: optax.GradientTransformation,
-                       mesh: jax.sharding.Mesh) -> tuple[nnx.GraphDef, State, Any]:
+                       mesh: jax.sharding.Mesh,
+                       num_landmarks: int = 0) -> tuple[nnx.GraphDef, State, Any]:
   """The model's graph and its state (params, BatchNorm statistics, optimizer, step).
 
   The state is born sharded: shapes come from `jax.eval_shape`, shardings from them, and a
   jitted init writes every array straight to its devices.
   """
   make = functools.partial(geolocator.make_model, config.model, num_classes, vocabulary_size,
-                           0, config.seed)
+                           num_landmarks, config.seed)
 
   def init_state() -> State:
     _, params, rest = nnx.split(make(), nnx.Param, ...)
@@ -135,9 +136,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   """Prepares data, trains `config.model` and evaluates it; returns the final metrics."""
   # Data: the prepared data sets, partitions with their hierarchy, the tag vocabulary.
   data = distributed.main_process_first(prepare.prepare_data, config, workdir)
-  tree = hierarchy_lib.make_hierarchy(
-      partitions_lib.load_partitions(data.partitions_dir, data.partition_names))
-  names = tuple(p.name for p in tree.partitions)
+  tree = None  # a landmarks-only run has no partitions
+  if data.partition_names:
+    tree = hierarchy_lib.make_hierarchy(
+        partitions_lib.load_partitions(data.partitions_dir, data.partition_names))
+  partitions = tree.partitions if tree else ()
+  names = tuple(p.name for p in partitions)
+  landmark_names = (evaluate_lib.read_landmark_ids(data.data_dir, config.data.train)
+                    if config.model.get("landmark_head", False) else None)
   vocabulary = None
   if config.model.get("tag_head", True):
     counts = vocab_lib.read_tag_counts(os.path.join(
@@ -150,7 +156,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   total_steps = optim.steps_of(config, "train", steps_per_epoch)
   logging.info("Training on %d photos, %d steps of %d (%.1f epochs); partitions %s.",
                len(train_source), total_steps, config.batch_size,
-               total_steps / steps_per_epoch, {p.name: p.num_classes for p in tree.partitions})
+               total_steps / steps_per_epoch, {p.name: p.num_classes for p in partitions})
 
   # Mesh and the input shardings.
   mesh = sharding.make_mesh(config.mesh)
@@ -160,12 +166,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
                      f"{jax.device_count()} devices.")
 
   # Model and optimizer state, born sharded: shapes first, then a jitted init.
-  num_classes = {p.name: p.num_classes for p in tree.partitions}
+  num_classes = {p.name: p.num_classes for p in partitions}
   vocabulary_size = len(vocabulary) if vocabulary else 0
+  num_landmarks = len(landmark_names) if landmark_names is not None else 0
   schedule = optim.make_learning_rate_schedule(config.optim, steps_per_epoch, total_steps)
   tx = optim.make_optimizer(config.optim, schedule)
   graphdef, state, state_shardings = create_train_state(config, num_classes, vocabulary_size,
-                                                        tx, mesh)
+                                                        tx, mesh, num_landmarks)
 
   # The jitted steps.
   step_fn = jax.jit(
@@ -177,7 +184,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   # Data iterator and checkpoint restore (state and iterator together).
   loader = pipeline.make_train_loader(
       train_source, batch_size=config.batch_size // jax.process_count(),
-      image_size=config.image_size, partitions=tree.partitions, vocabulary=vocabulary,
+      image_size=config.image_size, partitions=partitions, vocabulary=vocabulary,
       seed=config.seed, worker_count=config.get("data_workers", 0))
   data_iter = iter(loader)
   ckpt = checkpointing.Checkpointer(os.path.join(workdir, "checkpoints"),
@@ -217,7 +224,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     if config.get("eval_every_steps") and step % config.eval_every_steps == 0 and (
         step < total_steps):  # the final evaluation follows the loop
       results = evaluate_lib.evaluate_datasets(state, graphdef, tree, config, data.data_dir,
-                                               config.evals, batch_sharding)
+                                               config.evals, batch_sharding,
+                                               landmark_ids=landmark_names)
       writer.write(step, _flatten_results(results))
       start = time.perf_counter()  # steps/s counts training only
   bar.close()
@@ -225,10 +233,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   distributed.log_final_state(state, step_metrics if total_steps > first_step else None)
 
   # Final evaluation, with the baselines on the same photos.
-  train_lat, train_lon = prepare.split_coordinates(config.data.train, "train", data.data_dir)
+  train_coordinates = (prepare.split_coordinates(config.data.train, "train", data.data_dir)
+                       if tree else None)
   results = evaluate_lib.evaluate_datasets(
       state, graphdef, tree, config, data.data_dir, config.evals, batch_sharding,
-      (train_lat, train_lon), csv_dir=os.path.join(workdir, "eval"))
+      train_coordinates, csv_dir=os.path.join(workdir, "eval"), landmark_ids=landmark_names)
   writer.write(total_steps, _flatten_results(results))
   if jax.process_index() == 0:
     with open(os.path.join(workdir, "results.json"), "w") as f:

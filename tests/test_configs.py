@@ -5,16 +5,16 @@ import ml_collections
 import pytest
 from flax import nnx
 
-from configs import deeplocation, mp16_resnet50, quickstart
+from configs import deeplocation, gldv2_landmarks, mp16_resnet50, quickstart
 from jaxgeo import optim
 from jaxgeo.models import geolocator
 
 MP16_CELLS = {"cells_50_5000": 3298, "cells_50_2000": 7202, "cells_50_1000": 12893}
 
 
-def _num_params(config, num_classes, vocabulary_size=0, kinds=nnx.Param):
+def _num_params(config, num_classes, vocabulary_size=0, kinds=nnx.Param, num_landmarks=0):
   model = nnx.eval_shape(lambda: geolocator.make_model(config.model, num_classes,
-                                                       vocabulary_size, 0, 0))
+                                                       vocabulary_size, num_landmarks, 0))
   return sum(x.size for x in jax.tree.leaves(nnx.state(model, kinds)))
 
 
@@ -45,3 +45,11 @@ def test_quickstart(arg):
   config = quickstart.get_config(arg)
   assert isinstance(config, ml_collections.ConfigDict)
   assert _num_params(config, {"a": 5}, vocabulary_size=7) > 0
+
+
+def test_gldv2_landmarks_has_only_the_landmark_head():
+  config = gldv2_landmarks.get_config()
+  assert config.partitions is None and config.data.train == "gldv2/train_clean"
+  # ResNet-50 + GeM's exponent + a softmax over GLDv2-clean's 81,313 landmarks.
+  assert _num_params(config, {}, num_landmarks=81_313) == 23_508_032 + 1 + 2048 * 81_313 + 81_313
+  assert gldv2_landmarks.get_config("toy").model.backbone == "tiny"

@@ -161,6 +161,22 @@ def test_kill_and_resume_equals_an_uninterrupted_run(quickstart_run, tmp_path):
   assert final_loss(tmp_path) == final_loss(workdir)
 
 
+def test_gldv2_landmarks_config_trains_and_reports_gap(quickstart_run, tmp_path):
+  workdir, _ = quickstart_run
+  result = _run_main("--config", "configs/gldv2_landmarks.py:toy", "--workdir", str(tmp_path),
+                     f"--config.toy_world.dir={workdir / 'toy_world'}",
+                     f"--config.data.dir={workdir / 'tfds'}")
+  assert result.returncode == 0, result.stderr[-3000:]
+  results = json.loads((tmp_path / "results.json").read_text())
+  test = results["gldv2/test"]["landmark"]
+  manifest = json.loads((workdir / "toy_world" / "manifest.json").read_text())
+  assert test["num_examples"] == manifest["counts"]["gldv2_test"]
+  assert 0 < test["gap"] <= 1
+  # 8 toy landmarks in the runlocal world: the head learnt more than chance in 40 steps.
+  assert test["top1"] > 1 / 8
+  assert not (tmp_path / "partitions").exists()  # no partitions in a landmarks-only run
+
+
 def test_non_finite_loss_stops_the_run_naming_the_step(quickstart_run, tmp_path):
   workdir, _ = quickstart_run
   result = _run_main("--config", "configs/quickstart.py:runlocal", "--workdir", str(tmp_path),
