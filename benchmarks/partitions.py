@@ -11,27 +11,10 @@ same run and scaled to all photos: a lower bound, since the reference walks seve
 import argparse
 import time
 
-import numpy as np
 import s2sphere
 
 from jaxgeo.geo import partitions as partitions_lib
-
-
-def clustered_coordinates(num_photos: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-  rng = np.random.default_rng(seed)
-  num_cities = 5000
-  city_lat = np.degrees(np.arcsin(rng.uniform(np.sin(np.radians(-55)), np.sin(np.radians(70)),
-                                              num_cities)))
-  city_lon = rng.uniform(-180, 180, num_cities)
-  weights = 1.0 / np.arange(1, num_cities + 1) ** 1.1
-  spread_deg = np.exp(rng.normal(np.log(0.1), 1.0, num_cities))  # ~11 km median, heavy tail
-  city = rng.choice(num_cities, size=num_photos, p=weights / weights.sum())
-  lat = city_lat[city] + rng.normal(0, 1, num_photos) * spread_deg[city]
-  lon = city_lon[city] + rng.normal(0, 1, num_photos) * spread_deg[city]
-  scattered = rng.random(num_photos) < 0.05
-  lat[scattered] = np.degrees(np.arcsin(rng.uniform(-1, 1, scattered.sum())))
-  lon[scattered] = rng.uniform(-180, 180, scattered.sum())
-  return np.clip(lat, -90, 90), (lon + 180) % 360 - 180
+from photo_locations import photo_like_points
 
 
 def main() -> None:
@@ -40,7 +23,8 @@ def main() -> None:
   parser.add_argument("--reference-sample", type=int, default=50_000)
   args = parser.parse_args()
 
-  lat, lon = clustered_coordinates(args.num_photos)
+  # 5% scattered widely, as in the partitions target's 4.7M-photo set-up.
+  lat, lon = photo_like_points(args.num_photos, uniform_share=0.05)
   start = time.perf_counter()
   parts, classes = partitions_lib.build_partitions(lat, lon, tau_min=50,
                                                    tau_max=[5000, 2000, 1000])
