@@ -226,6 +226,16 @@ def build_partitions(latitudes, longitudes, tau_min: int, tau_max: Sequence[int]
   return partitions, classes
 
 
+# Why `read_coordinates` skips a row: the short key builders count it under, and the sentence
+# the report shows people.
+COORDINATE_SKIP_REASONS = {
+    "missing_coordinates": "missing or non-numeric LAT/LON",
+    "bad_coordinates": "LAT outside [-90, 90] or LON outside [-180, 180]",
+    "missing_id": "missing IMG_ID",
+    "duplicate_id": "duplicate IMG_ID (first kept)",
+}
+
+
 @dataclasses.dataclass
 class CoordinateReport:
   """What `read_coordinates` kept and skipped, by reason (with a few example rows each)."""
@@ -262,11 +272,12 @@ def read_coordinates(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, n
   lat = pd.to_numeric(frame["LAT"].str.strip(), errors="coerce").to_numpy(np.float64)
   lon = pd.to_numeric(frame["LON"].str.strip(), errors="coerce").to_numpy(np.float64)
   ids = frame["IMG_ID"].to_numpy()
+  text = COORDINATE_SKIP_REASONS
   reasons = {
-      "missing or non-numeric LAT/LON": ~(np.isfinite(lat) & np.isfinite(lon)),
-      "LAT outside [-90, 90] or LON outside [-180, 180]": (np.abs(lat) > 90) | (np.abs(lon) > 180),
-      "missing IMG_ID": ids == "",
-      "duplicate IMG_ID (first kept)": frame["IMG_ID"].duplicated().to_numpy() & (ids != ""),
+      text["missing_coordinates"]: ~(np.isfinite(lat) & np.isfinite(lon)),
+      text["bad_coordinates"]: (np.abs(lat) > 90) | (np.abs(lon) > 180),
+      text["missing_id"]: ids == "",
+      text["duplicate_id"]: frame["IMG_ID"].duplicated().to_numpy() & (ids != ""),
   }
   report = CoordinateReport(path=path, num_rows=len(frame))
   bad = np.zeros(len(frame), dtype=bool)

@@ -27,7 +27,6 @@ import csv
 import dataclasses
 import glob
 import os
-import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -56,13 +55,8 @@ _YFCC4K_METADATA = "yfcc4k_dataset"
 # Photo decoding and resizing run in threads: PIL releases the GIL while it decodes, and the
 # Im2GPS3k originals are full-size Flickr photos.
 _NUM_THREADS = min(8, os.cpu_count() or 1)
-# Short skip-counter keys for the reasons partitions.read_coordinates reports.
-_CSV_REASONS = {
-    "missing or non-numeric LAT/LON": "missing_coordinates",
-    "LAT outside [-90, 90] or LON outside [-180, 180]": "bad_coordinates",
-    "missing IMG_ID": "missing_id",
-    "duplicate IMG_ID (first kept)": "duplicate_id",
-}
+# Skip-counter keys of the reasons partitions.read_coordinates reports in words.
+_CSV_REASONS = {text: key for key, text in partitions_lib.COORDINATE_SKIP_REASONS.items()}
 
 
 @dataclasses.dataclass
@@ -234,7 +228,7 @@ class _CsvLabelledSource:
   def skipped(self) -> Iterator[tuple[str, str]]:
     """The labels CSV's bad rows, as read_coordinates counted them."""
     for reason, count in self.csv_report.skipped.items():
-      key = _CSV_REASONS.get(reason) or re.sub(r"[^a-z0-9]+", "_", reason.lower()).strip("_")
+      key = _CSV_REASONS[reason]
       rows = self.csv_report.examples.get(reason, [])
       for k in range(count):
         # read_coordinates keeps the row numbers of the first few only (as SkipCounter does).
