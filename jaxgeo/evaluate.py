@@ -12,9 +12,7 @@ prediction). `--dataset` takes `name[:split]` (default split `test`) and may be 
 from __future__ import annotations
 
 import functools
-import json
 import os
-from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -26,7 +24,7 @@ from flax import nnx
 from jaxgeo import sharding
 from jaxgeo.data import pipeline
 from jaxgeo.evaluators import geolocation, landmarks
-from jaxgeo.geo import hierarchy as hierarchy_lib, partitions as partitions_lib
+from jaxgeo.geo import hierarchy as hierarchy_lib
 
 
 def eval_step(state: dict, batch: dict[str, jax.Array], *, graphdef: nnx.GraphDef,
@@ -58,20 +56,6 @@ def landmark_step(state: dict, batch: dict[str, jax.Array], *,
   model.eval()
   probs = jax.nn.softmax(model(batch["image"])["landmark"], axis=-1)
   return {"landmark/class": jnp.argmax(probs, -1), "landmark/confidence": jnp.max(probs, -1)}
-
-
-def read_landmark_ids(data_dir: str, name: str) -> np.ndarray:
-  """GLDv2 landmark id of each class of a relabelled data set (its `landmark_ids.csv`)."""
-  path = os.path.join(data_dir, name, "1.0.0", "landmark_ids.csv")
-  if not os.path.exists(path):
-    raise FileNotFoundError(f"{path} not found: the landmark head needs a data set with "
-                            "contiguous landmark ids, such as gldv2/train_clean.")
-  with open(path) as f:
-    rows = [line.split(",") for line in f.read().splitlines()[1:] if line]
-  ids = np.full(len(rows), -1, dtype=np.int64)
-  for row in rows:
-    ids[int(row[0])] = int(row[1])
-  return ids
 
 
 def _true_landmarks(example: dict) -> list[int]:
@@ -162,15 +146,6 @@ def evaluate_datasets(state: dict, graphdef: nnx.GraphDef, tree: hierarchy_lib.H
   return results
 
 
-def load_run(workdir: str) -> tuple[ml_collections.ConfigDict, Any]:
-  """The config a run was trained with (`<workdir>/config.json`)."""
-  path = os.path.join(workdir, "config.json")
-  if not os.path.exists(path):
-    raise FileNotFoundError(f"{path} not found: is {workdir} the workdir of a jaxgeo run?")
-  with open(path) as f:
-    return ml_collections.ConfigDict(json.load(f))
-
-
 def _define_flags() -> None:
   # Only when run as a program: the trainer imports this module next to main.py's flags.
   flags.DEFINE_string("workdir", None, "Workdir of a finished (or running) training.")
@@ -182,41 +157,16 @@ def _define_flags() -> None:
 def main(argv: list[str]) -> None:
   del argv
   # The trainer imports this module, so these imports wait until the CLI runs.
-  from jaxgeo import checkpointing, optim, prepare, train  # pylint: disable=g-import-not-at-top
-  from jaxgeo.data import vocab as vocab_lib  # pylint: disable=g-import-not-at-top
+  from jaxgeo import prepare, trained  # pylint: disable=g-import-not-at-top
   args = flags.FLAGS
-  workdir = args.workdir
-  config = load_run(workdir)
-  data_dir = args.data_dir or config.data.dir or os.path.join(workdir, "tfds")
-  tree = None
-  if config.get("partitions"):
-    names = [partitions_lib.partition_name(config.partitions.tau_min, t)
-             for t in config.partitions.tau_max]
-    tree = hierarchy_lib.make_hierarchy(
-        partitions_lib.load_partitions(os.path.join(workdir, "partitions"), names))
-  landmark_ids = (read_landmark_ids(data_dir, config.data.train)
-                  if config.model.get("landmark_head", False) else None)
-  vocabulary_path = os.path.join(workdir, "vocabulary.txt")
-  vocabulary_size = (len(vocab_lib.TagVocabulary.load(vocabulary_path))
-                     if os.path.exists(vocabulary_path) else 0)
-  mesh = sharding.make_mesh(config.mesh)
-  tx = optim.make_optimizer(config.optim, optim.make_learning_rate_schedule(config.optim, 1, 1))
-  graphdef, state, _ = train.create_train_state(
-      config, {p.name: p.num_classes for p in (tree.partitions if tree else ())},
-      vocabulary_size, tx, mesh, len(landmark_ids) if landmark_ids is not None else 0)
-  ckpt = checkpointing.Checkpointer(os.path.join(workdir, "checkpoints"), 1)
-  step = ckpt.latest_step()
-  if step is None:
-    raise FileNotFoundError(f"No checkpoint in {workdir}/checkpoints.")
-  state, _ = ckpt.restore(step, train.abstract_like(state), None)
-  logging.info("Evaluating the checkpoint of step %d.", step)
-  train_coordinates = (prepare.split_coordinates(config.data.train, "train", data_dir)
-                       if tree else None)
-  evaluate_datasets(state, graphdef, tree, config, data_dir,
-                    args.dataset or list(config.evals), sharding.batch_sharding(mesh),
-                    train_coordinates, csv_dir=os.path.join(workdir, "eval"),
-                    landmark_ids=landmark_ids)
-  ckpt.close()
+  run = trained.load_trained_run(args.workdir, args.data_dir)
+  logging.info("Evaluating the checkpoint of step %d.", run.step)
+  train_coordinates = (prepare.split_coordinates(run.config.data.train, "train", run.data_dir)
+                       if run.tree else None)
+  evaluate_datasets(run.state, run.graphdef, run.tree, run.config, run.data_dir,
+                    args.dataset or list(run.config.evals), sharding.batch_sharding(run.mesh),
+                    train_coordinates, csv_dir=os.path.join(args.workdir, "eval"),
+                    landmark_ids=run.landmark_ids)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import shutil
 import time
 from typing import Any
 
@@ -22,7 +23,7 @@ from absl import logging
 from flax import nnx
 
 from jaxgeo import checkpointing, distributed, evaluate as evaluate_lib, metrics as metrics_lib
-from jaxgeo import optim, prepare, sharding, weights
+from jaxgeo import optim, prepare, sharding, trained, weights
 from jaxgeo.data import pipeline, vocab as vocab_lib
 from jaxgeo.geo import hierarchy as hierarchy_lib, partitions as partitions_lib
 from jaxgeo.models import geolocator
@@ -142,15 +143,20 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         partitions_lib.load_partitions(data.partitions_dir, data.partition_names))
   partitions = tree.partitions if tree else ()
   names = tuple(p.name for p in partitions)
-  landmark_names = (evaluate_lib.read_landmark_ids(data.data_dir, config.data.train)
-                    if config.model.get("landmark_head", False) else None)
+  landmark_names = None
+  if config.model.get("landmark_head", False):
+    ids_path = os.path.join(data.data_dir, trained.landmark_source_of(config), "1.0.0",
+                            trained.LANDMARK_IDS_FILE)
+    landmark_names = trained.read_landmark_ids(ids_path)
+    if jax.process_index() == 0:  # the workdir alone is enough to predict with
+      shutil.copyfile(ids_path, os.path.join(workdir, trained.LANDMARK_IDS_FILE))
   vocabulary = None
   if config.model.get("tag_head", True):
     counts = vocab_lib.read_tag_counts(os.path.join(
         data.data_dir, config.data.train, "1.0.0", "tag_counts_train.tsv"))
     vocabulary = vocab_lib.make_vocabulary(counts, config.model.vocabulary_size)
     if jax.process_index() == 0:
-      vocabulary.save(os.path.join(workdir, "vocabulary.txt"))
+      vocabulary.save(os.path.join(workdir, trained.VOCABULARY_FILE))
   train_source = pipeline.open_split(config.data.train, "train", data.data_dir)
   steps_per_epoch = max(1, len(train_source) // config.batch_size)
   total_steps = optim.steps_of(config, "train", steps_per_epoch)
