@@ -1,0 +1,635 @@
+r"""Predictions for your own photos: where, how sure at each granularity, tags and landmark.
+
+  python -m jaxgeo.predict --workdir runs/quickstart photos/ more.jpg tfds:geo_testsets/im2gps3k:test
+
+One `Predictor`, loaded from a training workdir, serves the batch CLI below and the demo. For
+each photo it gives the top-k places under the hierarchy's product rule (with an offline place
+name), each partition's confidence, tags, the landmark (or "no landmark" below a threshold), the
+nearest landmark-index photos when `python -m jaxgeo.landmark_index` has built an index, and, if
+the photo carries EXIF GPS, the true place and the distance to the prediction.
+
+Photos are prepared as evaluation prepares them (upright RGB, shorter side resized to
+image_size / 0.875, centre crop; or five crops with averaged softmax). The model runs in one
+jitted function over a few fixed batch shapes (powers of two up to `batch_size`), so a stream of
+photos never recompiles per batch size. `coarse=True` answers with the coarsest partition's cells,
+coordinates rounded to whole degrees and country names only, and leaves out the landmark and the
+index photos (they pin a place to metres): for photos of people and public share links.
+
+The CLI writes `predictions.csv`, `predictions.geojson` and `report.txt`/`report.json` (files
+skipped, with the reason) to `--output_dir`; bad files never stop it.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import functools
+import io
+import json
+import math
+import os
+import sys
+import urllib.parse
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, Union
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from jaxgeo.data import images as images_lib
+from jaxgeo.data.transforms import EVAL_CROP_FRACTION
+from jaxgeo.geo import distance, gazetteer as gazetteer_lib
+from jaxgeo.geo.hierarchy import Hierarchy
+
+PHOTO_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".heic",
+                    ".heif")
+HIERARCHY = "hierarchy"
+# Coarse answers: whole degrees (at most ~111 km off) and no finer partition than the coarsest.
+COARSE_DECIMALS = 0
+DEFAULT_LANDMARK_THRESHOLD = 0.5
+
+Photo = Union[str, os.PathLike, bytes, Image.Image, "LoadedPhoto"]
+
+
+# ------------------------------------------------------------------------------------------------
+# Results
+
+
+@dataclasses.dataclass(frozen=True)
+class Place:
+  """One candidate place: a partition class, its coordinate and probability, a readable name."""
+  latitude: float
+  longitude: float
+  probability: float  # hierarchy: product rule renormalised over the finest classes
+  partition: str  # the partition of `class_id` (the finest; the coarsest in coarse mode)
+  class_id: int
+  cell: str  # S2 cell token of the class
+  name: str  # offline gazetteer: "City, Country" ("Country" in coarse mode)
+  country_code: str
+  online_name: str | None = None  # Nominatim's address, only when asked for
+
+
+@dataclasses.dataclass(frozen=True)
+class Granularity:
+  """How sure one partition (or the hierarchy) is: its top class and that class's probability."""
+  name: str  # partition name, or "hierarchy"
+  num_classes: int
+  class_id: int
+  probability: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Tag:
+  tag: str
+  score: float  # tag head: softmax probability; LocSens: the scorer's score
+
+
+@dataclasses.dataclass(frozen=True)
+class Landmark:
+  """The landmark head's answer; `found` is False below the threshold ("no landmark")."""
+  found: bool
+  landmark_id: int  # GLDv2 landmark id of the best class (also when not found)
+  name: str  # from the GLDv2 category, else "landmark <id>"
+  confidence: float
+  threshold: float
+  class_id: int
+
+  @property
+  def label(self) -> str:
+    if self.found:
+      return self.name
+    return f"no landmark (best guess {self.name}, {self.confidence:.2f} < {self.threshold:.2f})"
+
+
+@dataclasses.dataclass(frozen=True)
+class IndexMatch:
+  """A landmark-index photo near the query in descriptor space."""
+  image_id: str
+  landmark_id: int  # the index's landmark id (GLDv2 index ids are not train ids); -1 unknown
+  similarity: float  # cosine similarity of L2-normalised GeM descriptors
+
+
+@dataclasses.dataclass(frozen=True)
+class TrueLocation:
+  """Where the photo was taken, from its EXIF GPS (or a data set's label)."""
+  latitude: float
+  longitude: float
+  source: str  # "exif" or "label"
+  distance_km: float | None  # great-circle distance to the top-1 place; None without places
+
+
+@dataclasses.dataclass
+class Prediction:
+  """Everything the model says about one photo. Fields a run cannot give are empty or None."""
+  source: str  # file path, data set id, or "<bytes>" / "<image>"
+  places: list[Place]  # best first
+  granularities: list[Granularity]  # coarse to fine, then the hierarchy
+  tags: list[Tag]  # best first
+  tag_source: str  # "tag_head", "locsens" or "none"
+  tag_location: tuple[float, float] | None  # the location LocSens ranked the tags for
+  landmark: Landmark | None  # None: no landmark head (or coarse mode)
+  neighbours: list[IndexMatch] | None  # None: no landmark index (or coarse mode)
+  true_location: TrueLocation | None
+  coarse: bool
+  five_crop: bool
+  image_embedding: np.ndarray | None = dataclasses.field(default=None, repr=False)  # tag head
+
+  @property
+  def top(self) -> Place | None:
+    return self.places[0] if self.places else None
+
+  def to_dict(self) -> dict[str, Any]:
+    """Plain JSON-able values (the embedding left out)."""
+    out = dataclasses.asdict(self)
+    out.pop("image_embedding")
+    if self.landmark is not None:
+      out["landmark"]["label"] = self.landmark.label
+    return out
+
+
+# ------------------------------------------------------------------------------------------------
+# Photos in
+
+
+@dataclasses.dataclass
+class LoadedPhoto:
+  """A decoded photo: upright RGB, and its EXIF GPS position if it has one."""
+  name: str
+  image: Image.Image
+  gps: tuple[float, float] | None = None
+
+
+def _dms_to_degrees(value) -> float:
+  if isinstance(value, (tuple, list)):
+    parts = [float(v) for v in value] + [0.0, 0.0]
+    return parts[0] + parts[1] / 60.0 + parts[2] / 3600.0
+  return float(value)
+
+
+def exif_gps(exif: Image.Exif) -> tuple[float, float] | None:
+  """(latitude, longitude) in degrees from an EXIF GPS block; None if absent or unusable.
+
+  (0, 0) is treated as absent: cameras without a fix often write it.
+  """
+  try:
+    gps = exif.get_ifd(0x8825)  # GPSInfo
+  except (KeyError, TypeError, ValueError, OSError):
+    return None
+  if not gps or 2 not in gps or 4 not in gps:
+    return None
+  try:
+    lat, lon = _dms_to_degrees(gps[2]), _dms_to_degrees(gps[4])
+  except (TypeError, ValueError, ZeroDivisionError):
+    return None
+  ref = lambda v: (v.decode("ascii", "ignore") if isinstance(v, bytes) else str(v)).strip().upper()
+  if ref(gps.get(1, "N")) == "S":
+    lat = -lat
+  if ref(gps.get(3, "E")) == "W":
+    lon = -lon
+  if not (math.isfinite(lat) and math.isfinite(lon)) or abs(lat) > 90 or abs(lon) > 180:
+    return None
+  if lat == 0 and lon == 0:
+    return None
+  return lat, lon
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+  if image.mode == "RGB":
+    return image
+  if image.mode in ("RGBA", "LA", "P", "PA"):  # composite transparency on white, as builders do
+    image = image.convert("RGBA")
+    image = Image.alpha_composite(Image.new("RGBA", image.size, (255, 255, 255, 255)), image)
+  return image.convert("RGB")
+
+
+def load_photo(photo: Photo, name: str | None = None, min_side: int = 0) -> LoadedPhoto:
+  """Decodes a photo (path, bytes or PIL image) upright in RGB, with its EXIF GPS.
+
+  `min_side` lets JPEG decoding downscale (libjpeg's 1/2, 1/4, 1/8) while both sides stay at
+  least that large, as evaluation's decoder does; 0 decodes at full size.
+
+  Raises:
+    images_lib.BadImage: with a short reason (`missing_image`, `unreadable_file`, `empty_image`,
+      `not_an_image`, `corrupt_image`, `too_large_image`) and the photo's name.
+  """
+  if isinstance(photo, LoadedPhoto):
+    return photo
+  if isinstance(photo, Image.Image):
+    name = name or "<image>"
+    gps = exif_gps(photo.getexif())
+    return LoadedPhoto(name, _to_rgb(ImageOps.exif_transpose(photo)), gps)
+  if isinstance(photo, (bytes, bytearray, memoryview)):
+    data, name = bytes(photo), name or "<bytes>"
+  else:
+    name = name or os.fspath(photo)
+    try:
+      with open(photo, "rb") as f:
+        data = f.read()
+    except FileNotFoundError:
+      raise images_lib.BadImage("missing_image", f"{name} does not exist") from None
+    except OSError as e:
+      raise images_lib.BadImage("unreadable_file", f"{name} cannot be read ({e})") from None
+  if not data:
+    raise images_lib.BadImage("empty_image", f"{name} is empty (0 bytes)")
+  try:
+    image = Image.open(io.BytesIO(data))
+    if image.width * image.height > images_lib.MAX_PIXELS:
+      raise images_lib.BadImage(
+          "too_large_image",
+          f"{name} is {image.width}x{image.height}, over {images_lib.MAX_PIXELS:,} pixels")
+    gps = exif_gps(image.getexif())
+    if min_side and image.format == "JPEG":
+      image.draft("RGB", (min_side, min_side))
+    image.load()  # decodes everything now, so a truncated file is found here
+    image = _to_rgb(ImageOps.exif_transpose(image))
+  except images_lib.BadImage:
+    raise
+  except UnidentifiedImageError:
+    raise images_lib.BadImage("not_an_image",
+                              f"{name} is not an image Pillow can read") from None
+  except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+    raise images_lib.BadImage("corrupt_image", f"{name} cannot be decoded ({e})") from None
+  return LoadedPhoto(name, image, gps)
+
+
+def eval_crops(image: Image.Image, size: int, five_crop: bool = False) -> np.ndarray:
+  """The evaluation crop(s) of an upright RGB image: (size, size, 3) or (5, size, size, 3) uint8.
+
+  As `jaxgeo.data.transforms.CenterCrop`/`FiveCrop`: shorter side to size / 0.875 (bilinear),
+  then the centre crop, or the four corners and the centre.
+  """
+  shorter = int(round(size / EVAL_CROP_FRACTION))
+  scale = shorter / min(image.size)
+  resized = image.resize((max(shorter, round(image.width * scale)),
+                          max(shorter, round(image.height * scale))), Image.Resampling.BILINEAR)
+  w, h, s = resized.width, resized.height, size
+  centre = ((w - s) // 2, (h - s) // 2)
+  corners = [(0, 0), (w - s, 0), (0, h - s), (w - s, h - s), centre] if five_crop else [centre]
+  crops = [np.asarray(resized.crop((x, y, x + s, y + s)), dtype=np.uint8) for x, y in corners]
+  return np.stack(crops) if five_crop else crops[0]
+
+
+# ------------------------------------------------------------------------------------------------
+# The jitted forward pass
+
+
+def forward(params, rest, images: jax.Array, *, graphdef, tree: Hierarchy | None, crops: int,
+            top_k: int, num_tags: int, full: bool = False) -> dict[str, jax.Array]:
+  """Every head's answer for a batch of photos (B * crops images in, B answers out).
+
+  The backbone runs once; the landmark head's GeM descriptor (its input) comes out with its
+  logits, for the landmark index. Softmax probabilities are averaged over crops (five-crop
+  voting). With `full`, the whole distributions come back too (tests, maps).
+  """
+  from flax import nnx  # pylint: disable=g-import-not-at-top
+  model = nnx.merge(graphdef, params, rest, copy=True)
+  model.eval()
+  feature_map = model.backbone.features(model.preprocess(images, model.dtype))
+  pooled = jnp.mean(feature_map, axis=(1, 2), dtype=jnp.float32).astype(model.dtype)
+
+  def vote(x):  # (B * crops, ...) -> (B, ...), mean over crops
+    x = x.astype(jnp.float32)
+    return jnp.mean(x.reshape(-1, crops, *x.shape[1:]), axis=1)
+
+  out = {}
+  if tree is not None:
+    logits = model.geo(pooled)
+    probs = [vote(jax.nn.softmax(logits[p.name].astype(jnp.float32), -1)) for p in tree.partitions]
+    for part, p in zip(tree.partitions, probs):
+      out[f"geo/{part.name}/class"] = jnp.argmax(p, -1)
+      out[f"geo/{part.name}/prob"] = jnp.max(p, -1)
+      if full:
+        out[f"geo/{part.name}/probs"] = p
+    # The product rule in log space, renormalised over the finest classes.
+    hier = jax.nn.softmax(tree.combine_log_probs([jnp.log(p) for p in probs]), -1)
+    out["hierarchy/probs_top"], out["hierarchy/classes_top"] = jax.lax.top_k(
+        hier, min(top_k, hier.shape[-1]))
+    coarsest = probs[0]
+    out["coarse/probs_top"], out["coarse/classes_top"] = jax.lax.top_k(
+        coarsest, min(top_k, coarsest.shape[-1]))
+    if full:
+      out["hierarchy/probs"] = hier
+  if model.tag_head is not None:
+    tag_logits, embedding = model.tag_head(pooled)
+    tag_probs = vote(jax.nn.softmax(tag_logits.astype(jnp.float32), -1))
+    out["tag/probs_top"], out["tag/ids_top"] = jax.lax.top_k(
+        tag_probs, min(num_tags, tag_probs.shape[-1]))
+    out["tag/embedding"] = vote(embedding)
+    if full:
+      out["tag/probs"] = tag_probs
+  if model.landmark_head is not None:
+    head = model.landmark_head
+    descriptor = head.pool(feature_map)  # GeM, float32; dropout is off in eval mode
+    landmark = vote(jax.nn.softmax(head.classify(descriptor.astype(model.dtype))
+                                   .astype(jnp.float32), -1))
+    out["landmark/class"], out["landmark/prob"] = jnp.argmax(landmark, -1), jnp.max(landmark, -1)
+    descriptor = vote(descriptor)
+    out["landmark/descriptor"] = descriptor / jnp.maximum(
+        jnp.linalg.norm(descriptor, axis=-1, keepdims=True), 1e-12)
+    if full:
+      out["landmark/probs"] = landmark
+  return out
+
+
+def bucket_sizes(batch_size: int) -> tuple[int, ...]:
+  """The padded batch shapes: 1, 2, 4, ... up to batch_size (at most log2 + 1 compilations)."""
+  sizes, b = [], 1
+  while b < batch_size:
+    sizes.append(b)
+    b *= 2
+  return (*sizes, batch_size)
+
+
+def landmark_names_of(path: str) -> dict[int, str]:
+  """Readable names by GLDv2 landmark id from a `landmark_ids.csv` with a `category` column."""
+  names = {}
+  if not os.path.exists(path):
+    return names
+  with open(path, encoding="utf-8", newline="") as f:
+    for row in csv.DictReader(f):
+      category = (row.get("category") or "").strip()
+      original = row.get("original_landmark_id") or row.get("landmark_id")
+      if not category or not original:
+        continue
+      title = urllib.parse.unquote(category.rsplit("/", 1)[-1])
+      title = title.split(":", 1)[1] if title.startswith("Category:") else title
+      try:
+        names[int(original)] = title.replace("_", " ")
+      except ValueError:
+        continue
+  return names
+
+
+# ------------------------------------------------------------------------------------------------
+# The Predictor
+
+
+class Predictor:
+  """A trained model with its partitions, vocabulary and landmark names, ready for photos.
+
+  Use `Predictor.from_workdir`; the constructor takes the pieces (benchmarks build a model
+  directly). Not thread-safe for concurrent calls that change options; predictions are.
+  """
+
+  def __init__(self, graphdef, params, rest, *, image_size: int, tree: Hierarchy | None,
+               tags: Sequence[str] | None = None, landmark_ids: np.ndarray | None = None,
+               landmark_names: dict[int, str] | None = None, batch_size: int = 16,
+               top_k: int = 5, num_tags: int = 10,
+               landmark_threshold: float = DEFAULT_LANDMARK_THRESHOLD,
+               five_crop: bool = False, landmark_index=None, tag_ranker=None, step: int = 0,
+               workdir: str | None = None, device: jax.Device | None = None):
+    # Inference runs on one device: a photo batch is too small to shard, and replicated params
+    # over several (fake CPU) devices would only repeat the work.
+    self.device = device or jax.devices()[0]
+    self.graphdef = graphdef
+    self.params = jax.device_put(params, self.device)
+    self.rest = jax.device_put(rest, self.device)
+    self.image_size = int(image_size)
+    self.tree = tree
+    self.tags = list(tags) if tags is not None else []
+    self.landmark_ids = landmark_ids
+    self.landmark_names = landmark_names or {}
+    self.batch_size = int(batch_size)
+    self.top_k = int(top_k)
+    self.num_tags = int(num_tags)
+    self.landmark_threshold = float(landmark_threshold)
+    self.five_crop = bool(five_crop)
+    self.landmark_index = landmark_index
+    self.tag_ranker = tag_ranker
+    self.step = step
+    self.workdir = workdir
+    self._tokens = {}
+    self._forward = jax.jit(forward, static_argnames=("graphdef", "tree", "crops", "top_k",
+                                                      "num_tags", "full"))
+
+  @classmethod
+  def from_workdir(cls, workdir: str, *, data_dir: str | None = None, step: int | None = None,
+                   **options) -> "Predictor":
+    """The latest (or `step`'s) checkpoint of a training workdir, with everything it needs.
+
+    Args:
+      workdir: a finished or running training's workdir.
+      data_dir: the TFDS data dir (default: the run's), for landmark names and index photos.
+      step: a checkpoint step (default: the latest).
+      **options: the constructor's options (batch_size, top_k, num_tags,
+        landmark_threshold, five_crop).
+    """
+    from jaxgeo import landmark_index, trained  # pylint: disable=g-import-not-at-top
+    run = trained.load_trained_run(workdir, data_dir, step)
+    names = {}
+    if run.landmark_ids is not None:
+      names = landmark_names_of(trained.landmark_ids_path(run.config, workdir, run.data_dir))
+    index = landmark_index.LandmarkIndex.load_if_built(workdir, run.data_dir, run.step)
+    return cls(run.graphdef, run.state["params"], run.state["rest"],
+               image_size=run.config.image_size, tree=run.tree,
+               tags=run.vocabulary.tags if run.vocabulary is not None else None,
+               landmark_ids=run.landmark_ids, landmark_names=names,
+               landmark_index=index, step=run.step, workdir=workdir, **options)
+
+  # -- what the model has
+
+  @property
+  def has_geo(self) -> bool:
+    return self.tree is not None
+
+  @property
+  def has_tags(self) -> bool:
+    return bool(self.tags)
+
+  @property
+  def has_landmarks(self) -> bool:
+    return self.landmark_ids is not None
+
+  @property
+  def has_index(self) -> bool:
+    return self.landmark_index is not None
+
+  @property
+  def partition_names(self) -> tuple[str, ...]:
+    return self.tree.names if self.tree is not None else ()
+
+  # -- running the model
+
+  def run_batch(self, photos: Sequence[Photo], *, five_crop: bool | None = None,
+                full: bool = False) -> dict[str, np.ndarray]:
+    """Raw outputs (see `forward`) for up to any number of photos, in padded fixed-size batches."""
+    five_crop = self.five_crop if five_crop is None else five_crop
+    crops = 5 if five_crop else 1
+    loaded = [load_photo(p, min_side=self.min_decode_side) for p in photos]
+    chunks: dict[str, list[np.ndarray]] = {}
+    for start in range(0, len(loaded), self.batch_size):
+      part = loaded[start:start + self.batch_size]
+      size = next(b for b in bucket_sizes(self.batch_size) if b >= len(part))
+      pixels = np.zeros((size, crops, self.image_size, self.image_size, 3), np.uint8)
+      for i, photo in enumerate(part):
+        pixels[i] = eval_crops(photo.image, self.image_size, five_crop).reshape(
+            crops, self.image_size, self.image_size, 3)
+      images = jax.device_put(pixels.reshape(size * crops, *pixels.shape[2:]), self.device)
+      out = self._forward(self.params, self.rest, images, graphdef=self.graphdef,
+                          tree=self.tree, crops=crops, top_k=self.top_k,
+                          num_tags=self.num_tags, full=full)
+      for key, value in jax.device_get(out).items():
+        chunks.setdefault(key, []).append(np.asarray(value)[:len(part)])
+    return {k: np.concatenate(v) for k, v in chunks.items()}
+
+  @property
+  def min_decode_side(self) -> int:
+    return int(round(self.image_size / EVAL_CROP_FRACTION))
+
+  def predict(self, photo: Photo, *, location: tuple[float, float] | None = None,
+              coarse: bool = False, five_crop: bool | None = None,
+              online_names: bool = False, name: str | None = None) -> Prediction:
+    """The prediction for one photo (path, bytes, PIL image).
+
+    Args:
+      photo: the photo; EXIF orientation is applied and EXIF GPS read.
+      location: (lat, lon) to rank tags for (LocSens); default the EXIF GPS, else the predicted
+        top-1 place. Ignored when tags come from the tag head.
+      coarse: coarse region only (see the module docstring).
+      five_crop: vote over five crops (default: the Predictor's setting).
+      online_names: also ask OpenStreetMap's Nominatim for addresses (network; off by default).
+      name: how the photo is named in the result (default: its path).
+
+    Raises:
+      jaxgeo.data.images.BadImage: the photo cannot be read; the message names it.
+    """
+    photo = load_photo(photo, name, self.min_decode_side)
+    return self.predict_batch([photo], locations=[location], coarse=coarse,
+                              five_crop=five_crop, online_names=online_names)[0]
+
+  def predict_batch(self, photos: Sequence[Photo], *,
+                    locations: Sequence[tuple[float, float] | None] | None = None,
+                    coarse: bool = False, five_crop: bool | None = None,
+                    online_names: bool = False,
+                    true_locations: Sequence[tuple[float, float] | None] | None = None
+                    ) -> list[Prediction]:
+    """Predictions for many photos, run in jitted batches. Raises BadImage on the first bad one.
+
+    `true_locations` gives known coordinates (e.g. a data set's labels) for photos without EXIF
+    GPS; they get the distance to the prediction like EXIF GPS does.
+    """
+    loaded = [load_photo(p, min_side=self.min_decode_side) for p in photos]
+    five_crop = self.five_crop if five_crop is None else five_crop
+    out = self.run_batch(loaded, five_crop=five_crop)
+    locations = list(locations) if locations is not None else [None] * len(loaded)
+    true_locations = (list(true_locations) if true_locations is not None
+                      else [None] * len(loaded))
+    places = self._places(out, coarse, online_names)
+    results = []
+    for i, photo in enumerate(loaded):
+      truth = self._true_location(photo, true_locations[i], places[i], coarse)
+      tag_location = locations[i] or photo.gps or (
+          (places[i][0].latitude, places[i][0].longitude) if places[i] else None)
+      tags, tag_source, used = self._tags(out, i, tag_location)
+      results.append(Prediction(
+          source=photo.name, places=places[i], granularities=self._granularities(out, i),
+          tags=tags, tag_source=tag_source, tag_location=used,
+          landmark=None if coarse else self._landmark(out, i),
+          neighbours=None if coarse else self._neighbours(out, i),
+          true_location=truth, coarse=coarse, five_crop=five_crop,
+          image_embedding=out["tag/embedding"][i] if "tag/embedding" in out else None))
+    return results
+
+  def probabilities(self, photo: Photo, *, five_crop: bool | None = None
+                    ) -> dict[str, np.ndarray]:
+    """Whole distributions for one photo: each partition's and the hierarchy's (over the
+    finest classes), the tags' and the landmarks' where the heads exist. For maps and tests."""
+    out = self.run_batch([photo], five_crop=five_crop, full=True)
+    names = {f"geo/{n}/probs": n for n in self.partition_names}
+    names.update({"hierarchy/probs": HIERARCHY, "tag/probs": "tags",
+                  "landmark/probs": "landmarks"})
+    return {names[k]: v[0] for k, v in out.items() if k in names}
+
+  # -- assembling the answers
+
+  def _cell_tokens(self, partition) -> list[str]:
+    if partition.name not in self._tokens:
+      self._tokens[partition.name] = partition.tokens
+    return self._tokens[partition.name]
+
+  def _places(self, out, coarse: bool, online_names: bool) -> list[list[Place]]:
+    if self.tree is None:
+      return [[] for _ in range(len(next(iter(out.values()))))]
+    part = self.tree.partitions[0] if coarse else self.tree.finest
+    prefix = "coarse" if coarse else HIERARCHY
+    classes, probs = out[f"{prefix}/classes_top"], out[f"{prefix}/probs_top"]
+    lat, lon = part.latitudes[classes], part.longitudes[classes]
+    if coarse:
+      lat, lon = np.round(lat, COARSE_DECIMALS), np.round(lon, COARSE_DECIMALS)
+    names = gazetteer_lib.default_gazetteer().lookup(lat.ravel(), lon.ravel())
+    tokens = self._cell_tokens(part)
+    places = []
+    for i in range(classes.shape[0]):
+      row = []
+      for j in range(classes.shape[1]):
+        name = names[i * classes.shape[1] + j]
+        online = None
+        if online_names and not coarse:
+          online = gazetteer_lib.online_name(float(lat[i, j]), float(lon[i, j]))
+        row.append(Place(latitude=float(lat[i, j]) + 0.0, longitude=float(lon[i, j]) + 0.0,
+                         probability=float(probs[i, j]), partition=part.name,
+                         class_id=int(classes[i, j]), cell=tokens[classes[i, j]],
+                         name=name.country_label if coarse else name.label,
+                         country_code=name.country_code, online_name=online))
+      places.append(row)
+    return places
+
+  def _granularities(self, out, i: int) -> list[Granularity]:
+    if self.tree is None:
+      return []
+    rows = [Granularity(p.name, p.num_classes, int(out[f"geo/{p.name}/class"][i]),
+                        float(out[f"geo/{p.name}/prob"][i])) for p in self.tree.partitions]
+    rows.append(Granularity(HIERARCHY, self.tree.finest.num_classes,
+                            int(out["hierarchy/classes_top"][i, 0]),
+                            float(out["hierarchy/probs_top"][i, 0])))
+    return rows
+
+  def _tags(self, out, i: int, location) -> tuple[list[Tag], str, tuple[float, float] | None]:
+    if "tag/embedding" not in out:
+      return [], "none", None
+    if self.tag_ranker is not None and location is not None:
+      ranked = self.tag_ranker.rank(out["tag/embedding"][i], location, self.num_tags)
+      return [Tag(t, float(s)) for t, s in ranked], "locsens", tuple(location)
+    return ([Tag(self.tags[int(t)], float(p))
+             for t, p in zip(out["tag/ids_top"][i], out["tag/probs_top"][i])], "tag_head", None)
+
+  def tags_at(self, prediction: Prediction, location: tuple[float, float]) -> list[Tag]:
+    """The photo's tags re-ranked for another location, without running the CNN again.
+
+    Without a LocSens scorer the tag head's ranking does not depend on the location, so the
+    prediction's own tags come back.
+    """
+    if self.tag_ranker is None or prediction.image_embedding is None:
+      return list(prediction.tags)
+    return [Tag(t, float(s)) for t, s in self.tag_ranker.rank(
+        prediction.image_embedding, location, self.num_tags)]
+
+  def _landmark(self, out, i: int) -> Landmark | None:
+    if self.landmark_ids is None or "landmark/class" not in out:
+      return None
+    cls = int(out["landmark/class"][i])
+    gid = int(self.landmark_ids[cls])
+    confidence = float(out["landmark/prob"][i])
+    return Landmark(found=confidence >= self.landmark_threshold, landmark_id=gid,
+                    name=self.landmark_names.get(gid, f"landmark {gid}"),
+                    confidence=confidence, threshold=self.landmark_threshold, class_id=cls)
+
+  def _neighbours(self, out, i: int) -> list[IndexMatch] | None:
+    if self.landmark_index is None or "landmark/descriptor" not in out:
+      return None
+    return self.landmark_index.search(out["landmark/descriptor"][i], self.top_k)
+
+  def _true_location(self, photo: LoadedPhoto, given, places: list[Place],
+                     coarse: bool) -> TrueLocation | None:
+    where, source = (photo.gps, "exif") if photo.gps else (given, "label")
+    if where is None:
+      return None
+    lat, lon = float(where[0]), float(where[1])
+    km = (float(distance.great_circle_km(lat, lon, places[0].latitude, places[0].longitude))
+          if places else None)
+    if coarse:  # the photo's own position is as sensitive as the prediction
+      lat, lon = round(lat, COARSE_DECIMALS), round(lon, COARSE_DECIMALS)
+      km = None if km is None else float(round(km, -1))
+    return TrueLocation(lat, lon, source, km)
