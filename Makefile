@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 WORKDIR ?= runs/quickstart
 
-.PHONY: quickstart test install install-all clean
+.PHONY: quickstart test install install-all chromium clean
 
 $(VENV)/.core-stamp: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,8 +26,19 @@ install-all: $(VENV)/.all-stamp
 quickstart: $(VENV)/.core-stamp
 	$(PY) -m jaxgeo.main --config configs/quickstart.py --workdir $(WORKDIR)
 
+## Debian's chromium for the demo's browser test (Playwright drives it; no browser download).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
+	      || echo "make: could not install chromium; tests/test_demo_browser.py will be skipped"; \
+	  else \
+	    echo "make: chromium not found (run: sudo apt-get install chromium);" \
+	      "tests/test_demo_browser.py will be skipped"; \
+	  fi; }
+
 ## Runs the whole test suite with every extra installed (as CI does).
-test: $(VENV)/.all-stamp
+test: $(VENV)/.all-stamp chromium
 	$(PY) -m pytest -n 2 --dist loadfile tests tfds_builders
 
 clean:

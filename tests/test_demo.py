@@ -1,0 +1,217 @@
+"""The demo's pieces (offline map, upload checks, coarse mode) and the app through gradio_client."""
+
+from __future__ import annotations
+
+import io
+import pathlib
+import socket
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFilter, ImageOps
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from demo import privacy, uploads, world_map  # noqa: E402  (after the path)
+
+EXAMPLES = REPO / "demo" / "examples"
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+  """Any attempt to open a socket fails the test."""
+  def refuse(*args, **kwargs):
+    raise AssertionError(f"network access attempted: {args} {kwargs}")
+  monkeypatch.setattr(socket, "socket", refuse)
+  monkeypatch.setattr(socket, "create_connection", refuse)
+  monkeypatch.setattr(socket, "getaddrinfo", refuse)
+
+
+# ---------------------------------------------------------------------------------- world map
+
+
+def test_land_mask_offline(no_network):
+  share = world_map.land_share()
+  assert share is not None and share.shape == (2160, 4320)
+  # Land share of the globe's surface, area-weighted by cos(lat): Earth is ~29% land.
+  lats = np.radians(90 - (np.arange(2160) + 0.5) / 12)
+  land = (share >= 50).mean(axis=1)
+  fraction = (land * np.cos(lats)).sum() / np.cos(lats).sum()
+  assert 0.26 < fraction < 0.32
+
+  def cell(lat, lon):
+    return share[int((90 - lat) * 12), int((lon + 180) * 12)]
+  assert cell(0.0, 20.0) == 100  # Congo basin
+  assert cell(-25.0, 134.0) == 100  # central Australia
+  assert cell(0.0, -140.0) == 0  # Pacific
+  assert cell(35.0, -40.0) == 0  # Atlantic
+
+
+def test_render_map_outlines_and_markers_offline(no_network):
+  paris = world_map.Marker(48.8566, 2.3522, "prediction", "1")
+  london = world_map.Marker(51.5074, -0.1278, "alternative", "2")
+  truth = world_map.Marker(48.8584, 2.2945, "truth", "photo GPS")
+  rendered = world_map.render_map([truth, london, paris], links=[(truth, paris)], width=720)
+  image = np.asarray(rendered.image)
+  assert image.shape == (360, 720, 3)
+  assert rendered.note == ""
+  # Coastlines: thousands of pixels of the coast colour on a 720 px world map.
+  coast = np.all(image == world_map.COAST, axis=-1).sum()
+  assert rendered.coast_pixels > 2000 and coast > 1000
+  # Paris at 48.86N 2.35E: x = (2.35 + 180) / 360 * 720 = 364.7, y = (90 - 48.86) / 180 * 360.
+  positions = {m.kind: xy for m, xy in rendered.markers}
+  assert positions["prediction"] == (365, 82)
+  assert positions["alternative"] == (360, 77)
+  # The last marker drawn sits on top: its centre has the prediction's colour.
+  assert tuple(image[82, 365]) == world_map.COLOURS["prediction"]
+  # Far from every marker the map shows land or sea as the mask says.
+  # (Off the graticule's 30-degree lines: 5N 22E in the Congo basin, 5N 140W in the Pacific.)
+  assert tuple(image[(90 - 5) * 2, (22 + 180) * 2]) == world_map.LAND
+  assert tuple(image[(90 - 5) * 2, (-140 + 180) * 2]) == world_map.OCEAN
+
+
+def test_regional_view_and_clicks(no_network):
+  bounds = world_map.fit_bounds([(48.8566, 2.3522), (51.5074, -0.1278)])
+  assert bounds.north - bounds.south == pytest.approx(12.0)
+  assert bounds.east - bounds.west == pytest.approx(24.0)
+  rendered = world_map.render_map([world_map.Marker(48.8566, 2.3522)], bounds=bounds, width=480)
+  assert rendered.image.size == (480, 240)
+  (_, (x, y)), = rendered.markers
+  lat, lon = world_map.pixel_to_latlon(x, y, bounds, rendered.image.size)
+  # One pixel is 0.05 degrees here.
+  assert lat == pytest.approx(48.8566, abs=0.05) and lon == pytest.approx(2.3522, abs=0.05)
+  # A click on the world map's corner pixels gives the globe's corners.
+  assert world_map.pixel_to_latlon(0, 0, world_map.WORLD, (720, 360)) == pytest.approx(
+      (89.75, -179.75))
+  # Points across the whole globe get the world view; a box never leaves the globe.
+  assert world_map.fit_bounds([(60.0, -170.0), (-40.0, 170.0)]) == world_map.WORLD
+  edge = world_map.fit_bounds([(89.0, 179.0)])
+  assert edge.north == 90.0 and edge.east == 180.0
+
+
+def test_coarse_region_drawn(no_network):
+  south, west, north, east = privacy.coarse_box(48.8566, 2.3522)
+  rendered = world_map.render_map(
+      regions=[world_map.Region(south, west, north, east, "prediction", "coarse")], width=720)
+  image = np.asarray(rendered.image).astype(int)
+  # Inside the box the red tint is mixed in; outside it is not.
+  x, y = int((5 + 180) * 2), int((90 - 45) * 2)
+  assert image[y, x, 0] > image[y, x, 2]
+  x, y = int((25 + 180) * 2), int((90 - 45) * 2)
+  assert tuple(image[y, x]) in (world_map.LAND, world_map.COAST, world_map.GRID)
+
+
+# ---------------------------------------------------------------------------------- uploads
+
+
+def _jpeg(image: Image.Image, **kwargs) -> bytes:
+  out = io.BytesIO()
+  image.save(out, format="JPEG", **kwargs)
+  return out.getvalue()
+
+
+def test_decode_photo_orientation_and_modes():
+  # A 60x40 landscape photo stored sideways (40x60) with EXIF orientation 6 (rotate 90 CW).
+  upright = Image.new("RGB", (60, 40), (0, 0, 255))
+  ImageDraw.Draw(upright).rectangle([0, 0, 29, 39], fill=(255, 0, 0))  # left half red
+  stored = upright.transpose(Image.Transpose.ROTATE_90)
+  exif = Image.Exif()
+  exif[0x0112] = 6
+  decoded = uploads.decode_photo(_jpeg(stored, exif=exif, quality=95), "phone.jpg")
+  assert decoded.size == (60, 40)
+  assert decoded.getpixel((5, 20))[0] > 200 and decoded.getpixel((55, 20))[2] > 200
+  assert ImageOps.exif_transpose(decoded).size == (60, 40)
+  # A transparent PNG is composited on white.
+  rgba = Image.new("RGBA", (8, 8), (0, 0, 0, 0))
+  out = io.BytesIO()
+  rgba.save(out, format="PNG")
+  png = uploads.decode_photo(out.getvalue(), "clear.png")
+  assert png.mode == "RGB" and png.getpixel((3, 3)) == (255, 255, 255)
+
+
+def _bad_uploads() -> dict[str, bytes]:
+  """The bad uploads of the issue: zero bytes, not an image, truncated, 100 megapixels."""
+  photo = (EXAMPLES / "tokyo.jpg").read_bytes()
+  out = io.BytesIO()
+  # 10,000 x 10,000 white PNG: ~100 KB on disk, 300 MB once decoded.
+  Image.new("L", (10_000, 10_000), 255).save(out, format="PNG", optimize=False)
+  return {"empty.jpg": b"", "notes.jpg": b"these are my holiday notes, not a photo\n" * 40,
+          "truncated.jpg": photo[:len(photo) // 2], "huge.png": out.getvalue()}
+
+
+@pytest.fixture(scope="module")
+def bad_uploads() -> dict[str, bytes]:
+  return _bad_uploads()
+
+
+def test_bad_uploads_refused_with_reasons(bad_uploads):
+  expected = {"empty.jpg": "empty (0 bytes)", "notes.jpg": "not an image",
+              "truncated.jpg": "truncated or corrupt", "huge.png": "100 megapixels"}
+  for name, data in bad_uploads.items():
+    with pytest.raises(uploads.UploadError) as error:
+      uploads.decode_photo(data, name)
+    assert str(error.value).startswith(f"{name}: ")
+    assert expected[name] in str(error.value)
+
+
+def test_take_upload_deletes_the_file(tmp_path):
+  path = tmp_path / "upload.jpg"
+  path.write_bytes(b"abc")
+  assert uploads.take_upload(path) == b"abc"
+  assert not path.exists()
+
+
+# ---------------------------------------------------------------------------------- coarse mode
+
+
+def test_coarse_decisions():
+  assert privacy.decide(0) == privacy.Decision(coarse=False, reasons=(), faces=0)
+  faces = privacy.decide(2)
+  assert faces.coarse and "2 faces" in faces.reasons[0]
+  no_detector = privacy.decide(None)
+  assert no_detector.coarse and "OpenCV" in no_detector.reasons[0]
+  shared = privacy.decide(0, share=True)
+  assert shared.coarse and "share link" in shared.reasons[0]
+  assert privacy.decide(0, coarse=True).coarse
+  # Share link and a face: both reasons are given.
+  assert len(privacy.decide(1, share=True).reasons) == 2
+
+
+def test_coarse_box_is_a_fixed_grid_cell():
+  assert privacy.coarse_box(48.8566, 2.3522) == (40.0, 0.0, 50.0, 10.0)
+  assert privacy.coarse_box(-33.86, 151.21) == (-40.0, 150.0, -30.0, 160.0)
+  assert privacy.coarse_box(-0.5, -0.5) == (-10.0, -10.0, 0.0, 0.0)
+  assert privacy.coarse_box(90.0, 180.0) == (80.0, 170.0, 90.0, 180.0)
+  # Two points in the same cell get the same box: the box does not centre on the point.
+  assert privacy.coarse_box(41.0, 1.0) == privacy.coarse_box(49.0, 9.0)
+
+
+def drawn_face(size: int = 240) -> Image.Image:
+  """A schematic frontal face (skin oval, brows, eyes, nose, mouth) that the Haar cascade finds."""
+  image = Image.new("RGB", (size, size), (90, 110, 90))
+  draw = ImageDraw.Draw(image)
+
+  def box(*xy):
+    return [v * size / 240 for v in xy]
+  draw.ellipse(box(50, 30, 190, 210), fill=(225, 190, 160))
+  draw.rectangle(box(72, 85, 108, 92), fill=(60, 40, 30))
+  draw.rectangle(box(132, 85, 168, 92), fill=(60, 40, 30))
+  draw.ellipse(box(78, 100, 104, 114), fill=(40, 30, 30))
+  draw.ellipse(box(136, 100, 162, 114), fill=(40, 30, 30))
+  draw.polygon([tuple(box(120, 110)), tuple(box(110, 150)), tuple(box(130, 150))],
+               fill=(200, 160, 130))
+  draw.rectangle(box(98, 168, 142, 176), fill=(150, 60, 60))
+  return image.filter(ImageFilter.GaussianBlur(3 * size / 240))
+
+
+def test_face_check_finds_a_face_and_no_face_in_landscapes():
+  pytest.importorskip("cv2", reason="the face check needs OpenCV: pip install 'jaxgeo[demo]'")
+  for size in (120, 400):
+    assert privacy.count_faces(drawn_face(size)) == 1
+  decision = privacy.decide(privacy.count_faces(drawn_face()))
+  assert decision.coarse and decision.faces == 1 and "1 face:" in decision.reasons[0]
+  # The toy world's example photos are landscapes and cities: no faces, fine answers.
+  for path in EXAMPLES.glob("*.jpg"):
+    assert privacy.count_faces(Image.open(path).convert("RGB")) == 0, path.name
