@@ -28,6 +28,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.data = ml_collections.ConfigDict()
   config.data.dir = ""  # where `tfds build` wrote the data sets
   config.data.train = "yfcc100m_geo/mp16"
+  # With model.landmark_head, GLDv2 photos mixed into the stream at this share (e.g.
+  # `--config.model.landmark_head=True --config.data.landmarks=gldv2/train_clean`).
+  config.data.landmarks = ""
+  config.data.landmark_share = 0.25
 
   config.partitions = ml_collections.ConfigDict()
   config.partitions.input_csv = ""  # MP-16's meta CSV is faster than a pass over the shards

@@ -30,6 +30,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.data = ml_collections.ConfigDict()
   config.data.dir = ""  # Default: <workdir>/tfds.
   config.data.train = "yfcc100m_geo/yfcc100m"
+  # GLDv2 landmark photos mixed into the training stream for the landmark head.
+  config.data.landmarks = "gldv2/train_clean"
+  config.data.landmark_share = 0.1
 
   # Partitionings from the training coordinates. With ~20k photos around ~60 cities, these
   # thresholds give a coarse/middle/fine set of cells, as tau_max 5000/2000/1000 with tau_min 50
@@ -46,7 +49,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.model.dtype = "float32"
   config.model.tag_head = True
   config.model.vocabulary_size = 1000
-  config.model.landmark_head = False  # needs a GLDv2 stream in the batch; not mixed in yet
+  config.model.landmark_head = True
+  config.model.landmark_dropout = 0.1
 
   config.mesh = ml_collections.ConfigDict({"data": -1, "fsdp": 1})
   config.image_size = 64
@@ -63,7 +67,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.loss = ml_collections.ConfigDict({"geo": 1.0, "tag": 0.5, "landmark": 1.0})
   config.log_every_steps = 50
   config.checkpoint_every_steps = 500
-  config.evals = ("geo_testsets/im2gps3k", "geo_testsets/yfcc4k")
+  config.evals = ("geo_testsets/im2gps3k", "geo_testsets/yfcc4k", "gldv2/test")
   config.eval_every_steps = 1000
   config.five_crop = False
 

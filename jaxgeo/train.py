@@ -158,6 +158,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     if jax.process_index() == 0:
       vocabulary.save(os.path.join(workdir, trained.VOCABULARY_FILE))
   train_source = pipeline.open_split(config.data.train, "train", data.data_dir)
+  if landmark_names is not None and trained.landmark_source_of(config) != config.data.train:
+    # Landmark photos (GLDv2) mixed into the geolocation stream: they train the landmark head
+    # (and the backbone), their partition and tag labels are -1 (masked); the geolocation
+    # photos' landmark label is -1 in turn. An epoch is one pass over the mixed source.
+    landmark_source = pipeline.open_split(config.data.landmarks, "train", data.data_dir)
+    train_source = pipeline.MixedSource(train_source, landmark_source,
+                                        config.data.landmark_share)
+    logging.info("Mixing %d photos of %s (%d distinct) into the training stream (%.0f%%).",
+                 train_source.num_extra, config.data.landmarks, len(landmark_source),
+                 100 * config.data.landmark_share)
   steps_per_epoch = max(1, len(train_source) // config.batch_size)
   total_steps = optim.steps_of(config, "train", steps_per_epoch)
   logging.info("Training on %d photos, %d steps of %d (%.1f epochs); partitions %s.",

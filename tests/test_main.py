@@ -50,7 +50,14 @@ def test_runlocal_builds_data_trains_and_evaluates(quickstart_run):
   # Trained and evaluated: every predictor and both baselines on every test set.
   summary = json.loads((workdir / "summary.json").read_text())
   results = summary["results"]
-  assert set(results) == {"geo_testsets/im2gps3k", "geo_testsets/yfcc4k"}
+  assert set(results) == {"geo_testsets/im2gps3k", "geo_testsets/yfcc4k", "gldv2/test"}
+  # The landmark head trained on GLDv2 photos mixed into the stream, scored by GAP.
+  assert "Mixing 164 photos of gldv2/train_clean" in result.stderr
+  landmark = results["gldv2/test"]["landmark"]
+  assert landmark["num_examples"] == manifest["counts"]["gldv2_test"]
+  assert 0 <= landmark["gap"] <= 1
+  assert (workdir / "landmark_ids.csv").read_text() == (
+      workdir / "tfds" / "gldv2" / "train_clean" / "1.0.0" / "landmark_ids.csv").read_text()
   im2gps3k = results["geo_testsets/im2gps3k"]
   assert list(im2gps3k) == names + ["hierarchy", "baseline: most frequent cell",
                                     "baseline: random training photo"]

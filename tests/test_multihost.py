@@ -14,6 +14,7 @@ import sys
 import time
 
 import portpicker
+import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NUM_PROCESSES = 2
@@ -57,15 +58,20 @@ def _wait_all(procs, timeout_s):
   return [(p.returncode, out.read_text()) for p, out in procs]
 
 
-def test_two_processes_train_one_model(tmp_path):
-  workdir = tmp_path / "run"
+@pytest.fixture(scope="module")
+def two_process_run(tmp_path_factory):
+  """The runlocal main job as two processes, uninterrupted: (workdir, console logs, seconds)."""
+  workdir = tmp_path_factory.mktemp("multihost") / "run"
   start = time.monotonic()
   outcome = _wait_all(_launch(workdir), TIMEOUT_S)
   seconds = time.monotonic() - start
   for i, (code, log) in enumerate(outcome):
     assert code == 0, f"process {i} exited with {code} after {seconds:.0f} s:\n{log[-4000:]}"
+  return workdir, [log for _, log in outcome], seconds
 
-  logs = [log for _, log in outcome]
+
+def test_two_processes_train_one_model(two_process_run):
+  workdir, logs, seconds = two_process_run
   for i, log in enumerate(logs):
     assert f"Distributed: explicit; process {i} of 2, 2 local of 4 devices." in log
   # Process 0 prepared the data; process 1 waited, then found it ready.
@@ -97,3 +103,35 @@ def test_two_processes_train_one_model(tmp_path):
   assert (workdir / "log.txt").exists() and (workdir / "log.process1.txt").exists()
   assert not list(workdir.rglob("*.tmp"))
   print(f"two-process runlocal: {seconds:.0f} s")
+
+
+def test_two_processes_killed_then_resumed_equal_an_uninterrupted_run(two_process_run, tmp_path):
+  reference, reference_logs, _ = two_process_run
+  workdir = tmp_path / "run"
+  reuse = [f"--config.toy_world.dir={reference / 'toy_world'}",
+           f"--config.data.dir={reference / 'tfds'}", "--config.checkpoint_every_steps=10"]
+  procs = _launch(workdir, *reuse)
+  try:
+    deadline = time.monotonic() + TIMEOUT_S
+    # Both hosts die (SIGKILL, no clean-up) once the step-10 checkpoint is complete.
+    while not (workdir / "checkpoints" / "10" / "_CHECKPOINT_METADATA").exists():
+      assert all(p.poll() is None for p, _ in procs), "a process ended before the kill"
+      assert time.monotonic() < deadline, "no step-10 checkpoint in time"
+      time.sleep(0.02)
+  finally:
+    for p, _ in procs:
+      p.kill()
+      p.wait()
+  assert not (workdir / "results.json").exists()
+
+  outcome = _wait_all(_launch(workdir, *reuse), TIMEOUT_S)
+  for i, (code, log) in enumerate(outcome):
+    assert code == 0, f"process {i} exited with {code}:\n{log[-4000:]}"
+    assert re.search(r"Resumed from step (10|20)", log), f"process {i} did not resume"
+  # Same data order on each host, same updates: the model and results of the uninterrupted run.
+  finals = [FINAL.search(log) for _, log in outcome]
+  expected = [FINAL.search(log) for log in reference_logs]
+  assert [m.group(4) for m in finals] == [m.group(4) for m in expected]
+  assert [m.group(3) for m in finals] == [m.group(3) for m in expected]
+  assert (json.loads((workdir / "results.json").read_text())
+          == json.loads((reference / "results.json").read_text()))

@@ -181,6 +181,29 @@ def test_landmark_photos_without_coordinates(built):
   assert np.all(out["tag_ids"] == -1)
 
 
+def test_mixed_source_adds_the_landmark_share_and_keeps_both_label_kinds(built):
+  photos = pipeline.open_split(NAME, "train", built["data_dir"])
+  landmarks = [{"image": photos[i]["image"], "image_id": b"l%d" % i, "landmark_id": i % 3}
+               for i in range(7)]
+  mixed = pipeline.MixedSource(photos, landmarks, extra_share=0.25)
+  assert mixed.num_extra == round(len(photos) / 3)
+  assert len(mixed) == len(photos) + mixed.num_extra
+  assert mixed[len(photos) + 8]["image_id"] == b"l1"  # the extra source repeats
+  loader = pipeline.make_train_loader(
+      mixed, batch_size=len(mixed) // 2, image_size=32, partitions=built["partitions"],
+      vocabulary=built["vocab"], seed=0, shard_options=grain.sharding.NoSharding())
+  batch = next(iter(loader))
+  is_landmark = batch["landmark"] >= 0
+  assert 0.1 < is_landmark.mean() < 0.4  # about the share, in a shuffled batch
+  # Landmark photos train no geo or tag head; geolocation photos no landmark head.
+  assert np.all(batch["tag"][is_landmark] == -1)
+  for part in built["partitions"]:
+    assert np.all(batch[f"label_{part.name}"][is_landmark] == -1)
+    assert np.any(batch[f"label_{part.name}"][~is_landmark] >= 0)
+  with pytest.raises(ValueError, match="extra_share"):
+    pipeline.MixedSource(photos, landmarks, extra_share=1.0)
+
+
 def test_vocabulary_drops_most_frequent_and_numeric_tags(tmp_path):
   counts = [(f"t{i}", 100 - i) for i in range(12)] + [("2012", 50), ("3.5", 40), ("paris", 30),
                                                       ("rare", 1)]

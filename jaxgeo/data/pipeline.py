@@ -29,6 +29,35 @@ def open_split(name: str, split: str, data_dir: str):
                           decoders={"image": tfds.decode.SkipDecoding()})
 
 
+class MixedSource:
+  """A training source that mixes a second data set in at a fixed share of the records.
+
+  Records [0, len(main)) are the main source's; the rest repeat the extra source as often as
+  needed for `extra_share` of the whole (GLDv2's 1.6M landmark photos next to MP-16's 4.7M, or
+  the toy world's few hundred next to its 20k). One random-access source means one shuffled
+  sampler and one iterator state, so checkpoints and resume work as for a single data set.
+  """
+
+  def __init__(self, main, extra, extra_share: float):
+    if not 0 < extra_share < 1:
+      raise ValueError(f"extra_share must be in (0, 1), got {extra_share}.")
+    if not len(extra):
+      raise ValueError("The source to mix in is empty.")
+    self.main, self.extra = main, extra
+    self.num_extra = int(round(len(main) * extra_share / (1 - extra_share)))
+
+  def __len__(self) -> int:
+    return len(self.main) + self.num_extra
+
+  def __repr__(self) -> str:
+    # grain checks a restored iterator against the source by its repr.
+    return f"MixedSource(main={self.main!r}, extra={self.extra!r}, num_extra={self.num_extra})"
+
+  def __getitem__(self, i: int):
+    n = len(self.main)
+    return self.main[i] if i < n else self.extra[(i - n) % len(self.extra)]
+
+
 def make_train_loader(source, *, batch_size: int, image_size: int,
                       partitions: Sequence[Partition], vocabulary: TagVocabulary | None = None,
                       seed: int = 0, worker_count: int = 0,
