@@ -1,0 +1,180 @@
+"""Stage-2 data: image embeddings of a built split, extracted once by a trained stage-1 model.
+
+LocSens trains and evaluates on fixed embeddings, so the backbone runs over each split once. The
+output of `extract_embeddings` is a folder of NumPy shards, each covering a fixed range of the
+split's records:
+
+  manifest.json                 data set, split, stage-1 workdir and step, shard size, shards
+  shard-00000/image.npy         (n, 300) float32: the tag head's `tag_embedding`
+  shard-00000/latitude.npy      (n,) float64 (NaN for photos without coordinates)
+  shard-00000/longitude.npy
+  shard-00000/tag_ids.npy       (n, 15) int32: vocabulary ids, padded with -1
+  shard-00000/photo_id.npy      (n,) bytes
+
+A shard folder appears (by rename) only when complete, so a rerun skips finished shards and
+redoes an interrupted one. The tag embeddings are not per photo: `save_tag_embeddings` writes
+the tag head's classifier weights (the paper's word-embedding stand-in) next to the shards.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import os
+import shutil
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import logging
+from flax import nnx
+
+from jaxgeo import sharding
+from jaxgeo.data import pipeline
+from jaxgeo.evaluators import geolocation
+
+MANIFEST = "manifest.json"
+MAX_TAGS = 15
+_FIELDS = ("image", "latitude", "longitude", "tag_ids", "photo_id")
+
+
+@dataclasses.dataclass
+class Embeddings:
+  """The extracted photos of one split, concatenated over shards (rows in split order)."""
+  image: np.ndarray  # (N, E) float32
+  latitude: np.ndarray  # (N,) float64
+  longitude: np.ndarray
+  tag_ids: np.ndarray  # (N, 15) int32, -1 padded
+  photo_id: np.ndarray  # (N,) str
+
+  def __len__(self) -> int:
+    return len(self.image)
+
+
+class _Range:
+  """Records [start, stop) of a random-access source."""
+
+  def __init__(self, source, start: int, stop: int):
+    self.source, self.start, self.stop = source, start, stop
+
+  def __len__(self) -> int:
+    return self.stop - self.start
+
+  def __getitem__(self, i: int):
+    return self.source[self.start + i]
+
+
+def _embed_step(state: dict, batch: dict[str, jax.Array], *, graphdef: nnx.GraphDef) -> dict:
+  model = nnx.merge(graphdef, state["params"], state["rest"], copy=True)
+  model.eval()
+  return {"image": model(batch["image"])["tag_embedding"].astype(jnp.float32),
+          "latitude": batch["latitude"], "longitude": batch["longitude"],
+          "tag_ids": batch["tag_ids"]}
+
+
+def shard_name(index: int) -> str:
+  return f"shard-{index:05d}"
+
+
+def extract_embeddings(run, dataset: str, split: str, out_dir: str, *, batch_size: int = 256,
+                       shard_size: int = 16384) -> str:
+  """Writes (or completes) the embedding shards of `dataset:split` under `out_dir`.
+
+  Args:
+    run: a `jaxgeo.trained.TrainedRun` with a tag head.
+    dataset, split: a built TFDS data set of `run.data_dir`, e.g. `yfcc100m_geo/yfcc100m`.
+    out_dir: the folder of the shards and manifest.
+    batch_size: global batch of the jitted forward pass (divided over processes).
+    shard_size: records per shard: the unit of resumption.
+
+  Returns:
+    `out_dir`.
+  """
+  if run.vocabulary is None:
+    raise ValueError(f"{run.workdir} has no tag head (model.tag_head): LocSens needs its "
+                     "embeddings.")
+  if batch_size % jax.device_count():
+    raise ValueError(f"locsens.extract_batch_size ({batch_size}) must divide over "
+                     f"{jax.device_count()} devices.")
+  source = pipeline.open_split(dataset, split, run.data_dir)
+  num_shards = max(1, -(-len(source) // shard_size))
+  manifest = {"dataset": dataset, "split": split, "num_records": len(source),
+              "shard_size": shard_size, "stage1_workdir": os.path.abspath(run.workdir),
+              "stage1_step": run.step, "vocabulary_size": len(run.vocabulary),
+              "shards": [shard_name(i) for i in range(num_shards)]}
+  path = os.path.join(out_dir, MANIFEST)
+  if os.path.exists(path):
+    with open(path) as f:
+      old = json.load(f)
+    if {k: old.get(k) for k in manifest} != manifest:
+      raise ValueError(f"{path} was written for other settings ({old}); now asked for "
+                       f"{manifest}. Delete {out_dir} to extract again.")
+  elif jax.process_index() == 0:
+    os.makedirs(out_dir, exist_ok=True)
+    with open(path, "w") as f:
+      json.dump(manifest, f, indent=2)
+
+  batch_sharding = sharding.batch_sharding(run.mesh)
+  step = jax.jit(functools.partial(_embed_step, graphdef=run.graphdef))
+  image_size = run.config.image_size
+  done = 0
+  for index in range(num_shards):
+    final = os.path.join(out_dir, shard_name(index))
+    if os.path.isdir(final):
+      done += 1
+      continue
+    start, stop = index * shard_size, min(len(source), (index + 1) * shard_size)
+    batches = pipeline.eval_batches(_Range(source, start, stop),
+                                    batch_size=batch_size // jax.process_count(),
+                                    image_size=image_size, partitions=(),
+                                    vocabulary=run.vocabulary, id_key="photo_id")
+    out = geolocation.collect_outputs(
+        batches, lambda b: step(run.state, pipeline.to_global_arrays(b, batch_sharding)))
+    if jax.process_index() == 0:
+      tmp = final + ".tmp"
+      shutil.rmtree(tmp, ignore_errors=True)
+      os.makedirs(tmp)
+      np.save(os.path.join(tmp, "image.npy"), out["image"].astype(np.float32))
+      np.save(os.path.join(tmp, "latitude.npy"), out["latitude"].astype(np.float64))
+      np.save(os.path.join(tmp, "longitude.npy"), out["longitude"].astype(np.float64))
+      np.save(os.path.join(tmp, "tag_ids.npy"), out["tag_ids"].astype(np.int32))
+      np.save(os.path.join(tmp, "photo_id.npy"), out["id"].astype(np.bytes_))
+      os.rename(tmp, final)
+    logging.info("Embeddings of %s:%s: shard %d/%d (records %d-%d) written.", dataset, split,
+                 index + 1, num_shards, start, stop)
+  if done:
+    logging.info("Embeddings of %s:%s: reused %d finished shard(s) of %d.", dataset, split,
+                 done, num_shards)
+  return out_dir
+
+
+def load_embeddings(out_dir: str) -> Embeddings:
+  """All shards of an extraction, concatenated; a clear error if it is incomplete."""
+  path = os.path.join(out_dir, MANIFEST)
+  if not os.path.exists(path):
+    raise FileNotFoundError(f"{path} not found: extract the embeddings first.")
+  with open(path) as f:
+    manifest = json.load(f)
+  missing = [s for s in manifest["shards"] if not os.path.isdir(os.path.join(out_dir, s))]
+  if missing:
+    raise FileNotFoundError(f"{out_dir}: shards {missing} are missing (an interrupted "
+                            "extraction: run it again to finish).")
+  parts = {field: [np.load(os.path.join(out_dir, s, f"{field}.npy")) for s in manifest["shards"]]
+           for field in _FIELDS}
+  arrays = {field: np.concatenate(values) for field, values in parts.items()}
+  arrays["photo_id"] = arrays["photo_id"].astype(str)
+  return Embeddings(**arrays)
+
+
+def save_tag_embeddings(run, out_dir: str) -> None:
+  """The tag head's classifier (kernel (E, V) transposed to (V, E), bias) and the vocabulary."""
+  if jax.process_index() != 0:
+    return
+  classify = run.state["params"]["tag_head"]["classify"]
+  os.makedirs(out_dir, exist_ok=True)
+  np.save(os.path.join(out_dir, "tag_embeddings.npy"),
+          np.asarray(jax.device_get(classify["kernel"][...]), np.float32).T)
+  np.save(os.path.join(out_dir, "tag_bias.npy"),
+          np.asarray(jax.device_get(classify["bias"][...]), np.float32))
+  run.vocabulary.save(os.path.join(out_dir, "vocabulary.txt"))

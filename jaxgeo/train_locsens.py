@@ -1,0 +1,326 @@
+"""Stage 2: the LocSens triplet scorer, trained on embeddings extracted by a stage-1 run.
+
+`train_and_evaluate(config, workdir)` reads top to bottom: embeddings (extracted once, resumable),
+mesh, scorer (born sharded), optimizer, step, restore, loop, evaluation. The trainer spine is
+stage 1's (jit with NamedShardings, optax, orbax, metrics, resume); what differs is the data:
+triplets are sampled on the host from the step number alone (NumPy, vectorised), so a resumed run
+sees the batches an uninterrupted one would, with no iterator to checkpoint.
+
+Location balancing (the paper's two strategies, `locsens.location_balancing`):
+  dropout:  progressive fusion: the first `no_location_fraction` of the steps see no location,
+            then each triplet's location is zeroed with probability `location_dropout`.
+  sampling: the location is moved a random distance (|N(0, sigma)| km, random bearing) from the
+            truth, sigma annealed linearly from `sampling_km` to 0 over `sampling_anneal_fraction`
+            of the steps.
+  none:     the true location always.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+from absl import logging
+from flax import nnx
+
+from jaxgeo import checkpointing, embeddings as embeddings_lib, metrics as metrics_lib, optim
+from jaxgeo import sharding, trained
+from jaxgeo.evaluate import parse_dataset
+from jaxgeo.evaluators import tagging
+from jaxgeo.geo import distance
+from jaxgeo.models import locsens as locsens_lib
+
+State = dict[str, Any]
+CONFIG_FILE = "config.json"
+
+
+# Triplet sampling (host, NumPy, vectorised).
+def sample_positives(rng: np.random.Generator, tag_ids: np.ndarray, tagged_rows: np.ndarray,
+                     batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+  """Rows of photos with tags and one of each photo's tags, uniformly."""
+  rows = tagged_rows[rng.integers(0, len(tagged_rows), batch_size)]
+  counts = (tag_ids[rows] >= 0).sum(1)
+  pick = np.minimum((rng.random(batch_size) * counts).astype(np.int64), counts - 1)
+  return rows, tag_ids[rows, pick]
+
+
+def sample_negatives(rng: np.random.Generator, tag_ids: np.ndarray, rows: np.ndarray,
+                     tags: np.ndarray, num_negatives: int, vocabulary_size: int, mode: str,
+                     tag_pool: np.ndarray | None = None, tries: int = 8) -> dict[str, np.ndarray]:
+  """Negatives of positive (photo `rows`, `tags`) pairs: another image or another tag.
+
+  Retrieval mode replaces the image; tagging mode the image or the tag, with even odds. A
+  replacement image never carries the positive tag; a replacement tag is never one of the
+  photo's tags. Replacement tags are drawn from `tag_pool` (every tag occurrence of the
+  training photos: tags as frequent as among the positives, so that the scorer cannot rank by
+  tag frequency alone and must match tags to images and places) or, without a pool, uniformly
+  from the vocabulary. Candidates are drawn `tries` times at once and the first admissible one kept;
+  the rare triplet with none (`valid` False) is left out of the loss.
+
+  Returns:
+    image_rows (B, K) rows of the negatives' images, tags (B, K), valid (B, K).
+  """
+  if mode not in ("tagging", "retrieval"):
+    raise ValueError(f"locsens.mode is {mode!r}; use tagging or retrieval.")
+  b, k = len(rows), num_negatives
+  replace_image = (np.ones((b, k), bool) if mode == "retrieval"
+                   else rng.random((b, k)) < 0.5)
+  image_candidates = rng.integers(0, len(tag_ids), (b, k, tries))
+  image_ok = ~(tag_ids[image_candidates] == tags[:, None, None, None]).any(-1)
+  if tag_pool is None:
+    tag_candidates = rng.integers(0, vocabulary_size, (b, k, tries))
+  else:
+    tag_candidates = tag_pool[rng.integers(0, len(tag_pool), (b, k, tries))]
+  tag_ok = ~(tag_ids[rows][:, None, None, :] == tag_candidates[..., None]).any(-1)
+  first_image = np.argmax(image_ok, -1)[..., None]
+  first_tag = np.argmax(tag_ok, -1)[..., None]
+  new_rows = np.take_along_axis(image_candidates, first_image, -1)[..., 0]
+  new_tags = np.take_along_axis(tag_candidates, first_tag, -1)[..., 0]
+  return {
+      "image_rows": np.where(replace_image, new_rows, rows[:, None]),
+      "tags": np.where(replace_image, tags[:, None], new_tags).astype(np.int32),
+      "valid": np.where(replace_image, image_ok.any(-1), tag_ok.any(-1)),
+  }
+
+
+def make_batch(data: embeddings_lib.Embeddings, tagged_rows: np.ndarray, vocabulary_size: int,
+               config: ml_collections.ConfigDict, step: int,
+               tag_pool: np.ndarray | None = None) -> dict[str, np.ndarray]:
+  """The global batch of `step`: positives, their negatives, and the images of both."""
+  rng = np.random.default_rng([config.seed, step])
+  rows, tags = sample_positives(rng, data.tag_ids, tagged_rows, config.batch_size)
+  neg = sample_negatives(rng, data.tag_ids, rows, tags, config.num_negatives, vocabulary_size,
+                         config.mode, tag_pool)
+  return {"image": data.image[rows], "tag": tags.astype(np.int32),
+          "latitude": data.latitude[rows].astype(np.float32),
+          "longitude": data.longitude[rows].astype(np.float32),
+          "neg_image": data.image[neg["image_rows"]], "neg_tag": neg["tags"],
+          "neg_valid": neg["valid"]}
+
+
+# Location balancing schedules (pure functions of the step, usable inside jit).
+def location_keep_probability(step, total_steps: int, config: ml_collections.ConfigDict):
+  """Probability that a triplet sees its location at `step` (progressive fusion + dropout)."""
+  if config.location_balancing != "dropout":
+    return jnp.ones((), jnp.float32)
+  fused = step >= jnp.floor(config.no_location_fraction * total_steps)
+  return jnp.where(fused, 1.0 - config.location_dropout, 0.0).astype(jnp.float32)
+
+
+def sampling_spread_km(step, total_steps: int, config: ml_collections.ConfigDict):
+  """Spread (km) of the location sampling at `step`: linear from `sampling_km` to 0."""
+  if config.location_balancing != "sampling":
+    return jnp.zeros((), jnp.float32)
+  anneal = jnp.maximum(config.sampling_anneal_fraction * total_steps, 1.0)
+  return (config.sampling_km * jnp.clip(1.0 - step / anneal, 0.0, 1.0)).astype(jnp.float32)
+
+
+def move_locations(key: jax.Array, latitude: jax.Array, longitude: jax.Array,
+                   spread_km: jax.Array) -> tuple[jax.Array, jax.Array]:
+  """Points |N(0, spread)| km from each location, at a uniform random bearing (on the sphere)."""
+  k1, k2 = jax.random.split(key)
+  dist = jnp.abs(jax.random.normal(k1, latitude.shape)) * spread_km / distance.EARTH_RADIUS_KM
+  bearing = jax.random.uniform(k2, latitude.shape, maxval=2 * jnp.pi)
+  lat1, lon1 = jnp.radians(latitude), jnp.radians(longitude)
+  lat2 = jnp.arcsin(jnp.clip(jnp.sin(lat1) * jnp.cos(dist)
+                             + jnp.cos(lat1) * jnp.sin(dist) * jnp.cos(bearing), -1.0, 1.0))
+  lon2 = lon1 + jnp.arctan2(jnp.sin(bearing) * jnp.sin(dist) * jnp.cos(lat1),
+                            jnp.cos(dist) - jnp.sin(lat1) * jnp.sin(lat2))
+  lon2 = (lon2 + jnp.pi) % (2 * jnp.pi) - jnp.pi
+  return jnp.degrees(lat2), jnp.degrees(lon2)
+
+
+def margin_ranking_loss(positive: jax.Array, negative: jax.Array, valid: jax.Array,
+                        margin: float) -> tuple[jax.Array, jax.Array]:
+  """Mean of max(0, margin - s+ + s-) over valid negatives, and the share violating the margin."""
+  hinge = jax.nn.relu(margin - positive[:, None] + negative)
+  count = jnp.maximum(valid.sum(), 1)
+  return jnp.sum(hinge * valid) / count, jnp.sum((hinge > 0) & valid) / count
+
+
+def train_step(state: State, batch: dict[str, jax.Array], tag_table: jax.Array, *,
+               graphdef: nnx.GraphDef, tx: optax.GradientTransformation,
+               config: ml_collections.ConfigDict, total_steps: int
+               ) -> tuple[State, dict[str, jax.Array]]:
+  """One step on a batch of positives and their negatives; all share the positive's location."""
+  key = jax.random.fold_in(jax.random.key(config.seed), state["step"])
+  drop_key, move_key = jax.random.split(key)
+  b, k = batch["neg_tag"].shape
+  keep = location_keep_probability(state["step"], total_steps, config)
+  present = jax.random.bernoulli(drop_key, keep, (b,)).astype(jnp.float32)
+  lat, lon = move_locations(move_key, batch["latitude"], batch["longitude"],
+                            sampling_spread_km(state["step"], total_steps, config))
+
+  def loss_fn(params):
+    model = nnx.merge(graphdef, params)
+    images = jnp.concatenate([batch["image"][:, None], batch["neg_image"]], 1)  # (B, 1+K, E)
+    tags = tag_table[jnp.concatenate([batch["tag"][:, None], batch["neg_tag"]], 1)]
+    tile = lambda x: jnp.broadcast_to(x[:, None], (b, k + 1))
+    scores = model(images, tags, tile(lat), tile(lon), tile(present))  # (B, 1+K)
+    loss, violated = margin_ranking_loss(scores[:, 0], scores[:, 1:], batch["neg_valid"],
+                                         config.margin)
+    return loss, {"loss": loss, "violated": violated,
+                  "score_gap": jnp.mean(scores[:, 0] - jnp.mean(scores[:, 1:], -1))}
+
+  (_, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state["params"])
+  updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
+  metrics["grad_norm"] = optax.tree.norm(grads)
+  metrics["location_present"] = jnp.mean(present)
+  return {"params": optax.apply_updates(state["params"], updates), "opt_state": opt_state,
+          "step": state["step"] + 1}, metrics
+
+
+def create_state(config: ml_collections.ConfigDict, embedding_size: int,
+                 tx: optax.GradientTransformation, mesh: jax.sharding.Mesh
+                 ) -> tuple[nnx.GraphDef, State, Any]:
+  """Scorer graph and its state, born sharded (shapes first, then a jitted init)."""
+  make = functools.partial(locsens_lib.make_locsens, config, embedding_size, config.seed)
+
+  def init_state() -> State:
+    params = nnx.state(make(), nnx.Param)
+    return {"params": params, "opt_state": tx.init(params), "step": jnp.zeros((), jnp.int32)}
+
+  shardings = sharding.param_shardings(jax.eval_shape(init_state), mesh,
+                                       config.get("fsdp_min_size", 2**18))
+  state = jax.jit(init_state, out_shardings=shardings)()
+  logging.info("LocSens scorer: %.2fM parameters.",
+               sum(x.size for x in jax.tree.leaves(state["params"])) / 1e6)
+  return nnx.graphdef(nnx.eval_shape(make)), state, shardings
+
+
+def make_tx(config: ml_collections.ConfigDict, steps_per_epoch: int, total_steps: int
+            ) -> optax.GradientTransformation:
+  return optim.make_optimizer(
+      config.optim, optim.make_learning_rate_schedule(config.optim, steps_per_epoch, total_steps))
+
+
+def _global(x: np.ndarray, sharding_: jax.sharding.Sharding) -> jax.Array:
+  """A host array that every process holds whole -> a global array (its slices per device)."""
+  return jax.make_array_from_callback(x.shape, sharding_, lambda index: x[index])
+
+
+def embeddings_dir(workdir: str, spec: str) -> str:
+  name, split = parse_dataset(spec)
+  return os.path.join(workdir, "embeddings", f"{name.replace('/', '_')}_{split}")
+
+
+def extract(config: ml_collections.ConfigDict, workdir: str) -> dict[str, str]:
+  """Extracts (or reuses) the embeddings of the train and test splits; saves tag embeddings."""
+  stage1 = config.stage1_workdir
+  run = trained.load_trained_run(stage1)
+  logging.info("LocSens: embeddings from %s (checkpoint of step %d).", stage1, run.step)
+  embeddings_lib.save_tag_embeddings(run, workdir)
+  dirs = {}
+  for role in ("train", "test"):
+    spec = config[role]
+    name, split = parse_dataset(spec)
+    dirs[role] = embeddings_lib.extract_embeddings(
+        run, name, split, embeddings_dir(workdir, spec),
+        batch_size=config.extract_batch_size, shard_size=config.shard_size)
+  return dirs
+
+
+def load_tag_table(workdir: str) -> tuple[np.ndarray, np.ndarray]:
+  return (np.load(os.path.join(workdir, "tag_embeddings.npy")),
+          np.load(os.path.join(workdir, "tag_bias.npy")))
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
+  """Extracts embeddings, trains the scorer of `config` (a `locsens` section), evaluates it.
+
+  Writes into `workdir` (the stage-2 folder): config.json, vocabulary and tag embeddings,
+  embeddings/, checkpoints/, metrics.jsonl, results.json. Returns the results.
+  """
+  os.makedirs(workdir, exist_ok=True)
+  if jax.process_index() == 0:
+    with open(os.path.join(workdir, CONFIG_FILE), "w") as f:
+      f.write(config.to_json_best_effort(indent=2))
+
+  # Data: embeddings of the train and test splits, and the tag table.
+  dirs = extract(config, workdir)
+  data = embeddings_lib.load_embeddings(dirs["train"])
+  tag_table, _ = load_tag_table(workdir)
+  tagged_rows = np.flatnonzero((data.tag_ids >= 0).any(1))
+  if not len(tagged_rows):
+    raise ValueError(f"{config.train} has no photo with a vocabulary tag: nothing to train on.")
+  tag_pool = (data.tag_ids[data.tag_ids >= 0]
+              if config.get("negative_tags", "frequency") == "frequency" else None)
+  steps_per_epoch = max(1, len(tagged_rows) // config.batch_size)
+  total_steps = optim.steps_of(config, "train", steps_per_epoch)
+  logging.info("LocSens: %d tagged photos of %d, vocabulary %d, %d steps of %d (%.1f epochs), "
+               "mode %s, location balancing %s.", len(tagged_rows), len(data), len(tag_table),
+               total_steps, config.batch_size, total_steps / steps_per_epoch, config.mode,
+               config.location_balancing)
+
+  # Mesh, scorer and optimizer, born sharded.
+  mesh = sharding.make_mesh(config.get("mesh", ml_collections.ConfigDict()))
+  if config.batch_size % jax.device_count():
+    raise ValueError(f"locsens.batch_size ({config.batch_size}) must divide over "
+                     f"{jax.device_count()} devices.")
+  batch_sharding = sharding.batch_sharding(mesh)
+  schedule = optim.make_learning_rate_schedule(config.optim, steps_per_epoch, total_steps)
+  tx = optim.make_optimizer(config.optim, schedule)
+  graphdef, state, state_shardings = create_state(config, tag_table.shape[1], tx, mesh)
+  tag_table_device = _global(tag_table, sharding.replicated(mesh))
+  step_fn = jax.jit(
+      functools.partial(train_step, graphdef=graphdef, tx=tx, config=config,
+                        total_steps=total_steps),
+      in_shardings=(state_shardings, batch_sharding, sharding.replicated(mesh)),
+      out_shardings=(state_shardings, sharding.replicated(mesh)), donate_argnums=0)
+
+  # Restore (the data needs no iterator: batches are functions of the step).
+  ckpt = checkpointing.Checkpointer(os.path.join(workdir, "checkpoints"),
+                                    config.checkpoint_every_steps, config.get("keep", 2))
+  first_step = 0
+  if ckpt.latest_step() is not None:
+    abstract = jax.tree.map(
+        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), state)
+    state, meta = ckpt.restore(ckpt.latest_step(), abstract, None)
+    first_step = int(state["step"])
+    logging.info("LocSens: resumed from step %d (%s).", first_step, meta)
+
+  # The loop.
+  writer = metrics_lib.MetricWriter(workdir)
+  bar = metrics_lib.progress_bar(total_steps, first_step)
+  pending: list[tuple[int, dict]] = []
+  start = time.perf_counter()
+  for step in range(first_step + 1, total_steps + 1):
+    host = make_batch(data, tagged_rows, len(tag_table), config, step, tag_pool)
+    batch = {key: _global(value, batch_sharding) for key, value in host.items()}
+    state, step_metrics = step_fn(state, batch, tag_table_device)
+    pending.append((step, step_metrics))
+    bar.update(1)
+    if step % config.log_every_steps == 0 or step == total_steps:
+      fetched = [(s, jax.device_get(m)) for s, m in pending]
+      for s, m in fetched:
+        if not np.isfinite(m["loss"]):
+          raise FloatingPointError(f"LocSens: non-finite loss {m['loss']} at step {s}; "
+                                   "stopping. The last good checkpoint is in checkpoints/.")
+      mean = {key: float(np.mean([m[key] for _, m in fetched])) for key in fetched[-1][1]}
+      mean["learning_rate"] = float(schedule(step - 1))
+      mean["steps_per_second"] = len(fetched) / (time.perf_counter() - start)
+      writer.write(step, {f"locsens/train/{key}": v for key, v in mean.items()})
+      bar.set_postfix(loss=f"{mean['loss']:.3f}")
+      pending, start = [], time.perf_counter()
+    ckpt.save(step, state, None, {"step": step}, force=step == total_steps)
+  bar.close()
+  ckpt.wait()
+  ckpt.close()
+
+  # Evaluation on the test split, next to the baselines.
+  model = nnx.merge(graphdef, state["params"])
+  results = tagging.evaluate_locsens(model, workdir, config, train=data)
+  if jax.process_index() == 0:
+    with open(os.path.join(workdir, "results.json"), "w") as f:
+      json.dump(results, f, indent=2)
+  writer.write(total_steps, tagging.flatten_results(results))
+  writer.close()
+  return results
