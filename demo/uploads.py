@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import os
 import warnings
+from collections.abc import Callable
 
 from PIL import Image, ImageOps
 
@@ -37,16 +38,18 @@ def accepted_formats() -> str:
   return FORMATS + (", HEIC" if HEIC else " (HEIC needs: pip install pillow-heif)")
 
 
-def take_upload(path: str | os.PathLike) -> bytes:
-  """The bytes of an uploaded file, which is deleted from disk before returning."""
-  try:
-    with open(path, "rb") as f:
-      return f.read()
-  finally:
+def take_upload(path: str | os.PathLike, keep: Callable[[bytes], bool] = lambda data: False
+                ) -> bytes:
+  """The bytes of an uploaded file, which is deleted from disk before returning unless
+  `keep(bytes)` says otherwise (the app keeps Gradio's copies of its own example photos)."""
+  with open(path, "rb") as f:
+    data = f.read()
+  if not keep(data):
     try:
       os.remove(path)
     except OSError:
       pass
+  return data
 
 
 def decode_photo(data: bytes, name: str) -> Image.Image:

@@ -248,7 +248,11 @@ def render_map(markers: Sequence[Marker] = (), regions: Sequence[Region] = (),
       draw.ellipse([x - r, y - r, x + r, y + r], fill=colour, outline=(255, 255, 255, 255),
                    width=2 if r > 4 else 1)
     if marker.label:
-      draw.text((x + r + 3, y - r - 3), marker.label, fill=(20, 20, 20, 255), font=font,
+      # The true place's label goes below left, predictions' above right, so they do not overlap.
+      truth = marker.kind == "truth"
+      position = (x - r - 3, y + 2) if truth else (x + r + 3, y - 2)
+      anchor = ("rt" if truth else "lb") if isinstance(font, ImageFont.FreeTypeFont) else None
+      draw.text(position, marker.label, fill=(20, 20, 20, 255), font=font, anchor=anchor,
                 stroke_width=2, stroke_fill=(255, 255, 255, 255))
     drawn.append((marker, (int(round(x)), int(round(y)))))
   return RenderedMap(image=image, bounds=bounds, coast_pixels=coast_pixels, markers=drawn,

@@ -215,3 +215,141 @@ def test_face_check_finds_a_face_and_no_face_in_landscapes():
   # The toy world's example photos are landscapes and cities: no faces, fine answers.
   for path in EXAMPLES.glob("*.jpg"):
     assert privacy.count_faces(Image.open(path).convert("RGB")) == 0, path.name
+
+
+# ---------------------------------------------------------------------------------- the app
+
+
+def test_command_line_defaults_and_share_forces_coarse():
+  from demo import app  # pylint: disable=g-import-not-at-top  (imports gradio)
+  settings = app.parse_args(["--workdir", "w"])
+  assert (settings.host, settings.port, settings.share, settings.coarse) == (
+      "127.0.0.1", 7860, False, False)
+  assert app.parse_args(["--workdir", "w", "--share"]).coarse
+  assert app.parse_args(["--workdir", "w", "--coarse"]).coarse
+  assert app.parse_location(" 48.86, 2.35 ") == ((48.86, 2.35), "")
+  assert app.parse_location("-33.9 18.4") == ((-33.9, 18.4), "")
+  assert app.parse_location("") == (None, "")
+  assert "not a place on Earth" in app.parse_location("95, 10")[1]
+  assert "decimal degrees" in app.parse_location("Paris")[1]
+
+
+@pytest.fixture(scope="module")
+def app_url(runlocal_workdir, tmp_path_factory):
+  from demo_server import running_app  # pylint: disable=g-import-not-at-top
+  tmp = tmp_path_factory.mktemp("demo_app")
+  with running_app(runlocal_workdir, tmp) as url:
+    yield url, tmp
+  # Ctrl-C: the app removed its private cache folder (and every upload with it).
+  assert not list(tmp.glob("jaxgeo-demo-*")), (tmp / "app.log").read_text()[-2000:]
+
+
+@pytest.fixture(scope="module")
+def client(app_url):
+  gradio_client = pytest.importorskip("gradio_client")
+  return gradio_client.Client(app_url[0], verbose=False)
+
+
+def _upload(tmp_path, name: str, data: bytes):
+  from gradio_client import handle_file  # pylint: disable=g-import-not-at-top
+  path = tmp_path / name
+  path.write_bytes(data)
+  return handle_file(str(path))
+
+
+def test_app_predicts_an_example(client, runlocal_workdir):
+  from gradio_client import handle_file  # pylint: disable=g-import-not-at-top
+  from jaxgeo.geo import distance  # pylint: disable=g-import-not-at-top
+  from jaxgeo.trained import load_config, load_tree  # pylint: disable=g-import-not-at-top
+  html, results = client.predict([handle_file(str(EXAMPLES / "paris_eiffel_tower.jpg"))], "",
+                                  False, api_name="/locate")
+  (result,) = results
+  assert result["name"] == "paris_eiffel_tower.jpg" and not result["coarse"]
+  assert -90 <= result["latitude"] <= 90 and -180 <= result["longitude"] <= 180
+  assert 0 < result["probability"] <= 1 and len(result["alternatives"]) == 4
+  probabilities = [result["probability"]] + [a["probability"] for a in result["alternatives"]]
+  assert probabilities == sorted(probabilities, reverse=True) and sum(probabilities) <= 1.0001
+  tree = load_tree(load_config(str(runlocal_workdir)), str(runlocal_workdir))
+  assert list(result["granularities"]) == [*tree.names, "hierarchy"]
+  assert result["tags"] and result["tag_source"] == "tag_head"
+  # The example's EXIF GPS (48.856560, 2.292364) and its distance to the prediction.
+  truth = result["true_location"]
+  assert (truth["latitude"], truth["longitude"], truth["source"]) == (48.85656, 2.29236, "exif")
+  expected_km = float(distance.great_circle_km(48.856560, 2.292364, result["latitude"],
+                                               result["longitude"]))
+  assert truth["distance_km"] == pytest.approx(expected_km, abs=0.02)
+  # The page: the place, a world map and a regional one inlined, the GPS line.
+  assert f"Predicted place:</b> {result['place']}" in html.replace("&#x27;", "'")
+  assert html.count('class="jaxgeo-map"') == 2 and "data:image/png;base64," in html
+  assert "True place (EXIF GPS)" in html
+
+
+def test_app_refuses_bad_uploads_and_keeps_serving(client, bad_uploads, tmp_path, app_url):
+  from gradio_client import handle_file  # pylint: disable=g-import-not-at-top
+  files = [_upload(tmp_path, name, data) for name, data in bad_uploads.items()]
+  files.append(handle_file(str(EXAMPLES / "tokyo.jpg")))
+  html, results = client.predict(files, "", False, api_name="/locate")
+  errors = {r["name"]: r["error"] for r in results if "error" in r}
+  assert set(errors) == set(bad_uploads)
+  assert "empty (0 bytes)" in errors["empty.jpg"] and "not an image" in errors["notes.jpg"]
+  assert "truncated or corrupt" in errors["truncated.jpg"]
+  assert "100 megapixels" in errors["huge.png"]
+  assert html.count('class="jaxgeo-error"') == 4
+  # The good photo in the same upload was still predicted...
+  assert [r["name"] for r in results if "place" in r] == ["tokyo.jpg"]
+  # ...and the server answers the next request.
+  _, again = client.predict([handle_file(str(EXAMPLES / "cape_town.jpg"))], "", False,
+                            api_name="/locate")
+  assert again[0]["name"] == "cape_town.jpg" and "place" in again[0]
+  # No uploaded bytes are left anywhere under the app's temporary folder.
+  uploaded = {data for data in bad_uploads.values() if data}
+  _, tmp = app_url
+  left = [p for p in tmp.rglob("*") if p.is_file() and p.name != "app.log"
+          and p.read_bytes() in uploaded]
+  assert left == []
+
+
+def test_app_coarse_for_faces(client, tmp_path, app_url):
+  pytest.importorskip("cv2", reason="the face check needs OpenCV: pip install 'jaxgeo[demo]'")
+  out = io.BytesIO()
+  drawn_face().save(out, format="JPEG", quality=95)
+  face = out.getvalue()
+  html, (result,) = client.predict([_upload(tmp_path, "portrait.jpg", face)], "", False,
+                                   api_name="/locate")
+  assert result["coarse"] and result["faces"] == 1
+  assert "latitude" not in result and "alternatives" not in result
+  south, west, north, east = result["region"]
+  assert north - south == 10 and east - west == 10 and south % 10 == 0 and west % 10 == 0
+  assert list(result["granularities"]) == [next(iter(result["granularities"]))]
+  assert "Coarse region:" in html and "to protect the people in it" in html
+  assert "Predicted place" not in html and html.count('class="jaxgeo-map"') == 1
+  _, tmp = app_url
+  assert not [p for p in tmp.rglob("*") if p.is_file() and p.read_bytes() == face]
+
+
+def test_app_reranks_tags_for_a_typed_place(client):
+  from gradio_client import handle_file  # pylint: disable=g-import-not-at-top
+  _, first = client.predict([handle_file(str(EXAMPLES / "reykjavik.jpg"))], "", False,
+                            api_name="/locate")
+  html, (result,) = client.predict("64.15, -21.94", api_name="/rerank")
+  assert result["name"] == "reykjavik.jpg" and result["tags"]
+  # The quickstart's run has no LocSens model: the tag head's tags, and the page says why.
+  assert result["tags"] == first[0]["tags"]
+  assert "no LocSens model" in html
+  html, _ = client.predict("200, 0", api_name="/rerank")
+  assert "not a place on Earth" in html
+
+
+def test_app_search_tab_without_locsens(client):
+  message, gallery, _ = client.predict("beach", "48.86, 2.35", 1000, api_name="/search")
+  assert "no LocSens model" in message and gallery == []
+
+
+def test_app_queues_concurrent_users(client, app_url):
+  from gradio_client import Client, handle_file  # pylint: disable=g-import-not-at-top
+  others = [Client(app_url[0], verbose=False) for _ in range(3)]
+  jobs = [c.submit([handle_file(str(EXAMPLES / "tokyo.jpg"))], "", False, api_name="/locate")
+          for c in others]
+  results = [job.result(timeout=120) for job in jobs]
+  assert [r[1][0]["name"] for r in results] == ["tokyo.jpg"] * 3
+  assert len({r[1][0]["place"] for r in results}) == 1

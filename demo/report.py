@@ -1,0 +1,178 @@
+"""One photo's answer as HTML (with maps and thumbnails inlined) and as a plain JSON-able summary.
+
+Pictures are inlined as data: URIs rather than returned as Gradio image outputs, which Gradio
+would write to its cache folder: the demo keeps what it derives from a photo in memory only.
+The coarse answer shows only a fixed 10-degree box and the country (see demo/privacy.py): no
+coordinates, alternatives, fine granularities, landmark, index photos or GPS position.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from collections.abc import Sequence
+from typing import Any
+
+from PIL import Image
+
+from demo import privacy, world_map
+from jaxgeo.geo import distance
+
+# Alternatives farther than this from the top place stay off the regional map.
+REGIONAL_KM = 1500.0
+THUMBNAIL = 224
+
+
+def data_uri(image: Image.Image, fmt: str = "PNG") -> str:
+  out = io.BytesIO()
+  image.save(out, format=fmt, **({"quality": 85} if fmt == "JPEG" else {}))
+  return f"data:image/{fmt.lower()};base64,{base64.b64encode(out.getvalue()).decode()}"
+
+
+def thumbnail(image: Image.Image, size: int = THUMBNAIL) -> Image.Image:
+  small = image.copy()
+  small.thumbnail((size, size))
+  return small
+
+
+def _img(uri: str, alt: str, css_class: str) -> str:
+  return f'<img class="{css_class}" src="{uri}" alt="{html.escape(alt)}">'
+
+
+def _fmt_km(km: float) -> str:
+  return f"{km:,.0f} km" if km >= 10 else f"{km:.1f} km"
+
+
+def summary(name: str, prediction, decision: privacy.Decision) -> dict[str, Any]:
+  """What the page shows, as plain values (the API's JSON output and the tests read this)."""
+  out: dict[str, Any] = {"name": name, "coarse": decision.coarse,
+                         "reasons": list(decision.reasons), "faces": decision.faces}
+  top = prediction.top
+  if top is not None:
+    out["place"] = top.name
+    out["probability"] = round(top.probability, 4)
+    if decision.coarse:
+      out["region"] = list(privacy.coarse_box(top.latitude, top.longitude))
+    else:
+      out["latitude"], out["longitude"] = round(top.latitude, 5), round(top.longitude, 5)
+      out["alternatives"] = [{"place": p.name, "latitude": round(p.latitude, 5),
+                              "longitude": round(p.longitude, 5),
+                              "probability": round(p.probability, 4)}
+                             for p in prediction.places[1:]]
+  levels = prediction.granularities[:1] if decision.coarse else prediction.granularities
+  out["granularities"] = {g.name: round(g.probability, 4) for g in levels}
+  out["tags"] = [t.tag for t in prediction.tags]
+  out["tag_source"] = prediction.tag_source
+  if not decision.coarse:
+    if prediction.landmark is not None:
+      out["landmark"] = prediction.landmark.label
+    if prediction.true_location is not None:
+      t = prediction.true_location
+      out["true_location"] = {"latitude": round(t.latitude, 5), "longitude": round(t.longitude, 5),
+                              "source": t.source,
+                              "distance_km": None if t.distance_km is None
+                              else round(t.distance_km, 2)}
+  return out
+
+
+def maps(prediction, coarse: bool, width: int = 720) -> list[world_map.RenderedMap]:
+  """The world map, and for fine answers a regional map around the top place."""
+  top = prediction.top
+  if top is None:
+    return []
+  if coarse:
+    south, west, north, east = privacy.coarse_box(top.latitude, top.longitude)
+    region = world_map.Region(south, west, north, east, "prediction", "coarse region")
+    return [world_map.render_map(regions=[region], width=width)]
+  truth = prediction.true_location
+  markers = []
+  if truth is not None:
+    markers.append(world_map.Marker(truth.latitude, truth.longitude, "truth", "GPS"))
+  for rank in range(len(prediction.places), 1, -1):  # the best drawn last, on top
+    place = prediction.places[rank - 1]
+    markers.append(world_map.Marker(place.latitude, place.longitude, "alternative", str(rank)))
+  best = world_map.Marker(top.latitude, top.longitude, "prediction", "1")
+  markers.append(best)
+  links = [(markers[0], best)] if truth is not None else []
+  rendered = [world_map.render_map(markers, links=links, width=width)]
+  near = [(m.lat, m.lon) for m in markers
+          if float(distance.great_circle_km(m.lat, m.lon, top.latitude, top.longitude))
+          <= REGIONAL_KM]
+  rendered.append(world_map.render_map(markers, bounds=world_map.fit_bounds(near),
+                                       width=width * 2 // 3, links=links))
+  return rendered
+
+
+def prediction_html(name: str, prediction, decision: privacy.Decision, photo: Image.Image,
+                    index_photos: Sequence[tuple[str, Image.Image]] = ()) -> str:
+  """The answer for one photo: thumbnail, maps, place, probabilities, tags, landmark, GPS."""
+  s = summary(name, prediction, decision)
+  parts = [f'<div class="jaxgeo-result" data-name="{html.escape(name)}">',
+           f"<h3>{html.escape(name)}</h3>"]
+  for reason in decision.reasons:
+    parts.append(f'<div class="jaxgeo-notice">{html.escape(reason)}</div>')
+  rendered = maps(prediction, decision.coarse)
+  parts.append('<div class="jaxgeo-pictures">'
+               + _img(data_uri(thumbnail(photo), "JPEG"), f"{name} (your photo)", "jaxgeo-photo")
+               + "".join(_img(data_uri(m.image), "map", "jaxgeo-map") for m in rendered)
+               + "</div>")
+  notes = {m.note for m in rendered if m.note}
+  parts.extend(f'<div class="jaxgeo-notice">{html.escape(n)}</div>' for n in notes)
+  if "place" not in s:
+    parts.append("<p>This model predicts no places (a landmarks-only run).</p>")
+  elif decision.coarse:
+    south, west, north, east = s["region"]
+    parts.append(
+        f'<p class="jaxgeo-place"><b>Coarse region:</b> {html.escape(s["place"])}, somewhere in '
+        f"{abs(south):.0f}-{abs(north):.0f}&deg;{'N' if south >= 0 else 'S'}, "
+        f"{abs(west):.0f}-{abs(east):.0f}&deg;{'E' if west >= 0 else 'W'} "
+        f"(probability {s['probability']:.1%})</p>")
+  else:
+    parts.append(
+        f'<p class="jaxgeo-place" data-lat="{s["latitude"]}" data-lon="{s["longitude"]}">'
+        f"<b>Predicted place:</b> {html.escape(s['place'])} "
+        f"({s['latitude']:.4f}, {s['longitude']:.4f}), probability {s['probability']:.1%}</p>")
+    if s["alternatives"]:
+      rows = "".join(f"<tr><td>{i}</td><td>{html.escape(a['place'])}</td>"
+                     f"<td>{a['latitude']:.4f}, {a['longitude']:.4f}</td>"
+                     f"<td>{a['probability']:.1%}</td></tr>"
+                     for i, a in enumerate(s["alternatives"], start=2))
+      parts.append("<table><tr><th>#</th><th>alternative</th><th>lat, lon</th>"
+                   f"<th>probability</th></tr>{rows}</table>")
+  if s["granularities"]:
+    rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{v:.1%}</td></tr>"
+                   for k, v in s["granularities"].items())
+    parts.append("<table><tr><th>granularity (coarse to fine)</th><th>probability of its top "
+                 f"cell</th></tr>{rows}</table>")
+  if prediction.tags:
+    source = {"locsens": "LocSens, ranked for (%.2f, %.2f)" % tuple(prediction.tag_location)
+              if prediction.tag_location else "LocSens",
+              "tag_head": "the tag head (not location-aware)"}.get(prediction.tag_source, "")
+    tags = ", ".join(f"{html.escape(t.tag)} <small>({t.score:.2f})</small>"
+                     for t in prediction.tags)
+    parts.append(f'<p class="jaxgeo-tags"><b>Tags</b> <small>from {source}</small>: {tags}</p>')
+  if "landmark" in s:
+    parts.append(f'<p><b>Landmark:</b> {html.escape(s["landmark"])}'
+                 + (f" ({prediction.landmark.confidence:.1%})"
+                    if prediction.landmark.found else "") + "</p>")
+  if index_photos:
+    parts.append("<p><b>Nearest landmark-index photos:</b></p><div class='jaxgeo-pictures'>"
+                 + "".join(_img(data_uri(thumbnail(im, 128), "JPEG"), label, "jaxgeo-index")
+                           + f"<small>{html.escape(label)}</small>"
+                           for label, im in index_photos) + "</div>")
+  if "true_location" in s:
+    t = s["true_location"]
+    km = t["distance_km"]
+    parts.append(f'<p class="jaxgeo-truth"><b>True place (EXIF GPS):</b> {t["latitude"]:.4f}, '
+                 f"{t['longitude']:.4f}"
+                 + (f"; the prediction is <b>{_fmt_km(km)}</b> away" if km is not None else "")
+                 + "</p>")
+  elif decision.coarse and prediction.true_location is not None:
+    parts.append("<p>The photo carries GPS coordinates; they are not shown in coarse mode.</p>")
+  parts.append("</div>")
+  return "\n".join(parts)
+
+
+def error_html(message: str) -> str:
+  return f'<div class="jaxgeo-error">{html.escape(message)}</div>'

@@ -1,0 +1,73 @@
+"""End to end: the demo in headless Chromium (Debian's package, driven by Playwright).
+
+`make test` installs chromium with apt when it is missing; Playwright's own browser download
+(`playwright install`) is never used. The test skips, saying why, only when no chromium binary
+can be found. The screenshot is kept as a test artifact: under pytest's tmp dir, and copied to
+$JAXGEO_TEST_ARTIFACTS (default: /tmp/jaxgeo-test-artifacts), whose path the test prints.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import shutil
+import sys
+
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+EXAMPLES = REPO / "demo" / "examples"
+BROWSERS = ("chromium", "chromium-browser", "google-chrome")
+
+
+def _chromium() -> str | None:
+  for name in BROWSERS:
+    path = shutil.which(name)
+    if path:
+      return path
+  return None
+
+
+def test_upload_in_the_browser_shows_the_place(runlocal_workdir, tmp_path_factory):
+  sync_api = pytest.importorskip(
+      "playwright.sync_api", reason="Playwright is not installed: pip install 'jaxgeo[dev]'")
+  browser_path = _chromium()
+  if browser_path is None:
+    pytest.skip("no chromium binary on PATH (tried " + ", ".join(BROWSERS) + "): "
+                "`make test` installs it with `apt-get install -y chromium` when run as root")
+  from demo_server import running_app  # pylint: disable=g-import-not-at-top
+
+  tmp = tmp_path_factory.mktemp("demo_browser")
+  screenshot = tmp / "demo_upload.png"
+  with running_app(runlocal_workdir, tmp) as url, sync_api.sync_playwright() as playwright:
+    browser = playwright.chromium.launch(executable_path=browser_path, headless=True)
+    try:
+      page = browser.new_page(viewport={"width": 1400, "height": 1000})
+      page.goto(url)
+      page.locator("#photos input[type=file]").set_input_files(
+          [str(EXAMPLES / "paris_eiffel_tower.jpg")])
+      page.get_by_text("paris_eiffel_tower.jpg").first.wait_for(timeout=30_000)
+      page.click("#locate")
+      place = page.locator(".jaxgeo-place").first
+      place.wait_for(timeout=120_000)
+      text = place.inner_text()
+      lat, lon = float(place.get_attribute("data-lat")), float(place.get_attribute("data-lon"))
+      truth = page.locator(".jaxgeo-truth").first.inner_text()
+      maps = page.locator("img.jaxgeo-map").count()
+      notice = page.locator("#responsible-use").inner_text()
+      page.screenshot(path=str(screenshot), full_page=True)
+    finally:
+      browser.close()
+
+  assert text.startswith("Predicted place: ")
+  assert f"({lat:.4f}, {lon:.4f})" in text and "probability" in text
+  assert -90 <= lat <= 90 and -180 <= lon <= 180
+  assert truth.startswith("True place (EXIF GPS): 48.8566, 2.2924") and "km away" in truth
+  assert maps == 2
+  assert "never stores them" in notice
+  assert screenshot.stat().st_size > 10_000
+  artifacts = pathlib.Path(os.environ.get("JAXGEO_TEST_ARTIFACTS", "/tmp/jaxgeo-test-artifacts"))
+  artifacts.mkdir(parents=True, exist_ok=True)
+  shutil.copy(screenshot, artifacts / screenshot.name)
+  print(f"\nbrowser screenshot: {artifacts / screenshot.name} (also {screenshot})")
