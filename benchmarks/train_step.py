@@ -227,68 +227,13 @@ def torch_model():
   import torch
   from torch import nn
 
-  class Bottleneck(nn.Module):
-    expansion = 4
-
-    def __init__(self, inplanes, planes, stride=1, downsample=None):
-      super().__init__()
-      self.conv1 = nn.Conv2d(inplanes, planes, 1, bias=False)
-      self.bn1 = nn.BatchNorm2d(planes)
-      self.conv2 = nn.Conv2d(planes, planes, 3, stride, 1, bias=False)  # v1.5: stride on 3x3
-      self.bn2 = nn.BatchNorm2d(planes)
-      self.conv3 = nn.Conv2d(planes, planes * 4, 1, bias=False)
-      self.bn3 = nn.BatchNorm2d(planes * 4)
-      self.relu = nn.ReLU(inplace=True)
-      self.downsample = downsample
-
-    def forward(self, x):
-      identity = x
-      out = self.relu(self.bn1(self.conv1(x)))
-      out = self.relu(self.bn2(self.conv2(out)))
-      out = self.bn3(self.conv3(out))
-      if self.downsample is not None:
-        identity = self.downsample(x)
-      return self.relu(out + identity)
-
-  class BasicBlock(nn.Module):
-    expansion = 1
-
-    def __init__(self, inplanes, planes, stride=1, downsample=None):
-      super().__init__()
-      self.conv1 = nn.Conv2d(inplanes, planes, 3, stride, 1, bias=False)
-      self.bn1 = nn.BatchNorm2d(planes)
-      self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
-      self.bn2 = nn.BatchNorm2d(planes)
-      self.relu = nn.ReLU(inplace=True)
-      self.downsample = downsample
-
-    def forward(self, x):
-      identity = x
-      out = self.relu(self.bn1(self.conv1(x)))
-      out = self.bn2(self.conv2(out))
-      if self.downsample is not None:
-        identity = self.downsample(x)
-      return self.relu(out + identity)
-
-  layers, block = {"resnet18": ((2, 2, 2, 2), BasicBlock), "resnet34": ((3, 4, 6, 3), BasicBlock),
-                   "resnet50": ((3, 4, 6, 3), Bottleneck),
-                   "resnet101": ((3, 4, 23, 3), Bottleneck),
-                   "resnet152": ((3, 8, 36, 3), Bottleneck)}[ARGS.backbone]
+  from jaxgeo.testing import torch_resnet
 
   class Net(nn.Module):
     def __init__(self):
       super().__init__()
-      self.inplanes = 64
-      self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
-      self.bn1 = nn.BatchNorm2d(64)
-      self.relu = nn.ReLU(inplace=True)
-      self.maxpool = nn.MaxPool2d(3, 2, 1)
-      self.layer1 = self._make_layer(64, layers[0])
-      self.layer2 = self._make_layer(128, layers[1], 2)
-      self.layer3 = self._make_layer(256, layers[2], 2)
-      self.layer4 = self._make_layer(512, layers[3], 2)
-      self.avgpool = nn.AdaptiveAvgPool2d(1)
-      width = 512 * block.expansion
+      self.backbone = torch_resnet.ResNet(int(ARGS.backbone.removeprefix("resnet")))
+      width = self.backbone.num_features
       self.heads = nn.ModuleList(nn.Linear(width, n) for n in PARTITIONS.values())
       if ARGS.tag_head:
         self.tag = nn.Sequential(nn.Linear(width, 300), nn.Linear(300, VOCABULARY_SIZE))
@@ -297,22 +242,8 @@ def torch_model():
       self.register_buffer("mean", mean)
       self.register_buffer("std", std)
 
-    def _make_layer(self, planes, blocks, stride=1):
-      downsample = None
-      if stride != 1 or self.inplanes != planes * block.expansion:
-        downsample = nn.Sequential(
-            nn.Conv2d(self.inplanes, planes * block.expansion, 1, stride, bias=False),
-            nn.BatchNorm2d(planes * block.expansion))
-      mods = [block(self.inplanes, planes, stride, downsample)]
-      self.inplanes = planes * block.expansion
-      mods += [block(self.inplanes, planes) for _ in range(1, blocks)]
-      return nn.Sequential(*mods)
-
     def forward(self, images_uint8):
-      x = (images_uint8.float() - self.mean) / self.std
-      x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-      x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
-      x = torch.flatten(self.avgpool(x), 1)
+      x = self.backbone.features((images_uint8.float() - self.mean) / self.std)
       out = [h(x) for h in self.heads]
       tag = self.tag(x) if ARGS.tag_head else None
       return out, tag

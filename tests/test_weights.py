@@ -1,8 +1,8 @@
 """Pretrained-weight import: outputs match PyTorch and Keras on the same weights and input.
 
-The torch reference below is torchvision's ResNet rebuilt from torch.nn with torchvision's exact
-module names (torchvision itself has no CPU wheel here); its parameter counts equal torchvision's
-published ones, which pins the architecture. The Keras reference is
+The torch reference is torchvision's ResNet rebuilt from torch.nn with torchvision's exact module
+names (`jaxgeo.testing.torch_resnet`; torchvision itself has no CPU wheel here); its parameter
+counts equal torchvision's published ones, which pins the architecture. The Keras reference is
 keras.applications.ResNet50V2 itself, run in a subprocess so TensorFlow never loads into the
 test process (other tests check that code paths run without it).
 """
@@ -27,87 +27,13 @@ IMAGE = 64  # px: the smallest size that keeps all stages >= 2x2
 
 
 # ---------------------------------------------------------------------------------------------
-# torchvision's ResNet from torch.nn (names as in torchvision/models/resnet.py)
+# torchvision's ResNet (jaxgeo.testing.torch_resnet) with random BatchNorm statistics
 
 def _torch_resnet(depth: int):
   torch = pytest.importorskip("torch", reason="needs PyTorch: pip install 'jaxgeo[torch]'")
+  from jaxgeo.testing import torch_resnet  # pylint: disable=g-import-not-at-top
   nn = torch.nn
-
-  class BasicBlock(nn.Module):
-    expansion = 1
-
-    def __init__(self, inplanes, planes, stride, downsample):
-      super().__init__()
-      self.conv1 = nn.Conv2d(inplanes, planes, 3, stride, 1, bias=False)
-      self.bn1 = nn.BatchNorm2d(planes)
-      self.relu = nn.ReLU(inplace=True)
-      self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
-      self.bn2 = nn.BatchNorm2d(planes)
-      self.downsample = downsample
-
-    def forward(self, x):
-      identity = x if self.downsample is None else self.downsample(x)
-      out = self.relu(self.bn1(self.conv1(x)))
-      return self.relu(self.bn2(self.conv2(out)) + identity)
-
-  class Bottleneck(nn.Module):
-    expansion = 4
-
-    def __init__(self, inplanes, planes, stride, downsample):
-      super().__init__()
-      self.conv1 = nn.Conv2d(inplanes, planes, 1, bias=False)
-      self.bn1 = nn.BatchNorm2d(planes)
-      self.conv2 = nn.Conv2d(planes, planes, 3, stride, 1, bias=False)  # v1.5: stride here
-      self.bn2 = nn.BatchNorm2d(planes)
-      self.conv3 = nn.Conv2d(planes, planes * 4, 1, bias=False)
-      self.bn3 = nn.BatchNorm2d(planes * 4)
-      self.relu = nn.ReLU(inplace=True)
-      self.downsample = downsample
-
-    def forward(self, x):
-      identity = x if self.downsample is None else self.downsample(x)
-      out = self.relu(self.bn1(self.conv1(x)))
-      out = self.relu(self.bn2(self.conv2(out)))
-      return self.relu(self.bn3(self.conv3(out)) + identity)
-
-  class ResNet(nn.Module):
-
-    def __init__(self, block, layers):
-      super().__init__()
-      self.inplanes = 64
-      self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
-      self.bn1 = nn.BatchNorm2d(64)
-      self.relu = nn.ReLU(inplace=True)
-      self.maxpool = nn.MaxPool2d(3, 2, 1)
-      self.layer1 = self._make_layer(block, 64, layers[0], 1)
-      self.layer2 = self._make_layer(block, 128, layers[1], 2)
-      self.layer3 = self._make_layer(block, 256, layers[2], 2)
-      self.layer4 = self._make_layer(block, 512, layers[3], 2)
-      self.avgpool = nn.AdaptiveAvgPool2d(1)
-      self.fc = nn.Linear(512 * block.expansion, 1000)
-
-    def _make_layer(self, block, planes, blocks, stride):
-      downsample = None
-      if stride != 1 or self.inplanes != planes * block.expansion:
-        downsample = nn.Sequential(
-            nn.Conv2d(self.inplanes, planes * block.expansion, 1, stride, bias=False),
-            nn.BatchNorm2d(planes * block.expansion))
-      layers = [block(self.inplanes, planes, stride, downsample)]
-      self.inplanes = planes * block.expansion
-      layers += [block(self.inplanes, planes, 1, None) for _ in range(1, blocks)]
-      return nn.Sequential(*layers)
-
-    def features(self, x):
-      x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-      x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
-      return torch.flatten(self.avgpool(x), 1)
-
-    def forward(self, x):
-      return self.fc(self.features(x))
-
-  block, layers = {18: (BasicBlock, (2, 2, 2, 2)), 34: (BasicBlock, (3, 4, 6, 3)),
-                   50: (Bottleneck, (3, 4, 6, 3))}[depth]
-  model = ResNet(block, layers)
+  model = torch_resnet.ResNet(depth)
   # Random BatchNorm affine and running statistics: torch's defaults (1, 0, 0, 1) would hide a
   # swapped scale/bias or mean/var.
   generator = torch.Generator().manual_seed(depth)

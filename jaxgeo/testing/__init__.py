@@ -1,0 +1,1 @@
+"""Reference implementations that tests and benchmarks check jaxgeo against (not used at run time)."""
