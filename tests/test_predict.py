@@ -1,0 +1,311 @@
+"""The Predictor and the batch CLI on the session's finished runlocal run (read-only)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import pathlib
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+from flax import nnx
+from geopy import distance as geopy_distance
+from PIL import Image
+
+from jaxgeo import landmark_index, predict
+from jaxgeo.data import images as images_lib, synthetic
+from jaxgeo.geo import gazetteer, s2
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def predictor(runlocal_workdir) -> predict.Predictor:
+  return predict.Predictor.from_workdir(str(runlocal_workdir), batch_size=4, top_k=5, num_tags=5)
+
+
+@pytest.fixture(scope="module")
+def toy_photos(runlocal_workdir) -> list[pathlib.Path]:
+  photos = sorted((runlocal_workdir / "toy_world" / "im2gps3k" / "images").glob("*.jpg"))
+  assert len(photos) >= 6
+  return photos[:6]
+
+
+def _noise_image(width: int, height: int, seed: int = 0) -> Image.Image:
+  rng = np.random.default_rng(seed)
+  pixels = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+  pixels[: height // 3] = (230, 40, 20)  # an asymmetric band, so rotations look different
+  return Image.fromarray(pixels)
+
+
+def _jpeg_with_gps(lat: float, lon: float) -> bytes:
+  """A JPEG whose EXIF GPS block says (lat, lon), written as cameras do (D, M, S rationals)."""
+  def dms(x):
+    x = abs(x)
+    d = int(x)
+    m = int((x - d) * 60)
+    s = round(((x - d) * 60 - m) * 60 * 10000) / 10000
+    return (d, m, s)
+  exif = Image.Exif()
+  gps = exif.get_ifd(0x8825)
+  gps[1], gps[2] = ("N" if lat >= 0 else "S"), dms(lat)
+  gps[3], gps[4] = ("E" if lon >= 0 else "W"), dms(lon)
+  out = io.BytesIO()
+  _noise_image(96, 80).save(out, format="JPEG", quality=90, exif=exif)
+  return out.getvalue()
+
+
+def test_distributions_sum_to_one_and_hierarchy_is_the_product_rule(predictor, toy_photos):
+  probs = predictor.probabilities(toy_photos[0])
+  tree = predictor.tree
+  for part in tree.partitions:
+    assert probs[part.name].shape == (part.num_classes,)
+    np.testing.assert_allclose(probs[part.name].sum(), 1.0, rtol=1e-5)
+  assert probs["hierarchy"].shape == (tree.finest.num_classes,)
+  np.testing.assert_allclose(probs["hierarchy"].sum(), 1.0, rtol=1e-5)
+  # p(fine cell) ∝ p_coarse[parent] * p_middle[parent] * p_fine[cell]
+  product = np.prod([probs[p.name].astype(np.float64)[tree.parents[:, k]]
+                     for k, p in enumerate(tree.partitions)], axis=0)
+  np.testing.assert_allclose(probs["hierarchy"], product / product.sum(), rtol=1e-4, atol=1e-7)
+  np.testing.assert_allclose(probs["tags"].sum(), 1.0, rtol=1e-5)
+  assert probs["tags"].shape == (len(predictor.tags),)
+
+
+def test_forward_agrees_with_the_model(predictor, toy_photos):
+  """predict.forward runs the heads itself (to also get the GeM descriptor): same logits."""
+  model = nnx.merge(predictor.graphdef, predictor.params, predictor.rest, copy=True)
+  model.eval()
+  pixels = np.stack([predict.eval_crops(predict.load_photo(p).image, predictor.image_size)
+                     for p in toy_photos[:2]])
+  expected = jax.tree.map(np.asarray, nnx.jit(lambda m, x: m(x))(model, pixels))
+  got = predictor.run_batch(toy_photos[:2], full=True)
+  for part in predictor.tree.partitions:
+    np.testing.assert_allclose(got[f"geo/{part.name}/probs"],
+                               jax.nn.softmax(expected[f"geo/{part.name}"], -1), atol=2e-5)
+  np.testing.assert_allclose(got["tag/probs"], jax.nn.softmax(expected["tag"], -1), atol=2e-5)
+  np.testing.assert_allclose(got["tag/embedding"], expected["tag_embedding"], atol=2e-4)
+  if predictor.has_landmarks:
+    np.testing.assert_allclose(got["landmark/probs"], jax.nn.softmax(expected["landmark"], -1),
+                               atol=2e-5)
+
+
+def test_prediction_fields(predictor, toy_photos):
+  p = predictor.predict(toy_photos[0])
+  tree = predictor.tree
+  assert p.source == str(toy_photos[0])
+  assert len(p.places) == 5
+  probs = [x.probability for x in p.places]
+  assert probs == sorted(probs, reverse=True) and 0 < probs[-1] <= probs[0] <= 1
+  for place in p.places:
+    assert place.partition == tree.finest.name
+    assert place.latitude == pytest.approx(tree.finest.latitudes[place.class_id])
+    assert place.longitude == pytest.approx(tree.finest.longitudes[place.class_id])
+    assert -90 <= place.latitude <= 90 and -180 <= place.longitude <= 180
+    assert place.name and place.country_code
+    assert s2.tokens_to_cell_ids([place.cell])[0] == tree.finest.cell_ids[place.class_id]
+  assert [g.name for g in p.granularities] == [*tree.names, "hierarchy"]
+  assert p.granularities[-1].probability == pytest.approx(p.places[0].probability)
+  assert p.granularities[-1].class_id == p.places[0].class_id
+  assert all(0 < g.probability <= 1 for g in p.granularities)
+  assert len(p.tags) == 5 and p.tag_source == "tag_head"
+  assert all(t.tag in predictor.tags for t in p.tags)
+  assert [t.score for t in p.tags] == sorted((t.score for t in p.tags), reverse=True)
+  assert p.true_location is None and not p.coarse
+  json.dumps(p.to_dict())  # JSON-able
+
+
+def test_batches_of_any_size_give_the_same_answers_without_recompiling(predictor, toy_photos):
+  alone = [predictor.predict(p) for p in toy_photos[:3]]
+  together = predictor.predict_batch(toy_photos[:6])  # 4 + 2: two padded bucket shapes
+  for a, b in zip(alone, together):
+    assert a.places[0].class_id == b.places[0].class_id
+    assert a.places[0].probability == pytest.approx(b.places[0].probability, rel=1e-4)
+  predictor.predict_batch(toy_photos[:3])  # a 3 pads to the 4 bucket: no new shape
+  assert predictor._forward._cache_size() <= len(predict.bucket_sizes(predictor.batch_size)) + 2
+
+
+def test_place_names_of_the_toy_cities():
+  """The toy world's cities are real: the offline gazetteer names them (no network)."""
+  names = gazetteer.default_gazetteer().lookup([c.lat for c in synthetic.CITIES],
+                                                [c.lon for c in synthetic.CITIES])
+  assert all(n.label and n.country for n in names)
+  by_city = dict(zip((c.name for c in synthetic.CITIES), names))
+  assert by_city["Paris"].label == "Paris, France"
+  assert by_city["London"].label == "London, United Kingdom"
+  assert by_city["Tokyo"].label == "Tokyo, Japan"  # not one of its wards
+  assert by_city["McMurdo Station"].label.startswith("near ")  # no city of 15k nearby
+  near = [n.distance_km <= gazetteer.NEAR_KM for n in names]
+  assert sum(near) >= len(names) - 1
+
+
+def test_exif_gps_gives_the_true_place_and_the_distance(predictor):
+  lat, lon = -33.8568, 151.2153  # Sydney Opera House
+  p = predictor.predict(_jpeg_with_gps(lat, lon), name="sydney.jpg")
+  truth = p.true_location
+  assert truth.source == "exif" and p.source == "sydney.jpg"
+  assert truth.latitude == pytest.approx(lat, abs=1e-6)
+  assert truth.longitude == pytest.approx(lon, abs=1e-6)
+  expected = geopy_distance.great_circle((lat, lon), (p.top.latitude, p.top.longitude)).km
+  assert truth.distance_km == pytest.approx(expected, rel=1e-5)
+
+
+def test_exif_orientation_is_applied(predictor):
+  upright = _noise_image(96, 64, seed=1)
+  def png(image, orientation=None):
+    out = io.BytesIO()
+    exif = Image.Exif()
+    if orientation:
+      exif[0x0112] = orientation
+    image.save(out, format="PNG", exif=exif)
+    return out.getvalue()
+  # Orientation 6: the stored pixels must be turned 90 degrees clockwise to stand upright.
+  stored = upright.transpose(Image.Transpose.ROTATE_90)
+  loaded = predict.load_photo(png(stored, 6))
+  assert loaded.image.size == upright.size
+  np.testing.assert_array_equal(np.asarray(loaded.image), np.asarray(upright))
+  a = predictor.probabilities(png(upright))
+  b = predictor.probabilities(png(stored, 6))
+  c = predictor.probabilities(png(stored))  # the same pixels read sideways
+  np.testing.assert_allclose(a["hierarchy"], b["hierarchy"], atol=1e-6)
+  assert not np.allclose(a["hierarchy"], c["hierarchy"], atol=1e-6)
+
+
+def test_five_crop_voting_averages_the_crops(predictor, toy_photos):
+  image = predict.load_photo(toy_photos[1]).image
+  crops = predict.eval_crops(image, predictor.image_size, five_crop=True)
+  assert crops.shape == (5, predictor.image_size, predictor.image_size, 3)
+  single = predictor._forward(predictor.params, predictor.rest, crops, graphdef=predictor.graphdef,
+                              tree=predictor.tree, crops=1, top_k=5, num_tags=5, full=True)
+  voted = predictor.run_batch([image], five_crop=True, full=True)
+  for part in predictor.tree.partitions:
+    key = f"geo/{part.name}/probs"
+    np.testing.assert_allclose(voted[key][0], np.asarray(single[key]).mean(0), atol=1e-6)
+  p = predictor.predict(image, five_crop=True)
+  assert p.five_crop and p.places[0].class_id == int(np.argmax(voted["hierarchy/probs"][0]))
+
+
+def test_coarse_mode_hides_fine_coordinates(predictor):
+  lat, lon = 48.8584, 2.2945
+  p = predictor.predict(_jpeg_with_gps(lat, lon), coarse=True)
+  coarsest = predictor.tree.partitions[0]
+  assert p.coarse and p.landmark is None and p.neighbours is None
+  for place in p.places:
+    assert place.partition == coarsest.name
+    assert place.latitude == round(place.latitude) and place.longitude == round(place.longitude)
+    assert "," not in place.name  # a country, no city
+    assert s2.cell_levels(s2.tokens_to_cell_ids([place.cell]))[0] <= predict.COARSE_MAX_LEVEL
+  assert (p.true_location.latitude, p.true_location.longitude) == (49.0, 2.0)
+
+
+def test_bad_photos_raise_bad_image_naming_them(predictor, toy_photos):
+  data = toy_photos[0].read_bytes()
+  cases = {"empty_image": b"", "not_an_image": b"plain text, " * 200,
+           "corrupt_image": data[: len(data) // 2]}
+  for reason, blob in cases.items():
+    with pytest.raises(images_lib.BadImage, match="upload.jpg") as e:
+      predictor.predict(blob, name="upload.jpg")
+    assert e.value.reason == reason
+  with pytest.raises(images_lib.BadImage) as e:
+    predictor.predict("/nonexistent/photo.jpg")
+  assert e.value.reason == "missing_image"
+
+
+def test_landmark_answer_and_threshold(predictor, toy_photos):
+  p = predictor.predict(toy_photos[0])
+  if not predictor.has_landmarks:
+    assert p.landmark is None and p.neighbours is None
+    return
+  lm = p.landmark
+  assert lm.landmark_id == predictor.landmark_ids[lm.class_id]
+  assert lm.name and not lm.name.startswith("landmark ")  # named from the GLDv2 category
+  assert lm.found == (lm.confidence >= predictor.landmark_threshold)
+  old = predictor.landmark_threshold
+  try:
+    predictor.landmark_threshold = 1.01
+    none = predictor.predict(toy_photos[0]).landmark
+    assert not none.found and none.label.startswith("no landmark")
+    predictor.landmark_threshold = 0.0
+    assert predictor.predict(toy_photos[0]).landmark.found
+  finally:
+    predictor.landmark_threshold = old
+
+
+def test_landmark_index_finds_its_own_photos(predictor, runlocal_workdir, tmp_path):
+  if not predictor.has_landmarks:
+    with pytest.raises(ValueError, match="landmark head"):
+      landmark_index.build_index(predictor, data_dir=str(runlocal_workdir / "tfds"))
+    return
+  index = landmark_index.build_index(predictor, data_dir=str(runlocal_workdir / "tfds"),
+                                     limit=12)
+  assert index.embeddings.shape[0] == len(index.image_ids) == 12
+  np.testing.assert_allclose(np.linalg.norm(index.embeddings, axis=1), 1.0, rtol=1e-5)
+  index.save(str(tmp_path))
+  loaded = landmark_index.LandmarkIndex.load_if_built(str(tmp_path), str(runlocal_workdir / "tfds"))
+  np.testing.assert_array_equal(loaded.embeddings, index.embeddings)
+  photo = loaded.photo(loaded.image_ids[3])
+  old = predictor.landmark_index
+  try:
+    predictor.landmark_index = loaded
+    p = predictor.predict(photo)
+  finally:
+    predictor.landmark_index = old
+  assert p.neighbours[0].image_id == loaded.image_ids[3]
+  assert p.neighbours[0].similarity == pytest.approx(1.0, abs=1e-4)
+  sims = [m.similarity for m in p.neighbours]
+  assert sims == sorted(sims, reverse=True) and len(sims) == predictor.top_k
+
+
+def test_tags_at_without_locsens_keeps_the_tag_head_ranking(predictor, toy_photos):
+  p = predictor.predict(toy_photos[0])
+  assert predictor.tags_at(p, (35.0, 139.0)) == p.tags
+
+
+def test_cli_on_a_folder_with_bad_files(runlocal_workdir, toy_photos, tmp_path):
+  photos = tmp_path / "photos"
+  (photos / "sub").mkdir(parents=True)
+  for p in toy_photos[:3]:
+    (photos / p.name).write_bytes(p.read_bytes())
+  (photos / "sub" / "gps.jpg").write_bytes(_jpeg_with_gps(35.6762, 139.6503))
+  (photos / "zero.jpg").write_bytes(b"")
+  (photos / "sub" / "notes.png").write_text("not a photo\n" * 100)
+  data = toy_photos[0].read_bytes()
+  (photos / "sub" / "truncated.jpg").write_bytes(data[: len(data) // 2])
+  (photos / "readme.txt").write_text("ignored: not a photo extension")
+  out = tmp_path / "out"
+  result = subprocess.run(
+      [sys.executable, "-m", "jaxgeo.predict", "--workdir", str(runlocal_workdir),
+       "--output_dir", str(out), str(photos), str(tmp_path / "missing.jpg")],
+      cwd=REPO, capture_output=True, text=True, timeout=300)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert "Predicted 4 of 8 photos; skipped 4" in result.stdout
+  for name, reason in [("zero.jpg", "empty_image"), ("notes.png", "not_an_image"),
+                       ("truncated.jpg", "corrupt_image"), ("missing.jpg", "missing_image")]:
+    assert any(name in line and reason in line for line in result.stdout.splitlines()), name
+  report = json.loads((out / "report.json").read_text())
+  assert report["predicted"] == 4 and report["skipped"] == 4
+  assert (out / "report.txt").read_text().count("\n  skipped ") == 4
+  with open(out / "predictions.csv", encoding="utf-8") as f:
+    rows = list(csv.DictReader(f))
+  assert sorted(pathlib.Path(r["source"]).name for r in rows) == sorted(
+      [p.name for p in toy_photos[:3]] + ["gps.jpg"])
+  gps_row = next(r for r in rows if r["source"].endswith("gps.jpg"))
+  assert gps_row["true_source"] == "exif"
+  assert float(gps_row["distance_km"]) == pytest.approx(geopy_distance.great_circle(
+      (35.6762, 139.6503), (float(gps_row["latitude"]), float(gps_row["longitude"]))).km,
+      rel=1e-4)
+  assert all(r["place"] and r["tags"] for r in rows)
+  # GeoJSON (RFC 7946): a FeatureCollection of Points at [longitude, latitude].
+  geo = json.loads((out / "predictions.geojson").read_text())
+  assert geo["type"] == "FeatureCollection" and len(geo["features"]) == 4
+  by_source = {r["source"]: r for r in rows}
+  for feature in geo["features"]:
+    assert feature["type"] == "Feature" and feature["geometry"]["type"] == "Point"
+    lon, lat = feature["geometry"]["coordinates"]
+    row = by_source[feature["properties"]["source"]]
+    assert (lat, lon) == (pytest.approx(float(row["latitude"]), abs=1e-6),
+                          pytest.approx(float(row["longitude"]), abs=1e-6))
+    assert feature["properties"]["place"] == row["place"]
