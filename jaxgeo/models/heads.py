@@ -44,15 +44,21 @@ class TagHead(nnx.Module):
 
 
 class GeM(nnx.Module):
-  """Generalized-mean pooling (Radenović et al. 2018) with a learnt exponent p (starts at 3)."""
+  """Generalized-mean pooling (Radenović et al. 2018) with a learnt exponent p (starts at 3).
 
-  def __init__(self, p: float = 3.0, eps: float = 1e-6):
+  p is used clipped at `min_p` = 1 (average pooling): between average and max pooling is what
+  GeM means, and an unconstrained p trained at a backbone's learning rate can cross 0, where
+  x ** p at the clamped zeros overflows (the quickstart's loss turned NaN at step 1612 that way).
+  """
+
+  def __init__(self, p: float = 3.0, eps: float = 1e-6, min_p: float = 1.0):
     self.p = nnx.Param(jnp.array(p, jnp.float32))
     self.eps = eps
+    self.min_p = min_p
 
   def __call__(self, feature_map: jax.Array) -> jax.Array:
     x = jnp.maximum(feature_map.astype(jnp.float32), self.eps)
-    p = self.p[...]
+    p = jnp.maximum(self.p[...], self.min_p)
     pooled = jnp.mean(x ** p, axis=(1, 2))
     return pooled ** (1.0 / p)
 
