@@ -85,6 +85,7 @@ class Settings:
   coarse: bool = False
   concurrency: int = 1
   five_crop: bool = False
+  locsens: str = ""
 
 
 def parse_args(argv: list[str] | None = None) -> Settings:
@@ -102,10 +103,12 @@ def parse_args(argv: list[str] | None = None) -> Settings:
   parser.add_argument("--concurrency", type=int, default=1,
                       help="photos predicted at once; other users wait in the queue")
   parser.add_argument("--five_crop", action="store_true", help="vote over five crops per photo")
+  parser.add_argument("--locsens", default="",
+                      help="the LocSens (stage 2) workdir for the search tab, if not --workdir")
   args = parser.parse_args(argv)
   return Settings(workdir=args.workdir, host=args.host, port=args.port, share=args.share,
                   coarse=args.coarse or args.share, concurrency=max(1, args.concurrency),
-                  five_crop=args.five_crop)
+                  five_crop=args.five_crop, locsens=args.locsens)
 
 
 def _upload_paths(files) -> list[tuple[str, str]]:
@@ -147,10 +150,11 @@ class Demo:
   """The loaded model and the handlers of the UI's events."""
 
   def __init__(self, settings: Settings, predictor: predict.Predictor,
-               searcher: search.PhotoSearch | None):
+               searcher: search.PhotoSearch | None, search_note: str = ""):
     self.settings = settings
     self.predictor = predictor
     self.searcher = searcher
+    self.search_note = search_note
 
   def _index_photos(self, prediction) -> list[tuple[str, Image.Image]]:
     if not prediction.neighbours or not self.predictor.has_index:
@@ -244,8 +248,7 @@ class Demo:
   def search(self, tag, where, radius_km):
     location, note = parse_location(where)
     if self.searcher is None:
-      return ("This run has no LocSens model and indexed photos to search: " +
-              search.UNAVAILABLE_HINT), [], self.search_map(location)
+      return self.search_note, [], self.search_map(location)
     if location is None:
       return note or "Pick a place on the map or type its coordinates.", [], self.search_map(None)
     if not (tag or "").strip():
@@ -332,7 +335,7 @@ def main(argv: list[str] | None = None) -> None:
   signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
   predictor = predict.Predictor.from_workdir(settings.workdir, five_crop=settings.five_crop)
   world_map.land_share()  # the mask once, before the first user waits for it
-  demo = Demo(settings, predictor, search.load_search(settings.workdir, predictor))
+  demo = Demo(settings, predictor, *search.load_search(settings.locsens or settings.workdir))
   app = build_app(demo)
   app.queue(default_concurrency_limit=settings.concurrency, max_size=64)
   if settings.share:

@@ -333,16 +333,40 @@ def test_app_reranks_tags_for_a_typed_place(client):
                             api_name="/locate")
   html, (result,) = client.predict("64.15, -21.94", api_name="/rerank")
   assert result["name"] == "reykjavik.jpg" and result["tags"]
-  # The quickstart's run has no LocSens model: the tag head's tags, and the page says why.
-  assert result["tags"] == first[0]["tags"]
-  assert "no LocSens model" in html
+  if result["tag_source"] == "locsens":  # the Predictor ranks tags with the run's LocSens
+    assert "LocSens, ranked for (64.15, -21.94)" in html
+  else:  # no LocSens: the tag head's tags, and the page says why
+    assert result["tags"] == first[0]["tags"]
+    assert "no LocSens model" in html
   html, _ = client.predict("200, 0", api_name="/rerank")
   assert "not a place on Earth" in html
 
 
-def test_app_search_tab_without_locsens(client):
-  message, gallery, _ = client.predict("beach", "48.86, 2.35", 1000, api_name="/search")
-  assert "no LocSens model" in message and gallery == []
+def test_app_search_tab(client, runlocal_workdir):
+  from jaxgeo import locsens  # pylint: disable=g-import-not-at-top
+  scorer = locsens.load_locsens(str(runlocal_workdir))
+  if scorer is None:  # a run without stage 2: the tab says so and the app keeps serving
+    message, gallery, _ = client.predict("beach", "48.86, 2.35", 1000, api_name="/search")
+    assert "no trained LocSens model" in message and gallery == []
+    return
+  index = scorer.load_index("test")
+  where = f"{index.latitude[0]:.4f}, {index.longitude[0]:.4f}"
+  tag = scorer.vocabulary.tags[0]
+  message, gallery, _ = client.predict(tag, where, 2000, api_name="/search")
+  assert gallery and f"for **{tag}** within 2,000 km" in message
+  kms = [float(item["caption"].split(", ")[1].split(" km")[0].replace(",", ""))
+         for item in gallery]
+  assert all(km <= 2000 for km in kms)
+  message, gallery, _ = client.predict("no such tag", where, 2000, api_name="/search")
+  assert "not in the vocabulary" in message and gallery == []
+  message, _, _ = client.predict(tag, "", 2000, api_name="/search")
+  assert "Pick a place" in message
+
+
+def test_search_without_locsens_says_why(tmp_path):
+  from demo import search  # pylint: disable=g-import-not-at-top
+  searcher, note = search.load_search(str(tmp_path))
+  assert searcher is None and f"{tmp_path} has no trained LocSens model" in note
 
 
 def test_app_queues_concurrent_users(client, app_url):
