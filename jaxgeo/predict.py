@@ -334,6 +334,27 @@ def forward(params, rest, images: jax.Array, *, graphdef, tree: Hierarchy | None
   return out
 
 
+def load_tag_ranker(where: str, *, required: bool, tags: Sequence[str]):
+  """The trained LocSens scorer of a workdir (jaxgeo.locsens), or None if there is none.
+
+  Its vocabulary must be the tag head's (the scorer ranks the same tag ids); a scorer trained
+  over another run is refused with a warning (or an error when `required`).
+  """
+  from absl import logging  # pylint: disable=g-import-not-at-top
+  from jaxgeo import locsens  # pylint: disable=g-import-not-at-top
+  scorer = locsens.load_locsens(where, required=required)
+  if scorer is not None and list(scorer.vocabulary.tags) != list(tags):
+    message = (f"The LocSens scorer in {where} has another tag vocabulary than the run "
+               f"({len(scorer.vocabulary)} vs {len(tags)} tags): was it trained over this run?")
+    if required:
+      raise ValueError(message)
+    logging.warning("%s Tags come from the tag head.", message)
+    return None
+  if scorer is not None:
+    logging.info("Tags are ranked by the LocSens scorer of %s.", where)
+  return scorer
+
+
 def bucket_sizes(batch_size: int) -> tuple[int, ...]:
   """The padded batch shapes: 1, 2, 4, ... up to batch_size (at most log2 + 1 compilations)."""
   sizes, b = [], 1
@@ -407,13 +428,16 @@ class Predictor:
 
   @classmethod
   def from_workdir(cls, workdir: str, *, data_dir: str | None = None, step: int | None = None,
-                   **options) -> "Predictor":
+                   locsens: str | bool | None = None, **options) -> "Predictor":
     """The latest (or `step`'s) checkpoint of a training workdir, with everything it needs.
 
     Args:
       workdir: a finished or running training's workdir.
       data_dir: the TFDS data dir (default: the run's), for landmark names and index photos.
       step: a checkpoint step (default: the latest).
+      locsens: where the trained LocSens scorer is: None looks in the workdir (`<workdir>/
+        locsens`) and goes without one if there is none; a path requires one there (a stage-2
+        workdir or its `locsens/` folder); False never uses one.
       **options: the constructor's options (batch_size, top_k, num_tags,
         landmark_threshold, five_crop).
     """
@@ -423,11 +447,15 @@ class Predictor:
     if run.landmark_ids is not None:
       names = landmark_names_of(trained.landmark_ids_path(run.config, workdir, run.data_dir))
     index = landmark_index.LandmarkIndex.load_if_built(workdir, run.data_dir, run.step)
+    scorer = None
+    if locsens is not False and run.vocabulary is not None:
+      scorer = load_tag_ranker(workdir if locsens is None else locsens,
+                               required=locsens is not None, tags=run.vocabulary.tags)
     return cls(run.graphdef, run.state["params"], run.state["rest"],
                image_size=run.config.image_size, tree=run.tree,
                tags=run.vocabulary.tags if run.vocabulary is not None else None,
-               landmark_ids=run.landmark_ids, landmark_names=names,
-               landmark_index=index, step=run.step, workdir=workdir, **options)
+               landmark_ids=run.landmark_ids, landmark_names=names, landmark_index=index,
+               tag_ranker=scorer, step=run.step, workdir=workdir, **options)
 
   # -- what the model has
 
@@ -518,15 +546,23 @@ class Predictor:
     true_locations = (list(true_locations) if true_locations is not None
                       else [None] * len(loaded))
     places = self._places(out, coarse, online_names)
+    # LocSens ranks tags for a place: the caller's, else the photo's EXIF GPS, else the
+    # predicted top-1 (rounded like everything else in coarse mode).
+    tag_locations = []
+    for i, photo in enumerate(loaded):
+      where = locations[i] or photo.gps or (
+          (places[i][0].latitude, places[i][0].longitude) if places[i] else None)
+      if where is not None and coarse:
+        where = (round(where[0], COARSE_DECIMALS) + 0.0, round(where[1], COARSE_DECIMALS) + 0.0)
+      tag_locations.append(None if where is None else (float(where[0]), float(where[1])))
+    tags, tag_source = self._tags(out, tag_locations)
     results = []
     for i, photo in enumerate(loaded):
       truth = self._true_location(photo, true_locations[i], places[i], coarse)
-      tag_location = locations[i] or photo.gps or (
-          (places[i][0].latitude, places[i][0].longitude) if places[i] else None)
-      tags, tag_source, used = self._tags(out, i, tag_location)
+      used = tag_locations[i] if tag_source[i] == "locsens" else None
       results.append(Prediction(
           source=photo.name, places=places[i], granularities=self._granularities(out, i),
-          tags=tags, tag_source=tag_source, tag_location=used,
+          tags=tags[i], tag_source=tag_source[i], tag_location=used,
           landmark=None if coarse else self._landmark(out, i),
           neighbours=None if coarse else self._neighbours(out, i),
           true_location=truth, coarse=coarse, five_crop=five_crop,
@@ -600,25 +636,37 @@ class Predictor:
                             float(out["hierarchy/probs_top"][i, 0])))
     return rows
 
-  def _tags(self, out, i: int, location) -> tuple[list[Tag], str, tuple[float, float] | None]:
+  def _tags(self, out, locations) -> tuple[list[list[Tag]], list[str]]:
+    """Tags of each photo: LocSens at its location when both exist, else the tag head's."""
+    n = len(locations)
     if "tag/embedding" not in out:
-      return [], "none", None
-    if self.tag_ranker is not None and location is not None:
-      ranked = self.tag_ranker.rank(out["tag/embedding"][i], location, self.num_tags)
-      return [Tag(t, float(s)) for t, s in ranked], "locsens", tuple(location)
-    return ([Tag(self.tags[int(t)], float(p))
-             for t, p in zip(out["tag/ids_top"][i], out["tag/probs_top"][i])], "tag_head", None)
+      return [[] for _ in range(n)], ["none"] * n
+    tags = [[Tag(self.tags[int(t)], float(p)) for t, p in zip(ids, probs)]
+            for ids, probs in zip(out["tag/ids_top"], out["tag/probs_top"])]
+    sources = ["tag_head"] * n
+    located = [i for i, where in enumerate(locations) if where is not None]
+    if self.tag_ranker is not None and located:
+      ids, scores = self.tag_ranker.rank_tags(
+          out["tag/embedding"][located], np.array([locations[i][0] for i in located]),
+          np.array([locations[i][1] for i in located]), k=self.num_tags)
+      for row, i in enumerate(located):
+        tags[i] = [Tag(self.tags[int(t)], float(s)) for t, s in zip(ids[row], scores[row])]
+        sources[i] = "locsens"
+    return tags, sources
 
   def tags_at(self, prediction: Prediction, location: tuple[float, float]) -> list[Tag]:
-    """The photo's tags re-ranked for another location, without running the CNN again.
+    """The photo's tags re-ranked by LocSens for another location, without running the CNN.
 
     Without a LocSens scorer the tag head's ranking does not depend on the location, so the
     prediction's own tags come back.
     """
     if self.tag_ranker is None or prediction.image_embedding is None:
       return list(prediction.tags)
-    return [Tag(t, float(s)) for t, s in self.tag_ranker.rank(
-        prediction.image_embedding, location, self.num_tags)]
+    if prediction.coarse:
+      location = (round(location[0], COARSE_DECIMALS), round(location[1], COARSE_DECIMALS))
+    ids, scores = self.tag_ranker.rank_tags(prediction.image_embedding, location[0],
+                                            location[1], k=self.num_tags)
+    return [Tag(self.tags[int(t)], float(s)) for t, s in zip(ids, scores)]
 
   def _landmark(self, out, i: int) -> Landmark | None:
     if self.landmark_ids is None or "landmark/class" not in out:

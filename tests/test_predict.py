@@ -16,8 +16,9 @@ from flax import nnx
 from geopy import distance as geopy_distance
 from PIL import Image
 
-from jaxgeo import landmark_index, predict
-from jaxgeo.data import images as images_lib, synthetic
+from jaxgeo import landmark_index, locsens as locsens_api, predict
+from jaxgeo.data import images as images_lib, synthetic, vocab
+from jaxgeo.models import locsens as locsens_model
 from jaxgeo.geo import gazetteer, s2
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
@@ -111,7 +112,8 @@ def test_prediction_fields(predictor, toy_photos):
   assert p.granularities[-1].probability == pytest.approx(p.places[0].probability)
   assert p.granularities[-1].class_id == p.places[0].class_id
   assert all(0 < g.probability <= 1 for g in p.granularities)
-  assert len(p.tags) == 5 and p.tag_source == "tag_head"
+  assert len(p.tags) == 5
+  assert p.tag_source == ("locsens" if predictor.tag_ranker is not None else "tag_head")
   assert all(t.tag in predictor.tags for t in p.tags)
   assert [t.score for t in p.tags] == sorted((t.score for t in p.tags), reverse=True)
   assert p.true_location is None and not p.coarse
@@ -260,8 +262,48 @@ def test_landmark_index_finds_its_own_photos(predictor, runlocal_workdir, tmp_pa
 
 
 def test_tags_at_without_locsens_keeps_the_tag_head_ranking(predictor, toy_photos):
-  p = predictor.predict(toy_photos[0])
-  assert predictor.tags_at(p, (35.0, 139.0)) == p.tags
+  old, predictor.tag_ranker = predictor.tag_ranker, None
+  try:
+    p = predictor.predict(toy_photos[0])
+    assert p.tag_source == "tag_head" and p.tag_location is None
+    assert predictor.tags_at(p, (35.0, 139.0)) == p.tags
+    probs = predictor.probabilities(toy_photos[0])["tags"]
+    assert [t.tag for t in p.tags] == [predictor.tags[i] for i in np.argsort(-probs)[:5]]
+  finally:
+    predictor.tag_ranker = old
+
+
+def test_locsens_ranks_the_tags_for_the_given_exif_or_predicted_place(
+    predictor, runlocal_workdir, toy_photos):
+  """A LocSens scorer over this run's tag head (small, random weights: the wiring is tested,
+  not the training, which tests/test_locsens*.py cover)."""
+  if (runlocal_workdir / locsens_api.LOCSENS_DIR).exists():  # the quickstart trains stage 2
+    assert predictor.tag_ranker is not None
+  model = nnx.merge(predictor.graphdef, predictor.params, predictor.rest, copy=True)
+  kernel = np.asarray(model.tag_head.classify.kernel[...])
+  scorer = locsens_api.LocSensScorer(
+      locsens_model.LocSens(kernel.shape[0], 32, (64, 32), 8, rngs=nnx.Rngs(0)), kernel.T,
+      np.asarray(model.tag_head.classify.bias[...]), vocab.TagVocabulary(predictor.tags))
+  old, predictor.tag_ranker = predictor.tag_ranker, scorer
+  try:
+    def expected(p, where):
+      ids, scores = scorer.rank_tags(p.image_embedding, where[0], where[1], k=5)
+      return [predict.Tag(predictor.tags[i], pytest.approx(float(s), abs=1e-5))
+              for i, s in zip(ids, scores)]
+    given = predictor.predict(toy_photos[0], location=(-33.86, 151.21))
+    assert given.tag_source == "locsens" and given.tag_location == (-33.86, 151.21)
+    assert given.tags == expected(given, (-33.86, 151.21))
+    exif = predictor.predict(_jpeg_with_gps(35.6762, 139.6503))
+    assert exif.tag_location == (pytest.approx(35.6762), pytest.approx(139.6503))
+    assert exif.tags == expected(exif, exif.tag_location)
+    predicted = predictor.predict(toy_photos[0])
+    assert predicted.tag_location == (predicted.top.latitude, predicted.top.longitude)
+    assert predicted.tags == expected(predicted, predicted.tag_location)
+    assert predictor.tags_at(predicted, (-33.86, 151.21)) == given.tags
+    coarse = predictor.predict(_jpeg_with_gps(35.6762, 139.6503), coarse=True)
+    assert coarse.tag_location == (36.0, 140.0)  # rounded like the rest of a coarse answer
+  finally:
+    predictor.tag_ranker = old
 
 
 def test_cli_on_a_folder_with_bad_files(runlocal_workdir, toy_photos, tmp_path):
