@@ -44,6 +44,8 @@ def test_upload_in_the_browser_shows_the_place(runlocal_workdir, tmp_path_factor
     browser = playwright.chromium.launch(executable_path=browser_path, headless=True)
     try:
       page = browser.new_page(viewport={"width": 1400, "height": 1000})
+      requested = []
+      page.on("request", lambda request: requested.append(request.url))
       page.goto(url)
       page.locator("#photos input[type=file]").set_input_files(
           [str(EXAMPLES / "paris_eiffel_tower.jpg")])
@@ -57,6 +59,20 @@ def test_upload_in_the_browser_shows_the_place(runlocal_workdir, tmp_path_factor
       maps = page.locator("img.jaxgeo-map").count()
       notice = page.locator("#responsible-use").inner_text()
       page.screenshot(path=str(screenshot), full_page=True)
+      # An example is one click away: the click runs the prediction.
+      page.get_by_role("button", name="reykjavik").click()
+      page.locator('.jaxgeo-result[data-name="reykjavik.jpg"] .jaxgeo-place').wait_for(
+          timeout=120_000)
+      # The search tab's map: a click on Paris fills in its coordinates.
+      page.get_by_role("tab", name="Search indexed photos").click()
+      world = page.locator("#search-map img").first
+      world.wait_for()
+      box = world.bounding_box()
+      page.mouse.click(box["x"] + (2.35 + 180) / 360 * box["width"],
+                       box["y"] + (90 - 48.86) / 180 * box["height"])
+      where = page.locator("#search-where textarea, #search-where input").first
+      page.wait_for_function("e => e.value !== ''", arg=where.element_handle(), timeout=30_000)
+      picked = [float(v) for v in where.input_value().split(",")]
     finally:
       browser.close()
 
@@ -66,6 +82,11 @@ def test_upload_in_the_browser_shows_the_place(runlocal_workdir, tmp_path_factor
   assert truth.startswith("True place (EXIF GPS): 48.8566, 2.2924") and "km away" in truth
   assert maps == 2
   assert "never stores them" in notice
+  # Half a degree per pixel of the 720 px map, and the page may scale it.
+  assert picked == pytest.approx([48.86, 2.35], abs=1.5)
+  # Offline: the page loaded nothing from anywhere but the app (no CDN, tiles or web fonts).
+  outside = sorted({u for u in requested if not u.startswith((url, "data:", "blob:"))})
+  assert outside == []
   assert screenshot.stat().st_size > 10_000
   artifacts = pathlib.Path(os.environ.get("JAXGEO_TEST_ARTIFACTS", "/tmp/jaxgeo-test-artifacts"))
   artifacts.mkdir(parents=True, exist_ok=True)
