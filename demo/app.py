@@ -333,9 +333,11 @@ def main(argv: list[str] | None = None) -> None:
   settings = parse_args(argv)
   # A plain `kill` exits like Ctrl-C does, so the atexit clean-up of the cache folder runs.
   signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-  predictor = predict.Predictor.from_workdir(settings.workdir, five_crop=settings.five_crop)
+  predictor = predict.Predictor.from_workdir(settings.workdir, five_crop=settings.five_crop,
+                                             locsens=settings.locsens or None)
   world_map.land_share()  # the mask once, before the first user waits for it
-  demo = Demo(settings, predictor, *search.load_search(settings.locsens or settings.workdir))
+  demo = Demo(settings, predictor, *search.load_search(settings.locsens or settings.workdir,
+                                                       scorer=predictor.tag_ranker))
   app = build_app(demo)
   app.queue(default_concurrency_limit=settings.concurrency, max_size=64)
   if settings.share:

@@ -77,11 +77,15 @@ class PhotoSearch:
     return hits
 
 
-def load_search(workdir: str, data_dir: str | None = None) -> tuple[PhotoSearch | None, str]:
-  """The workdir's photo search, or None and the reason (shown in the tab) without LocSens."""
+def load_search(workdir: str, data_dir: str | None = None,
+                scorer=None) -> tuple[PhotoSearch | None, str]:
+  """The workdir's photo search, or None and the reason (shown in the tab) without LocSens.
+
+  `scorer`: the workdir's LocSens scorer if already loaded (the Predictor's tag ranker).
+  """
   from jaxgeo import locsens, trained, train_locsens  # pylint: disable=g-import-not-at-top
   from jaxgeo.data import pipeline  # pylint: disable=g-import-not-at-top
-  scorer = locsens.load_locsens(workdir)
+  scorer = scorer or locsens.load_locsens(workdir)
   if scorer is None:
     return None, f"{workdir} has no trained LocSens model: {UNAVAILABLE_HINT}"
   spec = scorer.config["test"]
