@@ -40,7 +40,8 @@ def locsens_section(**overrides) -> ml_collections.ConfigDict:
   # Triplets and loss.
   c.mode = "tagging"  # negatives replace the image or the tag; "retrieval": the image only
   c.num_negatives = 6
-  # Replacement tags: "frequency" (drawn like the positives' tags) or "uniform" (vocabulary).
+  # Replacement tags: "uniform" over the vocabulary, "frequency" (drawn like the positives'
+  # tags) or "mixed" (half each).
   c.negative_tags = "uniform"
   c.margin = 0.1
   c.batch_size = 1024

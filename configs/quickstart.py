@@ -10,6 +10,8 @@ then its S2 partitionings from the training coordinates.
 
 import ml_collections
 
+from configs import locsens
+
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
@@ -71,6 +73,16 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.eval_every_steps = 1000
   config.five_crop = False
 
+  # LocSens stage 2 (configs/locsens.py has the paper's sizes) over this run's tag head: the
+  # embeddings of the train and validation photos, then a small triplet scorer, into
+  # <workdir>/locsens; tagging and retrieval are reported next to the tag head.
+  config.locsens = locsens.locsens_section(
+      shard_size=8192, hidden_sizes=(256, 256, 128), batch_size=256, train_epochs=None,
+      train_steps=600, two_stage_candidates=50, eval_max_photos=0, max_queries=2000,
+      log_every_steps=100, checkpoint_every_steps=300)
+  config.locsens.optim.learning_rate = 3e-3
+  config.locsens.optim.warmup_steps = 50
+
   if arg == "runlocal":
     config.toy_world.num_train_photos = 1_500
     config.toy_world.num_test_photos = 60
@@ -89,6 +101,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.log_every_steps = 10
     config.checkpoint_every_steps = 20
     config.eval_every_steps = 20
+    config.locsens.update(projection_size=32, hidden_sizes=(64, 32), num_groups=8,
+                          batch_size=32, train_steps=20, log_every_steps=10,
+                          checkpoint_every_steps=10, two_stage_candidates=20)
+    config.locsens.optim.warmup_steps = 5
   elif arg:
     raise ValueError(f"Unknown config argument {arg!r}; use configs/quickstart.py or "
                      "configs/quickstart.py:runlocal.")

@@ -149,6 +149,22 @@ def extract_embeddings(run, dataset: str, split: str, out_dir: str, *, batch_siz
   return out_dir
 
 
+def is_complete(out_dir: str) -> bool:
+  """Whether an extraction has its manifest and every shard."""
+  path = os.path.join(out_dir, MANIFEST)
+  if not os.path.exists(path):
+    return False
+  with open(path) as f:
+    shards = json.load(f)["shards"]
+  return all(os.path.isdir(os.path.join(out_dir, s)) for s in shards)
+
+
+def stage1_step(out_dir: str) -> int:
+  """The stage-1 checkpoint step an extraction was made with."""
+  with open(os.path.join(out_dir, MANIFEST)) as f:
+    return json.load(f)["stage1_step"]
+
+
 def load_embeddings(out_dir: str) -> Embeddings:
   """All shards of an extraction, concatenated; a clear error if it is incomplete."""
   path = os.path.join(out_dir, MANIFEST)

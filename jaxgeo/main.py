@@ -27,10 +27,16 @@ _CONFIG = config_flags.DEFINE_config_file(
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for outputs, logs and checkpoints.")
 flags.mark_flags_as_required(["config", "workdir"])
 
-# The stages of the full pipeline that are not built yet, said plainly rather than faked.
-_STAGES_TO_COME = (
-    ("train the LocSens scorer", "issue 5"),
-)
+
+def run_locsens(config, workdir: str) -> dict | None:
+  """Stage 2 (LocSens) into `<workdir>/locsens`, over `locsens.stage1_workdir` or this workdir."""
+  section = config.get("locsens")
+  if not section or not section.get("enabled", True):
+    return None
+  from jaxgeo import locsens, train_locsens  # pylint: disable=g-import-not-at-top
+  section = section.copy_and_resolve_references()
+  section.stage1_workdir = section.stage1_workdir or workdir
+  return train_locsens.train_and_evaluate(section, os.path.join(workdir, locsens.LOCSENS_DIR))
 
 
 def _config_file_arg(argv: list[str]) -> str | None:
@@ -116,16 +122,18 @@ def main(argv: list[str]) -> None:
   start = time.perf_counter()
   if jax.process_count() > 1:
     logging.info("Process %d of %d.", jax.process_index(), jax.process_count())
-  results = train.train_and_evaluate(config, workdir)
-  summary = {
-      "results": results,
-      "stages_to_come": [f"{stage} ({issue})" for stage, issue in _STAGES_TO_COME],
-  }
+  # Stage 1 (geolocation) unless the config is stage 2 only (configs/locsens.py).
+  results = train.train_and_evaluate(config, workdir) if "model" in config else {}
+  summary = {"results": results}
+  stage1_seconds = time.perf_counter() - start
+  locsens_results = run_locsens(config, workdir)
+  if locsens_results is not None:
+    summary["locsens"] = locsens_results
+    logging.info("LocSens stage 2 took %.1f s.", time.perf_counter() - start - stage1_seconds)
   if jax.process_index() == 0:
     with open(os.path.join(workdir, "summary.json"), "w") as f:
       json.dump(summary, f, indent=2)
-  logging.info("Done in %.1f s. Stages still to come: %s", time.perf_counter() - start,
-               "; ".join(summary["stages_to_come"]))
+  logging.info("Done in %.1f s.", time.perf_counter() - start)
 
 
 if __name__ == "__main__":

@@ -54,15 +54,17 @@ def sample_positives(rng: np.random.Generator, tag_ids: np.ndarray, tagged_rows:
 
 def sample_negatives(rng: np.random.Generator, tag_ids: np.ndarray, rows: np.ndarray,
                      tags: np.ndarray, num_negatives: int, vocabulary_size: int, mode: str,
-                     tag_pool: np.ndarray | None = None, tries: int = 8) -> dict[str, np.ndarray]:
+                     tag_pool: np.ndarray | None = None, pool_share: float = 1.0,
+                     tries: int = 8) -> dict[str, np.ndarray]:
   """Negatives of positive (photo `rows`, `tags`) pairs: another image or another tag.
 
   Retrieval mode replaces the image; tagging mode the image or the tag, with even odds. A
   replacement image never carries the positive tag; a replacement tag is never one of the
   photo's tags. Replacement tags are drawn from `tag_pool` (every tag occurrence of the
   training photos: tags as frequent as among the positives, so that the scorer cannot rank by
-  tag frequency alone and must match tags to images and places) or, without a pool, uniformly
-  from the vocabulary. Candidates are drawn `tries` times at once and the first admissible one kept;
+  tag frequency alone and must match tags to images and places) for a `pool_share` of the
+  negatives, the others uniformly from the vocabulary (which teaches the frequency prior).
+  Candidates are drawn `tries` times at once and the first admissible one kept;
   the rare triplet with none (`valid` False) is left out of the loss.
 
   Returns:
@@ -75,10 +77,11 @@ def sample_negatives(rng: np.random.Generator, tag_ids: np.ndarray, rows: np.nda
                    else rng.random((b, k)) < 0.5)
   image_candidates = rng.integers(0, len(tag_ids), (b, k, tries))
   image_ok = ~(tag_ids[image_candidates] == tags[:, None, None, None]).any(-1)
-  if tag_pool is None:
-    tag_candidates = rng.integers(0, vocabulary_size, (b, k, tries))
-  else:
-    tag_candidates = tag_pool[rng.integers(0, len(tag_pool), (b, k, tries))]
+  tag_candidates = rng.integers(0, vocabulary_size, (b, k, tries))
+  if tag_pool is not None:
+    from_pool = rng.random((b, k, 1)) < pool_share
+    tag_candidates = np.where(from_pool, tag_pool[rng.integers(0, len(tag_pool), (b, k, tries))],
+                              tag_candidates)
   tag_ok = ~(tag_ids[rows][:, None, None, :] == tag_candidates[..., None]).any(-1)
   first_image = np.argmax(image_ok, -1)[..., None]
   first_tag = np.argmax(tag_ok, -1)[..., None]
@@ -97,8 +100,10 @@ def make_batch(data: embeddings_lib.Embeddings, tagged_rows: np.ndarray, vocabul
   """The global batch of `step`: positives, their negatives, and the images of both."""
   rng = np.random.default_rng([config.seed, step])
   rows, tags = sample_positives(rng, data.tag_ids, tagged_rows, config.batch_size)
+  share = {"uniform": 0.0, "mixed": 0.5, "frequency": 1.0}[config.get("negative_tags",
+                                                                      "uniform")]
   neg = sample_negatives(rng, data.tag_ids, rows, tags, config.num_negatives, vocabulary_size,
-                         config.mode, tag_pool)
+                         config.mode, tag_pool if share else None, share)
   return {"image": data.image[rows], "tag": tags.astype(np.int32),
           "latitude": data.latitude[rows].astype(np.float32),
           "longitude": data.longitude[rows].astype(np.float32),
@@ -212,18 +217,28 @@ def embeddings_dir(workdir: str, spec: str) -> str:
   return os.path.join(workdir, "embeddings", f"{name.replace('/', '_')}_{split}")
 
 
+def _latest_step(stage1_workdir: str) -> int | None:
+  """The newest checkpoint of a stage-1 run, from its folder names (no orbax, no model)."""
+  ckpt_dir = os.path.join(stage1_workdir, "checkpoints")
+  steps = [int(d) for d in os.listdir(ckpt_dir) if d.isdigit()] if os.path.isdir(ckpt_dir) else []
+  return max(steps) if steps else None
+
+
 def extract(config: ml_collections.ConfigDict, workdir: str) -> dict[str, str]:
   """Extracts (or reuses) the embeddings of the train and test splits; saves tag embeddings."""
   stage1 = config.stage1_workdir
+  dirs = {role: embeddings_dir(workdir, config[role]) for role in ("train", "test")}
+  if all(embeddings_lib.is_complete(d) and embeddings_lib.stage1_step(d) == _latest_step(stage1)
+         for d in dirs.values()) and os.path.exists(os.path.join(workdir, "tag_embeddings.npy")):
+    logging.info("LocSens: reusing the extracted embeddings in %s.", list(dirs.values()))
+    return dirs
   run = trained.load_trained_run(stage1)
   logging.info("LocSens: embeddings from %s (checkpoint of step %d).", stage1, run.step)
   embeddings_lib.save_tag_embeddings(run, workdir)
-  dirs = {}
   for role in ("train", "test"):
-    spec = config[role]
-    name, split = parse_dataset(spec)
-    dirs[role] = embeddings_lib.extract_embeddings(
-        run, name, split, embeddings_dir(workdir, spec),
+    name, split = parse_dataset(config[role])
+    embeddings_lib.extract_embeddings(
+        run, name, split, dirs[role],
         batch_size=config.extract_batch_size, shard_size=config.shard_size)
   return dirs
 
@@ -251,8 +266,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   tagged_rows = np.flatnonzero((data.tag_ids >= 0).any(1))
   if not len(tagged_rows):
     raise ValueError(f"{config.train} has no photo with a vocabulary tag: nothing to train on.")
-  tag_pool = (data.tag_ids[data.tag_ids >= 0]
-              if config.get("negative_tags", "frequency") == "frequency" else None)
+  if config.get("negative_tags", "uniform") not in ("uniform", "mixed", "frequency"):
+    raise ValueError(f"locsens.negative_tags is {config.negative_tags!r}; use uniform, mixed or "
+                     "frequency.")
+  tag_pool = data.tag_ids[data.tag_ids >= 0]
   steps_per_epoch = max(1, len(tagged_rows) // config.batch_size)
   total_steps = optim.steps_of(config, "train", steps_per_epoch)
   logging.info("LocSens: %d tagged photos of %d, vocabulary %d, %d steps of %d (%.1f epochs), "

@@ -75,10 +75,10 @@ def test_runlocal_builds_data_trains_and_evaluates(quickstart_run):
   assert list((workdir / "tensorboard").glob("events.out.tfevents.*"))
   assert (workdir / "checkpoints" / "30").is_dir()
   assert (workdir / "vocabulary.txt").exists()
-  # What is not built yet is said, not faked.
-  assert summary["stages_to_come"] == ["train the LocSens scorer (issue 5)"]
+  # Stage 2 (LocSens) followed stage 1 in the same run (tests/test_locsens_run.py checks it).
+  assert set(summary["locsens"]) == {"tagging", "retrieval"}
   log = (workdir / "log.txt").read_text()
-  assert "Evaluation on geo_testsets/im2gps3k" in log and "Stages still to come" in log
+  assert "Evaluation on geo_testsets/im2gps3k" in log and "LocSens tagging" in log
   assert json.loads((workdir / "config.json").read_text())["partitions"]["tau_min"] == 5
 
 

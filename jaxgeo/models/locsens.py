@@ -65,7 +65,12 @@ class LocSens(nnx.Module):
                rngs: nnx.Rngs):
     self.image_proj = nnx.Linear(embedding_size, projection_size, rngs=rngs)
     self.tag_proj = nnx.Linear(embedding_size, projection_size, rngs=rngs)
+    # Inputs lie in [0, 1]^2: with zero biases every ReLU hinge would pass through the origin
+    # and the L2-normalised output would see only the angle of (lat, lon). Biases that put each
+    # hinge through a random point of the square let the branch tell places apart from the start.
     self.location_proj = nnx.Linear(2, projection_size, rngs=rngs)
+    centers = jax.random.uniform(rngs.params(), (2, projection_size))
+    self.location_proj.bias[...] = -jnp.sum(self.location_proj.kernel[...] * centers, axis=0)
     self.projection_size = projection_size
     self.num_hidden = len(hidden_sizes)
     sizes = (3 * projection_size, *hidden_sizes)
