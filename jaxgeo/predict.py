@@ -4,9 +4,11 @@ r"""Predictions for your own photos: where, how sure at each granularity, tags a
 
 One `Predictor`, loaded from a training workdir, serves the batch CLI below and the demo. For
 each photo it gives the top-k places under the hierarchy's product rule (with an offline place
-name), each partition's confidence, tags, the landmark (or "no landmark" below a threshold), the
-nearest landmark-index photos when `python -m jaxgeo.landmark_index` has built an index, and, if
-the photo carries EXIF GPS, the true place and the distance to the prediction.
+name), each partition's confidence, tags (the tag head's, or ranked by the workdir's LocSens
+scorer for the given place, the EXIF GPS or the predicted place), the landmark (or "no landmark"
+below a threshold), the nearest landmark-index photos when `python -m jaxgeo.landmark_index` has
+built an index, and, if the photo carries EXIF GPS, the true place and the distance to the
+prediction.
 
 Photos are prepared as evaluation prepares them (upright RGB, shorter side resized to
 image_size / 0.875, centre crop; or five crops with averaged softmax). The model runs in one
@@ -21,6 +23,7 @@ skipped, with the reason) to `--output_dir`; bad files never stop it.
 
 from __future__ import annotations
 
+import concurrent.futures
 import csv
 import dataclasses
 import functools
@@ -355,6 +358,11 @@ def load_tag_ranker(where: str, *, required: bool, tags: Sequence[str]):
   return scorer
 
 
+@functools.cache
+def _decode_pool(threads: int) -> concurrent.futures.ThreadPoolExecutor:
+  return concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="jaxgeo-decode")
+
+
 def bucket_sizes(batch_size: int) -> tuple[int, ...]:
   """The padded batch shapes: 1, 2, 4, ... up to batch_size (at most log2 + 1 compilations)."""
   sizes, b = [], 1
@@ -423,6 +431,7 @@ class Predictor:
     self.step = step
     self.workdir = workdir
     self._tokens = {}
+    self.decode_threads = min(4, os.cpu_count() or 1)
     self._forward = jax.jit(forward, static_argnames=("graphdef", "tree", "crops", "top_k",
                                                       "num_tags", "full"))
 
@@ -486,7 +495,7 @@ class Predictor:
     """Raw outputs (see `forward`) for up to any number of photos, in padded fixed-size batches."""
     five_crop = self.five_crop if five_crop is None else five_crop
     crops = 5 if five_crop else 1
-    loaded = [load_photo(p, min_side=self.min_decode_side) for p in photos]
+    loaded = self.load_photos(photos)
     chunks: dict[str, list[np.ndarray]] = {}
     for start in range(0, len(loaded), self.batch_size):
       part = loaded[start:start + self.batch_size]
@@ -506,6 +515,16 @@ class Predictor:
   @property
   def min_decode_side(self) -> int:
     return int(round(self.image_size / EVAL_CROP_FRACTION))
+
+  def load_photos(self, photos: Sequence[Photo]) -> list[LoadedPhoto]:
+    """Decodes photos on a few threads (Pillow decodes outside the GIL); BadImage on the first
+    bad one, in order."""
+    if all(isinstance(p, LoadedPhoto) for p in photos):
+      return list(photos)
+    load = functools.partial(load_photo, min_side=self.min_decode_side)
+    if len(photos) < 2 or self.decode_threads < 2:
+      return [load(p) for p in photos]
+    return list(_decode_pool(self.decode_threads).map(load, photos))
 
   def predict(self, photo: Photo, *, location: tuple[float, float] | None = None,
               coarse: bool = False, five_crop: bool | None = None,
@@ -539,7 +558,7 @@ class Predictor:
     `true_locations` gives known coordinates (e.g. a data set's labels) for photos without EXIF
     GPS; they get the distance to the prediction like EXIF GPS does.
     """
-    loaded = [load_photo(p, min_side=self.min_decode_side) for p in photos]
+    loaded = self.load_photos(photos)
     five_crop = self.five_crop if five_crop is None else five_crop
     out = self.run_batch(loaded, five_crop=five_crop)
     locations = list(locations) if locations is not None else [None] * len(loaded)
@@ -756,6 +775,17 @@ def _split_inputs(source, name: str) -> Iterator[_Input]:
     yield _Input(f"{name}/{ident}", example["image"], truth)
 
 
+def _chunks(items: Iterable, size: int) -> Iterator[list]:
+  chunk = []
+  for item in items:
+    chunk.append(item)
+    if len(chunk) == size:
+      yield chunk
+      chunk = []
+  if chunk:
+    yield chunk
+
+
 def csv_header(partition_names: Sequence[str]) -> list[str]:
   return (["source", "latitude", "longitude", "probability", "place", "cell"]
           + [f"prob_{n}" for n in (*partition_names, HIERARCHY)]
@@ -831,16 +861,23 @@ def predict_files(predictor: Predictor, specs: Sequence[str], output_dir: str, *
       bar.update(len(results))
       batch.clear()
 
-    batch = []
-    for item in inputs:
+    def load(item: _Input):
       try:
-        batch.append((load_photo(item.photo, item.name, predictor.min_decode_side), item.truth))
+        return load_photo(item.photo, item.name, predictor.min_decode_side)
       except images_lib.BadImage as e:
-        skipped.append({"source": item.name, "reason": e.reason, "detail": e.detail})
-        bar.update(1)
-        continue
-      if len(batch) == predictor.batch_size:
-        flush(batch)
+        return e
+
+    batch = []
+    pool = _decode_pool(max(1, predictor.decode_threads))
+    for items in _chunks(inputs, predictor.batch_size):
+      for item, photo in zip(items, pool.map(load, items)):
+        if isinstance(photo, images_lib.BadImage):
+          skipped.append({"source": item.name, "reason": photo.reason, "detail": photo.detail})
+          bar.update(1)
+          continue
+        batch.append((photo, item.truth))
+        if len(batch) == predictor.batch_size:
+          flush(batch)
     flush(batch)
     geo_file.write("\n]}\n")
   reasons: dict[str, int] = {}

@@ -17,7 +17,7 @@ from geopy import distance as geopy_distance
 from PIL import Image
 
 from jaxgeo import landmark_index, locsens as locsens_api, predict
-from jaxgeo.data import images as images_lib, synthetic, vocab
+from jaxgeo.data import images as images_lib, pipeline, synthetic, vocab
 from jaxgeo.models import locsens as locsens_model
 from jaxgeo.geo import gazetteer, s2
 
@@ -320,18 +320,28 @@ def test_cli_on_a_folder_with_bad_files(runlocal_workdir, toy_photos, tmp_path):
   out = tmp_path / "out"
   result = subprocess.run(
       [sys.executable, "-m", "jaxgeo.predict", "--workdir", str(runlocal_workdir),
-       "--output_dir", str(out), str(photos), str(tmp_path / "missing.jpg")],
+       "--output_dir", str(out), str(photos), str(tmp_path / "missing.jpg"),
+       "tfds:geo_testsets/yfcc4k:test"],
       cwd=REPO, capture_output=True, text=True, timeout=300)
   assert result.returncode == 0, result.stderr[-3000:]
-  assert "Predicted 4 of 8 photos; skipped 4" in result.stdout
+  yfcc4k = len(pipeline.open_split("geo_testsets/yfcc4k", "test",
+                                   str(runlocal_workdir / "tfds")))
+  assert f"Predicted {4 + yfcc4k} of {8 + yfcc4k} photos; skipped 4" in result.stdout
   for name, reason in [("zero.jpg", "empty_image"), ("notes.png", "not_an_image"),
                        ("truncated.jpg", "corrupt_image"), ("missing.jpg", "missing_image")]:
     assert any(name in line and reason in line for line in result.stdout.splitlines()), name
   report = json.loads((out / "report.json").read_text())
-  assert report["predicted"] == 4 and report["skipped"] == 4
+  assert report["predicted"] == 4 + yfcc4k and report["skipped"] == 4
   assert (out / "report.txt").read_text().count("\n  skipped ") == 4
   with open(out / "predictions.csv", encoding="utf-8") as f:
     rows = list(csv.DictReader(f))
+  labelled = [r for r in rows if r["source"].startswith("geo_testsets/yfcc4k/")]
+  assert len(labelled) == yfcc4k and all(r["true_source"] == "label" for r in labelled)
+  for r in labelled:  # a built test set's labels are the true places
+    assert float(r["distance_km"]) == pytest.approx(geopy_distance.great_circle(
+        (float(r["true_latitude"]), float(r["true_longitude"])),
+        (float(r["latitude"]), float(r["longitude"]))).km, rel=1e-4, abs=1e-3)
+  rows = [r for r in rows if r not in labelled]
   assert sorted(pathlib.Path(r["source"]).name for r in rows) == sorted(
       [p.name for p in toy_photos[:3]] + ["gps.jpg"])
   gps_row = next(r for r in rows if r["source"].endswith("gps.jpg"))
@@ -342,8 +352,8 @@ def test_cli_on_a_folder_with_bad_files(runlocal_workdir, toy_photos, tmp_path):
   assert all(r["place"] and r["tags"] for r in rows)
   # GeoJSON (RFC 7946): a FeatureCollection of Points at [longitude, latitude].
   geo = json.loads((out / "predictions.geojson").read_text())
-  assert geo["type"] == "FeatureCollection" and len(geo["features"]) == 4
-  by_source = {r["source"]: r for r in rows}
+  assert geo["type"] == "FeatureCollection" and len(geo["features"]) == 4 + yfcc4k
+  by_source = {r["source"]: r for r in rows + labelled}
   for feature in geo["features"]:
     assert feature["type"] == "Feature" and feature["geometry"]["type"] == "Point"
     lon, lat = feature["geometry"]["coordinates"]
