@@ -57,14 +57,15 @@ RESPONSIBLE_USE = """\
 switched off uploads in their public demo for that reason. This demo: processes uploads in memory
 and never stores them (the uploaded file is deleted as soon as it is read; maps and thumbnails are
 inlined into this page, not saved); listens only on this machine unless started with `--host`;
-shows only a coarse region (a 10-degree cell and the country) when a photo contains a face, or for
-every photo when it runs with a public share link (`--share`) or `--coarse`. Do not use it to
-locate people who have not agreed to it.
+shows only a coarse region (a 10-degree cell and the country; no coordinates, tags or landmark)
+when a photo contains a face, or for every photo when it runs with a public share link
+(`--share`) or `--coarse`. Do not use it to locate people who have not agreed to it.
 """
 CSS = """
 .jaxgeo-result { border-top: 1px solid #ccc; padding-top: .5em; margin-bottom: 1.5em; }
 .jaxgeo-pictures { display: flex; flex-wrap: wrap; gap: 8px; align-items: flex-start; }
 .jaxgeo-photo { max-width: 224px; }
+.jaxgeo-pictures figure { margin: 0; max-width: 140px; }
 .jaxgeo-map { max-width: 100%; border: 1px solid #ccc; }
 .jaxgeo-notice { background: #fff4d6; border-left: 4px solid #e0a800; padding: 4px 8px;
                  margin: 4px 0; }

@@ -3,7 +3,8 @@
 Pictures are inlined as data: URIs rather than returned as Gradio image outputs, which Gradio
 would write to its cache folder: the demo keeps what it derives from a photo in memory only.
 The coarse answer shows only a fixed 10-degree box and the country (see demo/privacy.py): no
-coordinates, alternatives, fine granularities, landmark, index photos or GPS position.
+coordinates, alternatives, fine granularities, tags (they often name the place), landmark, index
+photos or GPS position.
 """
 
 from __future__ import annotations
@@ -62,9 +63,9 @@ def summary(name: str, prediction, decision: privacy.Decision) -> dict[str, Any]
                              for p in prediction.places[1:]]
   levels = prediction.granularities[:1] if decision.coarse else prediction.granularities
   out["granularities"] = {g.name: round(g.probability, 4) for g in levels}
-  out["tags"] = [t.tag for t in prediction.tags]
-  out["tag_source"] = prediction.tag_source
-  if not decision.coarse:
+  if not decision.coarse:  # tags name places too ("paris", "eiffel tower")
+    out["tags"] = [t.tag for t in prediction.tags]
+    out["tag_source"] = prediction.tag_source
     if prediction.landmark is not None:
       out["landmark"] = prediction.landmark.label
     if prediction.true_location is not None:
@@ -145,7 +146,9 @@ def prediction_html(name: str, prediction, decision: privacy.Decision, photo: Im
                    for k, v in s["granularities"].items())
     parts.append("<table><tr><th>granularity (coarse to fine)</th><th>probability of its top "
                  f"cell</th></tr>{rows}</table>")
-  if prediction.tags:
+  if prediction.tags and decision.coarse:
+    parts.append("<p>Tags are not shown in coarse mode: they often name the place.</p>")
+  elif prediction.tags:
     source = {"locsens": "LocSens, ranked for (%.2f, %.2f)" % tuple(prediction.tag_location)
               if prediction.tag_location else "LocSens",
               "tag_head": "the tag head (not location-aware)"}.get(prediction.tag_source, "")
@@ -158,9 +161,10 @@ def prediction_html(name: str, prediction, decision: privacy.Decision, photo: Im
                     if prediction.landmark.found else "") + "</p>")
   if index_photos:
     parts.append("<p><b>Nearest landmark-index photos:</b></p><div class='jaxgeo-pictures'>"
-                 + "".join(_img(data_uri(thumbnail(im, 128), "JPEG"), label, "jaxgeo-index")
-                           + f"<small>{html.escape(label)}</small>"
-                           for label, im in index_photos) + "</div>")
+                 + "".join("<figure>" + _img(data_uri(thumbnail(im, 128), "JPEG"), label,
+                                             "jaxgeo-index")
+                           + f"<figcaption><small>{html.escape(label)}</small></figcaption>"
+                           "</figure>" for label, im in index_photos) + "</div>")
   if "true_location" in s:
     t = s["true_location"]
     km = t["distance_km"]

@@ -217,6 +217,65 @@ def test_face_check_finds_a_face_and_no_face_in_landscapes():
     assert privacy.count_faces(Image.open(path).convert("RGB")) == 0, path.name
 
 
+# ---------------------------------------------------------------------------------- the page
+
+
+def _prediction(coarse: bool = False):
+  """A Prediction as the Predictor returns it (its own dataclasses), for a photo of Paris."""
+  from jaxgeo import predict  # pylint: disable=g-import-not-at-top
+  places = [predict.Place(48.8584, 2.2945, 0.6, "cells_fine", 3, "47e66f", "Paris, France", "FR"),
+            predict.Place(51.5074, -0.1278, 0.3, "cells_fine", 7, "487604", "London, United Kingdom",
+                          "GB")]
+  return predict.Prediction(
+      source="photo.jpg", places=places,
+      granularities=[predict.Granularity("cells_coarse", 10, 1, 0.8),
+                     predict.Granularity("cells_fine", 40, 3, 0.5),
+                     predict.Granularity("hierarchy", 40, 3, 0.6)],
+      tags=[predict.Tag("eiffel tower", 0.4), predict.Tag("paris", 0.3)], tag_source="locsens",
+      tag_location=(48.85656, 2.29236),
+      landmark=predict.Landmark(True, 1234, "Eiffel Tower", 0.9, 0.5, 3),
+      neighbours=[predict.IndexMatch("abc", 1234, 0.87)],
+      true_location=predict.TrueLocation(48.85656, 2.29236, "exif", 0.16), coarse=coarse,
+      five_crop=False)
+
+
+def test_page_shows_everything_for_a_fine_answer():
+  from demo import report  # pylint: disable=g-import-not-at-top
+  photo = Image.new("RGB", (64, 48), (10, 120, 200))
+  index_photo = Image.new("RGB", (32, 32), (200, 20, 20))
+  html = report.prediction_html("photo.jpg", _prediction(), privacy.decide(0), photo,
+                                [("abc (0.87)", index_photo)])
+  assert ("Predicted place:</b> Paris, France (48.8584, 2.2945), probability 60.0%" in html)
+  assert "London, United Kingdom" in html and "30.0%" in html
+  assert "cells_coarse</td><td>80.0%" in html and "hierarchy</td><td>60.0%" in html
+  assert "LocSens, ranked for (48.86, 2.29)" in html and "eiffel tower" in html
+  assert "Landmark:</b> Eiffel Tower (90.0%)" in html
+  assert html.count('class="jaxgeo-index"') == 1 and "abc (0.87)" in html
+  assert "True place (EXIF GPS):</b> 48.8566, 2.2924; the prediction is <b>0.2 km</b>" in html
+  assert html.count('class="jaxgeo-map"') == 2  # world and regional
+  summary = report.summary("photo.jpg", _prediction(), privacy.decide(0))
+  assert summary["true_location"]["distance_km"] == 0.16
+  assert summary["alternatives"][0]["place"] == "London, United Kingdom"
+
+
+def test_page_hides_the_details_in_coarse_mode():
+  from demo import report  # pylint: disable=g-import-not-at-top
+  decision = privacy.decide(1)
+  html = report.prediction_html("photo.jpg", _prediction(coarse=True), decision,
+                                Image.new("RGB", (64, 48)))
+  assert "Coarse region:</b> Paris, France, somewhere in 40-50&deg;N, 0-10&deg;E" in html
+  for hidden in ("48.85", "2.29", "London", "Eiffel Tower", "eiffel tower", "EXIF GPS",
+                 "ranked for", "cells_fine"):
+    assert hidden not in html, hidden
+  assert "to protect the people in it" in html and "not shown in coarse mode" in html
+  assert "Tags are not shown in coarse mode" in html
+  assert html.count('class="jaxgeo-map"') == 1
+  summary = report.summary("photo.jpg", _prediction(coarse=True), decision)
+  assert summary["region"] == [40.0, 0.0, 50.0, 10.0]
+  assert not {"latitude", "longitude", "alternatives", "tags", "landmark", "true_location"
+              } & set(summary)
+
+
 # ---------------------------------------------------------------------------------- the app
 
 
@@ -271,7 +330,8 @@ def test_app_predicts_an_example(client, runlocal_workdir):
   assert probabilities == sorted(probabilities, reverse=True) and sum(probabilities) <= 1.0001
   tree = load_tree(load_config(str(runlocal_workdir)), str(runlocal_workdir))
   assert list(result["granularities"]) == [*tree.names, "hierarchy"]
-  assert result["tags"] and result["tag_source"] == "tag_head"
+  # Tags: LocSens ranks them for the EXIF GPS position when the run has it, else the tag head.
+  assert result["tags"] and result["tag_source"] in ("locsens", "tag_head")
   # The example's EXIF GPS (48.856560, 2.292364) and its distance to the prediction.
   truth = result["true_location"]
   assert (truth["latitude"], truth["longitude"], truth["source"]) == (48.85656, 2.29236, "exif")

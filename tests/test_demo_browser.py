@@ -19,6 +19,14 @@ REPO = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 EXAMPLES = REPO / "demo" / "examples"
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
+# Generous: on 2 busy CPU cores the first page render and the first prediction are slow.
+TIMEOUT_MS = 120_000
+
+
+def _artifacts() -> pathlib.Path:
+  path = pathlib.Path(os.environ.get("JAXGEO_TEST_ARTIFACTS", "/tmp/jaxgeo-test-artifacts"))
+  path.mkdir(parents=True, exist_ok=True)
+  return path
 
 
 def _chromium() -> str | None:
@@ -47,12 +55,13 @@ def test_upload_in_the_browser_shows_the_place(runlocal_workdir, tmp_path_factor
       requested = []
       page.on("request", lambda request: requested.append(request.url))
       page.goto(url)
+      page.locator("#locate").wait_for(timeout=TIMEOUT_MS)  # the app has rendered
       page.locator("#photos input[type=file]").set_input_files(
           [str(EXAMPLES / "paris_eiffel_tower.jpg")])
-      page.get_by_text("paris_eiffel_tower.jpg").first.wait_for(timeout=30_000)
+      page.get_by_text("paris_eiffel_tower.jpg").first.wait_for(timeout=TIMEOUT_MS)
       page.click("#locate")
       place = page.locator(".jaxgeo-place").first
-      place.wait_for(timeout=120_000)
+      place.wait_for(timeout=TIMEOUT_MS)
       text = place.inner_text()
       lat, lon = float(place.get_attribute("data-lat")), float(place.get_attribute("data-lon"))
       truth = page.locator(".jaxgeo-truth").first.inner_text()
@@ -62,7 +71,7 @@ def test_upload_in_the_browser_shows_the_place(runlocal_workdir, tmp_path_factor
       # An example is one click away: the click runs the prediction.
       page.get_by_role("button", name="reykjavik").click()
       page.locator('.jaxgeo-result[data-name="reykjavik.jpg"] .jaxgeo-place').wait_for(
-          timeout=120_000)
+          timeout=TIMEOUT_MS)
       # The search tab's map: a click on Paris fills in its coordinates.
       page.get_by_role("tab", name="Search indexed photos").click()
       world = page.locator("#search-map img").first
@@ -71,8 +80,13 @@ def test_upload_in_the_browser_shows_the_place(runlocal_workdir, tmp_path_factor
       page.mouse.click(box["x"] + (2.35 + 180) / 360 * box["width"],
                        box["y"] + (90 - 48.86) / 180 * box["height"])
       where = page.locator("#search-where textarea, #search-where input").first
-      page.wait_for_function("e => e.value !== ''", arg=where.element_handle(), timeout=30_000)
+      page.wait_for_function("e => e.value !== ''", arg=where.element_handle(),
+                             timeout=TIMEOUT_MS)
       picked = [float(v) for v in where.input_value().split(",")]
+    except Exception:
+      page.screenshot(path=str(_artifacts() / "demo_failure.png"), full_page=True)
+      print(f"\nbrowser screenshot of the failure: {_artifacts() / 'demo_failure.png'}")
+      raise
     finally:
       browser.close()
 
@@ -88,7 +102,5 @@ def test_upload_in_the_browser_shows_the_place(runlocal_workdir, tmp_path_factor
   outside = sorted({u for u in requested if not u.startswith((url, "data:", "blob:"))})
   assert outside == []
   assert screenshot.stat().st_size > 10_000
-  artifacts = pathlib.Path(os.environ.get("JAXGEO_TEST_ARTIFACTS", "/tmp/jaxgeo-test-artifacts"))
-  artifacts.mkdir(parents=True, exist_ok=True)
-  shutil.copy(screenshot, artifacts / screenshot.name)
-  print(f"\nbrowser screenshot: {artifacts / screenshot.name} (also {screenshot})")
+  shutil.copy(screenshot, _artifacts() / screenshot.name)
+  print(f"\nbrowser screenshot: {_artifacts() / screenshot.name} (also {screenshot})")
