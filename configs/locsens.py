@@ -8,13 +8,19 @@ configs/deeplocation.py with `--config.model.vocabulary_size=100000`) and its bu
 `yfcc100m_geo/yfcc100m` data set. Extracts the 300-d image embeddings of the train and
 validation splits once (resumable shards under <workdir>/locsens/embeddings), then trains the
 paper's scorer: FC 300 per modality, FC 2048-2048-2048-1024-512 with GroupNorm(32), margin
-ranking loss 0.1, 6 negatives per positive, batch 1024, tagging mode with progressive fusion and
-location dropout. Results (tagging A@1/A@10 next to the location-agnostic tag head and the tag
-frequency baseline; retrieval P@10 within 2500/750/200/25/1 km) go to <workdir>/locsens/
-results.json and <workdir>/summary.json. The paper reports tagging A@1/A@10 of 28.10/68.21 for
-LocSens against 20.32/47.64 for the location-agnostic model; expect the same ordering. On one
-accelerator the scorer trains at several thousand triplet batches a minute; extraction is bound
-by JPEG decoding (about 1.5k photos/s per 2 CPU cores).
+ranking loss 0.1, 6 negatives per positive, batch 1024, tagging mode (negatives replace the image
+or the tag). For a retrieval model add `--config.locsens.mode=retrieval
+--config.locsens.location_balancing=dropout` (progressive fusion; or `sampling`). Results
+(tagging A@1/A@10 next to the location-agnostic tag head and the tag frequency baseline;
+retrieval P@10 within 2500/750/200/25/1 km) go to <workdir>/locsens/results.json and
+<workdir>/summary.json. The paper reports tagging A@1/A@10 of 28.10/68.21 for LocSens against
+20.32/47.64 for the location-agnostic model; expect the same ordering (not yet run here on the
+real data: no GPU and no YFCC100M on the development machine). Extraction is bound by JPEG
+decoding (about 1.5k photos/s per 2 CPU cores).
+
+`configs/locsens.py:toy` is the quickstart's stage 2 on its own, over a finished quickstart run:
+  python -m jaxgeo.main --config configs/locsens.py:toy --workdir runs/locsens_toy \
+      --config.locsens.stage1_workdir=runs/quickstart
 """
 
 import ml_collections
@@ -45,8 +51,9 @@ def locsens_section(**overrides) -> ml_collections.ConfigDict:
   c.negative_tags = "uniform"
   c.margin = 0.1
   c.batch_size = 1024
-  # Location balancing: "dropout" (progressive fusion), "sampling" or "none".
-  c.location_balancing = "dropout"
+  # Location balancing: "dropout" (progressive fusion), "sampling" or "none". The paper made
+  # them for retrieval, where the location must not drown the tag; tagging trains without.
+  c.location_balancing = "none"
   c.no_location_fraction = 0.3  # dropout: share of steps before the location is fused
   c.location_dropout = 0.5
   c.sampling_km = 5000.0  # sampling: spread at the start, annealed to 0
@@ -70,10 +77,23 @@ def locsens_section(**overrides) -> ml_collections.ConfigDict:
   return c
 
 
+def toy_section() -> ml_collections.ConfigDict:
+  """The quickstart's stage 2: a small scorer that trains in about a minute on 2 CPU cores."""
+  c = locsens_section(
+      shard_size=8192, hidden_sizes=(256, 256, 128), batch_size=256, train_epochs=None,
+      train_steps=600, two_stage_candidates=50, eval_max_photos=0, max_queries=2000,
+      log_every_steps=100, checkpoint_every_steps=300)
+  c.optim.learning_rate = 1e-2
+  c.optim.warmup_steps = 50
+  return c
+
+
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  if arg:
-    raise ValueError(f"Unknown config argument {arg!r}; configs/locsens.py takes none.")
+  """`configs/locsens.py` (paper sizes) or `configs/locsens.py:toy` (the quickstart's section)."""
+  if arg not in (None, "toy"):
+    raise ValueError(f"Unknown config argument {arg!r}; use configs/locsens.py or "
+                     "configs/locsens.py:toy.")
   config = ml_collections.ConfigDict()
   config.seed = 0
-  config.locsens = locsens_section()
+  config.locsens = toy_section() if arg == "toy" else locsens_section()
   return config

@@ -76,12 +76,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   # LocSens stage 2 (configs/locsens.py has the paper's sizes) over this run's tag head: the
   # embeddings of the train and validation photos, then a small triplet scorer, into
   # <workdir>/locsens; tagging and retrieval are reported next to the tag head.
-  config.locsens = locsens.locsens_section(
-      shard_size=8192, hidden_sizes=(256, 256, 128), batch_size=256, train_epochs=None,
-      train_steps=600, two_stage_candidates=50, eval_max_photos=0, max_queries=2000,
-      log_every_steps=100, checkpoint_every_steps=300)
-  config.locsens.optim.learning_rate = 3e-3
-  config.locsens.optim.warmup_steps = 50
+  config.locsens = locsens.toy_section()
 
   if arg == "runlocal":
     config.toy_world.num_train_photos = 1_500
