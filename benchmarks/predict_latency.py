@@ -1,7 +1,7 @@
 r"""Predictor latency per photo on CPU: one photo at a time vs jitted batches, two model sizes.
 
   python benchmarks/predict_latency.py [--workdir runs/quickstart] [--batch_size 16]
-      [--single 30] [--rounds 5] [--photo_size 1024x768] [--models quickstart,resnet50]
+      [--single 8] [--rounds 6] [--photo_size 1024x768] [--models quickstart,resnet50]
 
 Times in ONE run, on this machine, the real `jaxgeo.predict.Predictor` end to end: JPEG bytes of
 a phone-sized photo in (decoded with EXIF orientation, resized and centre-cropped as evaluation
@@ -15,8 +15,9 @@ probabilities, tags, landmark). Two models:
     GeoEstimation-sized heads (three partitionings from synthetic coordinates, ~2.5k/5.5k/10k
     classes) and a 10k-tag head.
 For each: per-photo latency p50/p95 calling `predict` on one photo at a time (bucket shape 1),
-then `predict_batch` on --batch_size photos (its p50/p95 is the whole batch's latency, what each
-photo in it waits), photos/s of both, and the ratio batch vs single. The model-only part
+and `predict_batch` on --batch_size photos (its p50/p95 is the whole batch's latency, what each
+photo in it waits), interleaved round by round; photos/s of both (from the medians), and the
+ratio batch vs single. The model-only part
 (the jitted forward on prepared pixels) is shown next to it, so decode/crop/naming costs are
 visible. Compilation happens in a warm-up and is not timed.
 """
@@ -101,17 +102,18 @@ def bench(name: str, predictor: predict.Predictor, photos: list[bytes], single: 
   b = predictor.batch_size
   predictor.predict(photos[0])  # compile the 1-photo shape
   predictor.predict_batch([photos[i % len(photos)] for i in range(b)])  # and the batch shape
-  one = []
-  for i in range(single):
-    start = time.perf_counter()
-    predictor.predict(photos[i % len(photos)])
-    one.append(time.perf_counter() - start)
-  batch = []
+  # Interleaved (a batch, then `single` photos one at a time, per round), so that other work on
+  # a shared machine slows both modes alike and the ratio stays fair.
+  one, batch = [], []
   for r in range(rounds):
     chunk = [photos[(r * b + i) % len(photos)] for i in range(b)]
     start = time.perf_counter()
     predictor.predict_batch(chunk)
     batch.append(time.perf_counter() - start)
+    for i in range(single):
+      start = time.perf_counter()
+      predictor.predict(photos[(r * single + i) % len(photos)])
+      one.append(time.perf_counter() - start)
   p50, p95 = percentiles(one)
   bp50, bp95 = percentiles(batch)
   single_rate = 1.0 / float(np.median(one))
@@ -136,8 +138,9 @@ def main() -> None:
                       "random weights with the quickstart's shapes).")
   parser.add_argument("--models", default="quickstart,resnet50")
   parser.add_argument("--batch_size", type=int, default=16)
-  parser.add_argument("--single", type=int, default=30, help="Photos timed one at a time.")
-  parser.add_argument("--rounds", type=int, default=5, help="Batches timed.")
+  parser.add_argument("--single", type=int, default=8,
+                      help="Photos timed one at a time in each round.")
+  parser.add_argument("--rounds", type=int, default=6, help="Rounds (one batch each) timed.")
   parser.add_argument("--photo_size", default="1024x768")
   args = parser.parse_args()
   width, height = (int(x) for x in args.photo_size.split("x"))

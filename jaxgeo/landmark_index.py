@@ -102,7 +102,7 @@ def build_index(predictor, dataset: str = DEFAULT_SPLIT, data_dir: str | None = 
   Photos that cannot be decoded are skipped and counted (the builder already dropped most).
   """
   from jaxgeo.data import images, pipeline  # pylint: disable=g-import-not-at-top
-  from jaxgeo.metrics import progress_bar  # pylint: disable=g-import-not-at-top
+  import tqdm  # pylint: disable=g-import-not-at-top
   from jaxgeo.predict import load_photo  # pylint: disable=g-import-not-at-top
   if not predictor.has_landmarks:
     raise ValueError("The landmark index needs a model with a landmark head "
@@ -112,7 +112,7 @@ def build_index(predictor, dataset: str = DEFAULT_SPLIT, data_dir: str | None = 
   source = pipeline.open_split(name, split or "index", data_dir)
   n = len(source) if limit is None else min(limit, len(source))
   chunks, ids, landmark_ids, rows, skipped = [], [], [], [], 0
-  bar = progress_bar(n, 0)
+  bar = tqdm.tqdm(total=n, unit="photo", dynamic_ncols=True)
   for start in range(0, n, predictor.batch_size):
     batch = []
     for row in range(start, min(n, start + predictor.batch_size)):

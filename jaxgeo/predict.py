@@ -635,7 +635,7 @@ class Predictor:
       for j in range(classes.shape[1]):
         name = names[i * classes.shape[1] + j]
         online = None
-        if online_names and not coarse:
+        if online_names and not coarse and j == 0:  # Nominatim allows 1 request/s: top-1 only
           online = gazetteer_lib.online_name(float(lat[i, j]), float(lon[i, j]))
         row.append(Place(latitude=float(lat[i, j]) + 0.0, longitude=float(lon[i, j]) + 0.0,
                          probability=float(probs[i, j]), partition=part.name,

@@ -13,6 +13,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
+import threading
+import time
 
 import numpy as np
 from scipy import spatial
@@ -116,10 +118,26 @@ def online_name(latitude: float, longitude: float, *, timeout: float = 5.0,
   Nominatim's usage policy allows at most one request per second.
   """
   from geopy import exc, geocoders  # pylint: disable=g-import-not-at-top
-  try:
-    location = geocoders.Nominatim(user_agent=user_agent, timeout=timeout).reverse(
-        (latitude, longitude), language="en", zoom=10)
-  except (exc.GeopyError, OSError, ValueError) as e:
-    logging.warning("Online place name for (%.4f, %.4f) failed: %s", latitude, longitude, e)
-    return None
-  return location.address if location is not None else None
+  key = (round(latitude, 4), round(longitude, 4))
+  if key in _ONLINE_CACHE:
+    return _ONLINE_CACHE[key]
+  with _ONLINE_LOCK:  # one request at a time, at least a second apart (the usage policy)
+    wait = _ONLINE_INTERVAL_S - (time.monotonic() - _online_last[0])
+    if wait > 0:
+      time.sleep(wait)
+    try:
+      location = geocoders.Nominatim(user_agent=user_agent, timeout=timeout).reverse(
+          (latitude, longitude), language="en", zoom=10)
+    except (exc.GeopyError, OSError, ValueError) as e:
+      logging.warning("Online place name for (%.4f, %.4f) failed: %s", latitude, longitude, e)
+      return None
+    finally:
+      _online_last[0] = time.monotonic()
+  _ONLINE_CACHE[key] = location.address if location is not None else None
+  return _ONLINE_CACHE[key]
+
+
+_ONLINE_INTERVAL_S = 1.0
+_ONLINE_LOCK = threading.Lock()
+_ONLINE_CACHE: dict[tuple[float, float], str | None] = {}
+_online_last = [float("-inf")]
