@@ -19,16 +19,17 @@ import os
 # uploads, removed when the app exits.
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 
-import argparse  # noqa: E402
-import atexit  # noqa: E402
-import dataclasses  # noqa: E402
-import hashlib  # noqa: E402
-import json  # noqa: E402
-import pathlib  # noqa: E402
-import shutil  # noqa: E402
-import signal  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
+import argparse
+import atexit
+import dataclasses
+import hashlib
+import io
+import pathlib
+import shutil
+import signal
+import sys
+import tempfile
+import threading
 
 _CACHE = tempfile.mkdtemp(prefix="jaxgeo-demo-")
 os.environ["GRADIO_TEMP_DIR"] = _CACHE
@@ -38,15 +39,13 @@ REPO = pathlib.Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
   sys.path.insert(0, str(REPO))
 
-import io  # noqa: E402
+import gradio as gr
+from absl import logging
+from PIL import Image
 
-import gradio as gr  # noqa: E402
-
-from PIL import Image  # noqa: E402
-
-from demo import privacy, report, search, uploads, world_map  # noqa: E402
-from jaxgeo import predict  # noqa: E402
-from jaxgeo.data.images import BadImage  # noqa: E402
+from demo import privacy, report, search, uploads, world_map
+from jaxgeo import predict
+from jaxgeo.data.images import BadImage
 
 EXAMPLES = REPO / "demo" / "examples"
 _EXAMPLE_DIGESTS = frozenset(hashlib.sha256(p.read_bytes()).digest()
@@ -179,15 +178,16 @@ class Demo:
     if len(paths) > uploads.MAX_FILES:
       parts.append(report.error_html(f"{len(paths)} photos uploaded; the first "
                                      f"{uploads.MAX_FILES} are shown."))
-    results, kept = [], []
-    for number, (path, name) in enumerate(paths):
+    # Every upload is read (and its file deleted) first, so none stays on disk whatever happens
+    # to the photos before it.
+    photos = []
+    for path, name in paths:
       try:
-        data = _read(path)
+        photos.append((name, _read(path)))
       except OSError as e:
         parts.append(report.error_html(f"{name}: could not be read ({e})."))
-        continue
-      if number >= uploads.MAX_FILES:
-        continue
+    results, kept = [], []
+    for name, data in photos[:uploads.MAX_FILES]:
       try:
         image = uploads.decode_photo(data, name)
         decision = privacy.decide(privacy.count_faces(image), share=self.settings.share,
@@ -195,14 +195,18 @@ class Demo:
         prediction = self.predictor.predict(image, name=name, location=location,
                                             coarse=decision.coarse, five_crop=bool(five_crop))
       except (uploads.UploadError, BadImage) as e:
-        parts.append(report.error_html(str(e)))
-        results.append({"name": name, "error": str(e)})
+        message = str(e)
+      except Exception as e:  # pylint: disable=broad-except  (one photo never stops the others)
+        logging.exception("Predicting %s failed", name)
+        message = f"{name}: could not be processed ({type(e).__name__}: {e})."
+      else:
+        parts.append(report.prediction_html(name, prediction, decision, image,
+                                            self._index_photos(prediction)))
+        results.append(report.summary(name, prediction, decision))
+        kept.append((name, prediction, decision, report.thumbnail(image)))
         continue
-      del data
-      parts.append(report.prediction_html(name, prediction, decision, image,
-                                          self._index_photos(prediction)))
-      results.append(report.summary(name, prediction, decision))
-      kept.append((name, prediction, decision, report.thumbnail(image)))
+      parts.append(report.error_html(message))
+      results.append({"name": name, "error": message})
     return "\n".join(parts), results, kept
 
   def rerank(self, kept, where):
@@ -334,9 +338,12 @@ def main(argv: list[str] | None = None) -> None:
   settings = parse_args(argv)
   # A plain `kill` exits like Ctrl-C does, so the atexit clean-up of the cache folder runs.
   signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+  # The land mask (~2 s) loads while the checkpoint is restored, before the first user waits.
+  mask = threading.Thread(target=world_map.land_share, daemon=True)
+  mask.start()
   predictor = predict.Predictor.from_workdir(settings.workdir, five_crop=settings.five_crop,
                                              locsens=settings.locsens or None)
-  world_map.land_share()  # the mask once, before the first user waits for it
+  mask.join()
   demo = Demo(settings, predictor, *search.load_search(settings.locsens or settings.workdir,
                                                        scorer=predictor.tag_ranker))
   app = build_app(demo)

@@ -36,7 +36,7 @@ class Decision:
 def count_faces(image: Image.Image) -> int | None:
   """Frontal faces found in `image`, or None when OpenCV is not installed."""
   try:
-    return int(len(faces.face_boxes(image)))
+    return len(faces.face_boxes(image))
   except ImportError:
     return None
 

@@ -149,8 +149,9 @@ def prediction_html(name: str, prediction, decision: privacy.Decision, photo: Im
   if prediction.tags and decision.coarse:
     parts.append("<p>Tags are not shown in coarse mode: they often name the place.</p>")
   elif prediction.tags:
-    source = {"locsens": "LocSens, ranked for (%.2f, %.2f)" % tuple(prediction.tag_location)
-              if prediction.tag_location else "LocSens",
+    where = prediction.tag_location
+    source = {"locsens": f"LocSens, ranked for ({where[0]:.2f}, {where[1]:.2f})" if where
+              else "LocSens",
               "tag_head": "the tag head (not location-aware)"}.get(prediction.tag_source, "")
     tags = ", ".join(f"{html.escape(t.tag)} <small>({t.score:.2f})</small>"
                      for t in prediction.tags)

@@ -83,7 +83,7 @@ def load_search(workdir: str, data_dir: str | None = None,
 
   `scorer`: the workdir's LocSens scorer if already loaded (the Predictor's tag ranker).
   """
-  from jaxgeo import locsens, trained, train_locsens  # pylint: disable=g-import-not-at-top
+  from jaxgeo import locsens, train_locsens, trained  # pylint: disable=g-import-not-at-top
   from jaxgeo.data import pipeline  # pylint: disable=g-import-not-at-top
   scorer = scorer or locsens.load_locsens(workdir)
   if scorer is None:

@@ -89,7 +89,7 @@ def _mask_path() -> str | None:
   spec = importlib.util.find_spec("global_land_mask")
   if spec is None or not spec.submodule_search_locations:
     return None
-  path = os.path.join(list(spec.submodule_search_locations)[0], _MASK_FILE)
+  path = os.path.join(next(iter(spec.submodule_search_locations)), _MASK_FILE)
   return path if os.path.exists(path) else None
 
 
@@ -157,7 +157,7 @@ def fit_bounds(points: Sequence[tuple[float, float]], min_span: float = 12.0,
 
 def _background(bounds: Bounds, size: tuple[int, int]) -> tuple[Image.Image, int]:
   """Land and ocean with coastlines for `bounds`, and the number of coastline pixels."""
-  width, height = size
+  width = size[0]
   share = land_share()
   if share is None:
     return Image.new("RGB", size, OCEAN), 0
@@ -254,7 +254,7 @@ def render_map(markers: Sequence[Marker] = (), regions: Sequence[Region] = (),
       anchor = ("rt" if truth else "lb") if isinstance(font, ImageFont.FreeTypeFont) else None
       draw.text(position, marker.label, fill=(20, 20, 20, 255), font=font, anchor=anchor,
                 stroke_width=2, stroke_fill=(255, 255, 255, 255))
-    drawn.append((marker, (int(round(x)), int(round(y)))))
+    drawn.append((marker, (round(x), round(y))))
   return RenderedMap(image=image, bounds=bounds, coast_pixels=coast_pixels, markers=drawn,
                      note=note)
 

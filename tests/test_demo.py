@@ -14,7 +14,7 @@ from PIL import Image, ImageDraw, ImageFilter, ImageOps
 REPO = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from demo import privacy, uploads, world_map  # noqa: E402  (after the path)
+from demo import privacy, uploads, world_map
 
 EXAMPLES = REPO / "demo" / "examples"
 
@@ -97,9 +97,9 @@ def test_coarse_region_drawn(no_network):
       regions=[world_map.Region(south, west, north, east, "prediction", "coarse")], width=720)
   image = np.asarray(rendered.image).astype(int)
   # Inside the box the red tint is mixed in; outside it is not.
-  x, y = int((5 + 180) * 2), int((90 - 45) * 2)
+  x, y = ((5 + 180) * 2), ((90 - 45) * 2)
   assert image[y, x, 0] > image[y, x, 2]
-  x, y = int((25 + 180) * 2), int((90 - 45) * 2)
+  x, y = ((25 + 180) * 2), ((90 - 45) * 2)
   assert tuple(image[y, x]) in (world_map.LAND, world_map.COAST, world_map.GRID)
 
 
@@ -318,6 +318,7 @@ def _upload(tmp_path, name: str, data: bytes):
 
 def test_app_predicts_an_example(client, runlocal_workdir):
   from gradio_client import handle_file  # pylint: disable=g-import-not-at-top
+
   from jaxgeo.geo import distance  # pylint: disable=g-import-not-at-top
   from jaxgeo.trained import load_config, load_tree  # pylint: disable=g-import-not-at-top
   html, results = client.predict([handle_file(str(EXAMPLES / "paris_eiffel_tower.jpg"))], "",
