@@ -658,7 +658,7 @@ class Predictor:
   def _tags(self, out, locations) -> tuple[list[list[Tag]], list[str]]:
     """Tags of each photo: LocSens at its location when both exist, else the tag head's."""
     n = len(locations)
-    if "tag/embedding" not in out:
+    if "tag/embedding" not in out or not self.tags:
       return [[] for _ in range(n)], ["none"] * n
     tags = [[Tag(self.tags[int(t)], float(p)) for t, p in zip(ids, probs)]
             for ids, probs in zip(out["tag/ids_top"], out["tag/probs_top"])]
@@ -786,9 +786,13 @@ def _chunks(items: Iterable, size: int) -> Iterator[list]:
     yield chunk
 
 
+def _levels(partition_names: Sequence[str]) -> tuple[str, ...]:
+  return (*partition_names, HIERARCHY) if partition_names else ()
+
+
 def csv_header(partition_names: Sequence[str]) -> list[str]:
   return (["source", "latitude", "longitude", "probability", "place", "cell"]
-          + [f"prob_{n}" for n in (*partition_names, HIERARCHY)]
+          + [f"prob_{n}" for n in _levels(partition_names)]
           + ["tags", "landmark_id", "landmark", "landmark_confidence", "true_latitude",
              "true_longitude", "true_source", "distance_km"])
 
@@ -802,7 +806,7 @@ def csv_row(p: Prediction, partition_names: Sequence[str]) -> list[str]:
   landmark, truth = p.landmark, p.true_location
   return ([p.source, _fmt(top and top.latitude), _fmt(top and top.longitude),
            _fmt(top and top.probability), top.name if top else "", top.cell if top else ""]
-          + [_fmt(by_name.get(n)) for n in (*partition_names, HIERARCHY)]
+          + [_fmt(by_name.get(n)) for n in _levels(partition_names)]
           + [";".join(t.tag for t in p.tags),
              "" if landmark is None or not landmark.found else str(landmark.landmark_id),
              "" if landmark is None else (landmark.name if landmark.found else "no landmark"),

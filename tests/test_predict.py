@@ -261,6 +261,21 @@ def test_landmark_index_finds_its_own_photos(predictor, runlocal_workdir, tmp_pa
   assert sims == sorted(sims, reverse=True) and len(sims) == predictor.top_k
 
 
+def test_a_run_without_partitions_or_vocabulary_answers_with_what_it_has(predictor, toy_photos):
+  """A landmarks-only run (configs/gldv2_landmarks.py) has no places, granularities or tags."""
+  only = predict.Predictor(predictor.graphdef, predictor.params, predictor.rest,
+                           image_size=predictor.image_size, tree=None,
+                           landmark_ids=predictor.landmark_ids,
+                           landmark_names=predictor.landmark_names, batch_size=4)
+  p = only.predict(toy_photos[0])
+  assert p.places == [] and p.granularities == [] and p.top is None
+  assert p.tags == [] and p.tag_source == "none"
+  assert (p.landmark is not None) == predictor.has_landmarks
+  row = dict(zip(predict.csv_header(()), predict.csv_row(p, ())))
+  assert row["latitude"] == row["place"] == "" and "prob_hierarchy" not in row
+  assert predict.geojson_feature(p)["geometry"] is None  # RFC 7946 allows a null geometry
+
+
 def test_tags_at_without_locsens_keeps_the_tag_head_ranking(predictor, toy_photos):
   old, predictor.tag_ranker = predictor.tag_ranker, None
   try:
