@@ -14,8 +14,9 @@ Photos are prepared as evaluation prepares them (upright RGB, shorter side resiz
 image_size / 0.875, centre crop; or five crops with averaged softmax). The model runs in one
 jitted function over a few fixed batch shapes (powers of two up to `batch_size`), so a stream of
 photos never recompiles per batch size. `coarse=True` answers with the coarsest partition's cells,
-coordinates rounded to whole degrees and country names only, and leaves out the landmark and the
-index photos (they pin a place to metres): for photos of people and public share links.
+coordinates rounded to whole degrees and country names only, and leaves out the landmark, the
+index photos (they pin a place to metres) and the tags (they name places): for photos of people
+and public share links.
 
 The CLI writes `predictions.csv`, `predictions.geojson` and `report.txt`/`report.json` (files
 skipped, with the reason) to `--output_dir`; bad files never stop it.
@@ -130,7 +131,7 @@ class Prediction:
   source: str  # file path, data set id, or "<bytes>" / "<image>"
   places: list[Place]  # best first
   granularities: list[Granularity]  # coarse to fine, then the hierarchy
-  tags: list[Tag]  # best first
+  tags: list[Tag]  # best first; none in coarse mode
   tag_source: str  # "tag_head", "locsens" or "none"
   tag_location: tuple[float, float] | None  # the location LocSens ranked the tags for
   landmark: Landmark | None  # None: no landmark head (or coarse mode)
@@ -566,15 +567,15 @@ class Predictor:
                       else [None] * len(loaded))
     places = self._places(out, coarse, online_names)
     # LocSens ranks tags for a place: the caller's, else the photo's EXIF GPS, else the
-    # predicted top-1 (rounded like everything else in coarse mode).
+    # predicted top-1.
     tag_locations = []
     for i, photo in enumerate(loaded):
-      where = locations[i] or photo.gps or (
+      where = None if coarse else locations[i] or photo.gps or (
           (places[i][0].latitude, places[i][0].longitude) if places[i] else None)
-      if where is not None and coarse:
-        where = (round(where[0], COARSE_DECIMALS) + 0.0, round(where[1], COARSE_DECIMALS) + 0.0)
       tag_locations.append(None if where is None else (float(where[0]), float(where[1])))
     tags, tag_source = self._tags(out, tag_locations)
+    if coarse:  # tags name places ("eiffel tower", "brooklyn"): a coarse answer has none
+      tags, tag_source = [[] for _ in loaded], ["none"] * len(loaded)
     results = []
     for i, photo in enumerate(loaded):
       truth = self._true_location(photo, true_locations[i], places[i], coarse)
@@ -679,10 +680,8 @@ class Predictor:
     Without a LocSens scorer the tag head's ranking does not depend on the location, so the
     prediction's own tags come back.
     """
-    if self.tag_ranker is None or prediction.image_embedding is None:
+    if self.tag_ranker is None or prediction.image_embedding is None or prediction.coarse:
       return list(prediction.tags)
-    if prediction.coarse:
-      location = (round(location[0], COARSE_DECIMALS), round(location[1], COARSE_DECIMALS))
     ids, scores = self.tag_ranker.rank_tags(prediction.image_embedding, location[0],
                                             location[1], k=self.num_tags)
     return [Tag(self.tags[int(t)], float(s)) for t, s in zip(ids, scores)]
