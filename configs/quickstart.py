@@ -66,7 +66,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.optim.weight_decay = 1e-4
   config.optim.schedule = "cosine"
   config.optim.warmup_steps = 100
-  config.loss = ml_collections.ConfigDict({"geo": 1.0, "tag": 0.5, "landmark": 1.0})
+  # The landmark loss weighs 0.2: at 1.0 its gradients (from 10% of the batch) held the geo heads
+  # back (coarsest-partition train loss 3.31 vs 2.47 at step 1000); at 0.2 they train as without
+  # landmarks (2.55) and the landmark head learns faster too (train top-1 70% vs 41%).
+  config.loss = ml_collections.ConfigDict({"geo": 1.0, "tag": 0.5, "landmark": 0.2})
   config.log_every_steps = 50
   config.checkpoint_every_steps = 500
   config.evals = ("geo_testsets/im2gps3k", "geo_testsets/yfcc4k", "gldv2/test")
