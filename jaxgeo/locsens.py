@@ -93,6 +93,21 @@ def _search(graphdef, params, image_sides, tags, lat, lon, present, exclude, *, 
   return jax.lax.top_k(scores, k)
 
 
+@functools.partial(jax.jit, static_argnames=("graphdef", "k", "candidates"))
+def _search_two_stage(graphdef, params, images, image_sides, tags, tag_bias, lat, lon, present,
+                      exclude, *, k: int, candidates: int):
+  """The tag head's top `candidates` photos per query (a dot product), re-ranked by LocSens."""
+  model = nnx.merge(graphdef, params)
+  logits = tags @ images.T + tag_bias[:, None]  # (Q, N)
+  logits = jnp.where(jnp.arange(logits.shape[1])[None] == exclude[:, None], -jnp.inf, logits)
+  _, rows = jax.lax.top_k(logits, candidates)  # (Q, C)
+  query = model.tag_side(tags) + model.location_side(lat, lon, present)
+  scores = model.after_first_layer(query[:, None, :] + image_sides[rows])
+  scores = jnp.where(rows == exclude[:, None], -jnp.inf, scores)
+  top, where = jax.lax.top_k(scores, k)
+  return top, jnp.take_along_axis(rows, where, -1)
+
+
 class LocSensScorer:
   """A trained scorer with its tag table: ranks tags for photos, photos for (tag, place)."""
 
@@ -188,9 +203,13 @@ class LocSensScorer:
     return self.vocabulary.ids[tag]
 
   def search_ids(self, tag_ids: np.ndarray, latitude, longitude, *, index: PhotoIndex,
-                 k: int = 10, exclude: np.ndarray | None = None, batch_size: int = 64,
-                 chunk: int = 16384) -> tuple[np.ndarray, np.ndarray]:
-    """Top-k index rows and scores for Q queries (tag id, place); `exclude`: a row per query."""
+                 k: int = 10, exclude: np.ndarray | None = None, candidates: int = 0,
+                 batch_size: int = 64, chunk: int = 16384) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k index rows and scores for Q queries (tag id, place); `exclude`: a row per query.
+
+    `candidates` 0 scores every photo through the scorer (from the precomputed image sides);
+    N > 0 re-ranks the tag head's top N photos (for large indexes on a CPU).
+    """
     tag_ids = np.asarray(tag_ids, np.int64).reshape(-1)
     lat, lon, present = _location_inputs(latitude, longitude, len(tag_ids))
     exclude = (np.full(len(tag_ids), -1, np.int32) if exclude is None
@@ -199,22 +218,30 @@ class LocSensScorer:
     rows, scores = [], []
     for s in range(0, len(tag_ids), batch_size):
       e = slice(s, s + batch_size)
-      top, where = _search(self.graphdef, self.params, index.image_sides,
-                           self.tag_embeddings[tag_ids[e]], lat[e], lon[e], present[e],
-                           exclude[e], k=k, chunk=chunk)
+      if candidates and candidates < len(index):
+        top, where = _search_two_stage(
+            self.graphdef, self.params, index.image, index.image_sides,
+            self.tag_embeddings[tag_ids[e]], self.tag_bias[tag_ids[e]], lat[e], lon[e],
+            present[e], exclude[e], k=k, candidates=max(k, candidates))
+      else:
+        top, where = _search(self.graphdef, self.params, index.image_sides,
+                             self.tag_embeddings[tag_ids[e]], lat[e], lon[e], present[e],
+                             exclude[e], k=k, chunk=chunk)
       rows.append(np.asarray(where))
       scores.append(np.asarray(top))
     return np.concatenate(rows), np.concatenate(scores)
 
   def search(self, tag: str | int, latitude=None, longitude=None, *, index: PhotoIndex,
-             k: int = 10) -> dict[str, np.ndarray]:
+             k: int = 10, candidates: int = 0) -> dict[str, np.ndarray]:
     """Photos of `index` that best match `tag` near (latitude, longitude) (None: anywhere).
+
+    `candidates`: 0 scores the whole index; N > 0 re-ranks the tag head's top N photos.
 
     Returns:
       photo_id, latitude, longitude, score: arrays of k, best first.
     """
     rows, scores = self.search_ids(np.array([self.tag_id(tag)]), latitude, longitude,
-                                   index=index, k=k)
+                                   index=index, k=k, candidates=candidates)
     rows = rows[0]
     return {"photo_id": index.photo_id[rows], "latitude": index.latitude[rows],
             "longitude": index.longitude[rows], "score": scores[0]}

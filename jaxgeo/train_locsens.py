@@ -28,6 +28,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
+import orbax.checkpoint as ocp
 from absl import logging
 from flax import nnx
 
@@ -240,6 +241,8 @@ def extract(config: ml_collections.ConfigDict, workdir: str) -> dict[str, str]:
     embeddings_lib.extract_embeddings(
         run, name, split, dirs[role],
         batch_size=config.extract_batch_size, shard_size=config.shard_size)
+  if jax.process_count() > 1:  # process 0 wrote the shards; the others read them next
+    ocp.multihost.get_barrier_sync_fn()(key="jaxgeo:locsens_extract", timeout_ms=3600 * 1000)
   return dirs
 
 

@@ -20,6 +20,14 @@ def _small_model(seed=0):
   return locsens_lib.LocSens(8, 16, (64, 32), num_groups=8, rngs=nnx.Rngs(params=seed))
 
 
+# Jitted entry points: one compile each instead of one per eager op (slow on a busy CPU).
+_call = nnx.jit(lambda model, *args: model(*args))
+_embed_locations = nnx.jit(lambda model, *args: model.embed_locations(*args))
+_score_tags = nnx.jit(locsens_lib.score_tags, static_argnames="chunk")
+_score_photos = nnx.jit(locsens_lib.score_photos, static_argnames="chunk")
+_side = nnx.jit(lambda model, x, which: getattr(model, which)(x), static_argnums=2)
+
+
 def test_scorer_has_the_paper_sizes():
   config = locsens_config.get_config().locsens
   model = nnx.eval_shape(lambda: locsens_lib.make_locsens(config, 300, 0))
@@ -37,13 +45,14 @@ def test_scores_any_leading_shape_and_missing_location_is_zero():
   rng = np.random.default_rng(0)
   images, tags = rng.normal(size=(3, 5, 8)), rng.normal(size=(3, 5, 8))
   lat, lon = rng.uniform(-90, 90, (3, 5)), rng.uniform(-180, 180, (3, 5))
-  scores = model(images, tags, lat, lon)
+  scores = _call(model, images, tags, lat, lon)
   assert scores.shape == (3, 5)
   # Row by row gives the same scores: GroupNorm never mixes candidates.
-  np.testing.assert_allclose(model(images[1], tags[1], lat[1], lon[1]), scores[1], rtol=1e-5)
-  absent = model.embed_locations(lat, lon, jnp.zeros((3, 5)))
+  np.testing.assert_allclose(_call(model, images[1], tags[1], lat[1], lon[1]), scores[1],
+                             rtol=1e-5)
+  absent = _embed_locations(model, lat, lon, jnp.zeros((3, 5)))
   assert np.all(np.asarray(absent) == 0)
-  unit = np.linalg.norm(np.asarray(model.embed_locations(lat, lon)), axis=-1)
+  unit = np.linalg.norm(np.asarray(_embed_locations(model, lat, lon, None)), axis=-1)
   np.testing.assert_allclose(unit, 1.0, rtol=1e-5)
 
 
@@ -53,22 +62,23 @@ def test_per_modality_split_equals_the_concatenated_mlp():
   vocab, images = rng.normal(size=(37, 8)).astype(np.float32), rng.normal(size=(4, 8))
   lat, lon = rng.uniform(-90, 90, 4), rng.uniform(-180, 180, 4)
   present = np.array([1.0, 0.0, 1.0, 1.0])
-  sides = model.tag_side(vocab)
-  split = locsens_lib.score_tags(model, images, lat, lon, present, sides, chunk=10)  # 4 chunks
+  sides = _side(model, vocab, "tag_side")
+  split = _score_tags(model, images, lat, lon, present, sides, chunk=10)  # 4 chunks
   b = lambda x: np.broadcast_to(x[:, None], (4, 37) + x.shape[1:])
-  plain = model(b(images), np.broadcast_to(vocab, (4, 37, 8)), b(lat), b(lon), b(present))
+  plain = _call(model, b(images), np.broadcast_to(vocab, (4, 37, 8)), b(lat), b(lon),
+                b(present))
   np.testing.assert_allclose(split, plain, rtol=1e-4, atol=1e-5)
   candidates = np.array([[3, 0, 36], [5, 5, 1], [7, 2, 9], [10, 20, 30]])
-  two_stage = locsens_lib.score_tags(model, images, lat, lon, present, sides, candidates)
+  two_stage = _score_tags(model, images, lat, lon, present, sides, candidates)
   np.testing.assert_allclose(two_stage, np.take_along_axis(np.asarray(plain), candidates, 1),
                              rtol=1e-4, atol=1e-5)
   # Photos side: 23 photos in chunks of 6, 2 queries (tag, place).
   photos = rng.normal(size=(23, 8)).astype(np.float32)
-  by_photo = locsens_lib.score_photos(model, model.image_side(photos), vocab[[4, 9]], lat[:2],
-                                      lon[:2], present[:2], chunk=6)
+  by_photo = _score_photos(model, _side(model, photos, "image_side"), vocab[[4, 9]], lat[:2],
+                           lon[:2], present[:2], chunk=6)
   q = lambda x: np.broadcast_to(x[:, None], (2, 23) + x.shape[1:])
-  plain = model(np.broadcast_to(photos, (2, 23, 8)), q(vocab[[4, 9]]), q(lat[:2]), q(lon[:2]),
-                q(present[:2]))
+  plain = _call(model, np.broadcast_to(photos, (2, 23, 8)), q(vocab[[4, 9]]), q(lat[:2]),
+                q(lon[:2]), q(present[:2]))
   np.testing.assert_allclose(by_photo, plain, rtol=1e-4, atol=1e-5)
 
 

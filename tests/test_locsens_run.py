@@ -65,6 +65,15 @@ def test_scorer_api_tags_and_searches(runlocal_workdir, tmp_path):
   assert len(hits["photo_id"]) == 4 and np.all(np.diff(hits["score"]) <= 0)
   row = {pid: i for i, pid in enumerate(index.photo_id)}[hits["photo_id"][0]]
   assert hits["latitude"][0] == index.latitude[row]
+  # Two-stage search over the whole index is the full search.
+  rows, scores = scorer.search_ids(np.arange(3), photos.latitude[:3], photos.longitude[:3],
+                                   index=index, k=4, exclude=np.array([0, 1, 2]))
+  two_rows, two_scores = scorer.search_ids(np.arange(3), photos.latitude[:3],
+                                           photos.longitude[:3], index=index, k=4,
+                                           exclude=np.array([0, 1, 2]),
+                                           candidates=len(index) - 1)
+  np.testing.assert_allclose(two_scores, scores, rtol=1e-5, atol=1e-6)
+  assert not np.any(rows == np.array([[0], [1], [2]]))
   with pytest.raises(KeyError, match="not in the vocabulary"):
     scorer.search("no such tag", 0.0, 0.0, index=index)
 
@@ -109,3 +118,10 @@ def test_rerun_reuses_stage_2(runlocal_workdir, tmp_path):
   assert sorted(os.listdir(stage2 / "checkpoints")) == sorted(
       os.listdir(runlocal_workdir / "locsens" / "checkpoints"))  # no step trained again
   assert tagging.flatten_results(results) == pytest.approx(tagging.flatten_results(before))
+  # Interrupted after step 10: the resumed run sees the same batches (functions of the step)
+  # and ends where the uninterrupted one did.
+  shutil.rmtree(stage2 / "checkpoints" / "20")
+  resumed = train_locsens.train_and_evaluate(config, str(stage2))
+  assert sorted(os.listdir(stage2 / "checkpoints")) == ["10", "20"]
+  assert tagging.flatten_results(resumed) == pytest.approx(tagging.flatten_results(before),
+                                                           rel=1e-4, abs=1e-6)
