@@ -220,3 +220,14 @@ def test_sharded_step_equals_one_device_step():
   assert results[0][1] == pytest.approx(results[1][1], rel=1e-5)
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6),
                results[0][0], results[1][0])
+
+
+def test_tag_head_search_ranks_by_logit_and_skips_the_query_photo():
+  rng = np.random.default_rng(0)
+  images, tags = rng.normal(size=(40, 8)), rng.normal(size=(5, 8))
+  bias = rng.normal(size=5)
+  queries, exclude = np.array([0, 3, 3, 4]), np.array([7, 0, 39, 12])
+  rows = tagging.tag_head_search(images, tags, bias, queries, exclude, k=10, chunk=3)
+  logits = tags[queries] @ images.T + bias[queries][:, None]
+  logits[np.arange(4), exclude] = -np.inf
+  np.testing.assert_array_equal(rows, np.argsort(-logits, 1)[:, :10])

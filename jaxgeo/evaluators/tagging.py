@@ -72,6 +72,21 @@ def frequency_ranking(train_tag_ids: np.ndarray, vocabulary_size: int, k: int = 
   return np.argsort(-counts, kind="stable")[:k]
 
 
+def tag_head_search(images: np.ndarray, tag_embeddings: np.ndarray, tag_bias: np.ndarray,
+                    query_tags: np.ndarray, exclude: np.ndarray, k: int = 10,
+                    chunk: int = 256) -> np.ndarray:
+  """Top-k photo rows per query tag by the tag head's logit (location-agnostic baseline)."""
+  out = []
+  for s in range(0, len(query_tags), chunk):
+    tags = query_tags[s:s + chunk]
+    logits = tag_embeddings[tags] @ images.T + tag_bias[tags][:, None]  # (q, N)
+    logits[np.arange(len(tags)), exclude[s:s + chunk]] = -np.inf
+    part = np.argpartition(-logits, min(k, logits.shape[1] - 1), axis=1)[:, :k]
+    order = np.argsort(-np.take_along_axis(logits, part, 1), axis=1, kind="stable")
+    out.append(np.take_along_axis(part, order, 1))
+  return np.concatenate(out)
+
+
 def format_table(rows: dict[str, dict[str, float]], keys) -> str:
   """Predictors as rows, metrics as columns, in percent."""
   width = max(len(name) for name in rows) + 2
@@ -124,9 +139,8 @@ def evaluate_locsens(model, workdir: str, config: ml_collections.ConfigDict,
       "locsens, no location": scorer.search_ids(query_tags, None, None, index=index,
                                                 exclude=exclude)[0],
   }
-  head = index.image @ tag_embeddings[query_tags].T + tag_bias[query_tags]  # (N, Q)
-  head[exclude, np.arange(len(query_tags))] = -np.inf
-  top["tag head (location-agnostic)"] = np.argsort(-head.T, 1)[:, :10]
+  top["tag head (location-agnostic)"] = tag_head_search(index.image, tag_embeddings, tag_bias,
+                                                         query_tags, exclude)
   retrieval = {name: retrieval_metrics(t, query_tags, qlat, qlon, index.tag_ids,
                                        index.latitude, index.longitude)
                for name, t in top.items()}
