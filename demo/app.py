@@ -351,9 +351,14 @@ def main(argv: list[str] | None = None) -> None:
   if settings.share:
     print("jaxgeo demo: --share opens a PUBLIC link; every photo gets only a coarse region.",
           flush=True)
-  app.launch(server_name=settings.host, server_port=settings.port, share=settings.share,
-             max_file_size=MAX_FILE_SIZE, ssr_mode=False, show_error=True, css=CSS,
-             allowed_paths=[str(EXAMPLES)])
+  try:
+    app.launch(server_name=settings.host, server_port=settings.port, share=settings.share,
+               max_file_size=MAX_FILE_SIZE, ssr_mode=False, show_error=True, css=CSS,
+               allowed_paths=[str(EXAMPLES)])
+  finally:
+    # At once, not only at exit: the interpreter may wait on Gradio's threads a long while
+    # after Ctrl-C before atexit runs.
+    shutil.rmtree(_CACHE, ignore_errors=True)
 
 
 if __name__ == "__main__":

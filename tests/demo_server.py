@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 START_TIMEOUT_S = 300
+STOP_TIMEOUT_S = 120  # generous: CI machines are busy
 
 
 def free_port() -> int:
@@ -54,8 +55,9 @@ def running_app(workdir: pathlib.Path, tmp: pathlib.Path, *flags: str) -> Iterat
   finally:
     process.send_signal(signal.SIGINT)
     try:
-      process.wait(timeout=30)
+      process.wait(timeout=STOP_TIMEOUT_S)
     except subprocess.TimeoutExpired:
       process.kill()
       process.wait()
+      log.write(f"\n[test] killed: no exit within {STOP_TIMEOUT_S} s of Ctrl-C\n")
     log.close()
