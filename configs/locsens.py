@@ -81,7 +81,7 @@ def toy_section() -> ml_collections.ConfigDict:
   """The quickstart's stage 2: a small scorer that trains in about a minute on 2 CPU cores."""
   c = locsens_section(
       shard_size=8192, hidden_sizes=(256, 256, 128), batch_size=256, train_epochs=None,
-      train_steps=600, two_stage_candidates=50, eval_max_photos=0, max_queries=2000,
+      train_steps=1200, two_stage_candidates=50, eval_max_photos=0, max_queries=2000,
       log_every_steps=100, checkpoint_every_steps=300)
   c.optim.learning_rate = 1e-2
   c.optim.warmup_steps = 50
