@@ -9,9 +9,11 @@ import json
 import math
 import os
 import re
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 
 import jax
+import numpy as np
 import tqdm
 from tensorboardX import SummaryWriter
 
@@ -52,3 +54,41 @@ def progress_bar(total_steps: int, initial_step: int) -> tqdm.tqdm:
   """Steps/s and ETA on the console (main process only)."""
   return tqdm.tqdm(total=total_steps, initial=initial_step, unit="step", dynamic_ncols=True,
                    disable=jax.process_index() != 0)
+
+
+class StepLog:
+  """The training loops' logging: step metrics stay on the device until a logging step.
+
+  Fetching every step's metrics would make each step wait for the last; they are collected and
+  fetched every `log_every_steps`, checked (a non-finite loss stops the run naming its step) and
+  written as means with the learning rate and the steps/s since the last write.
+  """
+
+  def __init__(self, writer: MetricWriter, bar: tqdm.tqdm, schedule: Callable[[int], float],
+               prefix: str, what: str = "geolocation"):
+    self.writer, self.bar, self.schedule = writer, bar, schedule
+    self.prefix, self.what = prefix, what
+    self.pending: list[tuple[int, Mapping]] = []
+    self.restart_clock()
+
+  def restart_clock(self) -> None:
+    """Steps/s counts training only: restart after an evaluation."""
+    self.start = time.perf_counter()
+
+  def add(self, step: int, metrics: Mapping) -> None:
+    self.pending.append((step, metrics))
+    self.bar.update(1)
+
+  def flush(self, step: int) -> None:
+    fetched = [(s, jax.device_get(m)) for s, m in self.pending]
+    for s, m in fetched:
+      if not np.isfinite(m["loss"]):
+        raise FloatingPointError(f"Non-finite loss {m['loss']} at step {s} ({self.what}); "
+                                 "stopping. The last good checkpoint is in checkpoints/.")
+    mean = {k: float(np.mean([m[k] for _, m in fetched])) for k in fetched[-1][1]}
+    mean["learning_rate"] = float(self.schedule(step - 1))
+    mean["steps_per_second"] = len(fetched) / (time.perf_counter() - self.start)
+    self.writer.write(step, {f"{self.prefix}/{k}": v for k, v in mean.items()})
+    self.bar.set_postfix(loss=f"{mean['loss']:.3f}")
+    self.pending = []
+    self.restart_clock()

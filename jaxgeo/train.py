@@ -11,13 +11,11 @@ import functools
 import json
 import os
 import shutil
-import time
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import ml_collections
-import numpy as np
 import optax
 from absl import logging
 from flax import nnx
@@ -216,25 +214,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   # The loop.
   writer = metrics_lib.MetricWriter(workdir)
   bar = metrics_lib.progress_bar(total_steps, first_step)
-  pending: list[tuple[int, dict]] = []
-  start = time.perf_counter()
+  log = metrics_lib.StepLog(writer, bar, schedule, prefix="train")
   for step in range(first_step + 1, total_steps + 1):
     batch = pipeline.to_global_arrays(next(data_iter), batch_sharding)
     state, step_metrics = step_fn(state, batch)
-    pending.append((step, step_metrics))
-    bar.update(1)
+    log.add(step, step_metrics)
     if step % config.log_every_steps == 0 or step == total_steps:
-      host = [(s, jax.device_get(m)) for s, m in pending]
-      for s, m in host:
-        if not np.isfinite(m["loss"]):
-          raise FloatingPointError(f"Non-finite loss {m['loss']} at step {s}; stopping. The "
-                                   "last good checkpoint is in checkpoints/.")
-      mean = {k: float(np.mean([m[k] for _, m in host])) for k in host[-1][1]}
-      mean["learning_rate"] = float(schedule(step - 1))
-      mean["steps_per_second"] = len(host) / (time.perf_counter() - start)
-      writer.write(step, {f"train/{k}": v for k, v in mean.items()})
-      bar.set_postfix(loss=f"{mean['loss']:.3f}")
-      pending, start = [], time.perf_counter()
+      log.flush(step)
     ckpt.save(step, state, data_iter, {"step": step, "epoch": step / steps_per_epoch},
               force=step == total_steps)
     if config.get("eval_every_steps") and step % config.eval_every_steps == 0 and (
@@ -243,7 +229,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
                                                config.evals, batch_sharding,
                                                landmark_ids=landmark_names)
       writer.write(step, _flatten_results(results))
-      start = time.perf_counter()  # steps/s counts training only
+      log.restart_clock()
   bar.close()
   ckpt.wait()
   distributed.log_final_state(state, step_metrics if total_steps > first_step else None)

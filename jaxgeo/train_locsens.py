@@ -20,7 +20,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import time
 from typing import Any
 
 import jax
@@ -310,26 +309,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   # The loop.
   writer = metrics_lib.MetricWriter(workdir)
   bar = metrics_lib.progress_bar(total_steps, first_step)
-  pending: list[tuple[int, dict]] = []
-  start = time.perf_counter()
+  log = metrics_lib.StepLog(writer, bar, schedule, prefix="locsens/train", what="LocSens")
   for step in range(first_step + 1, total_steps + 1):
     host = make_batch(data, tagged_rows, len(tag_table), config, step, tag_pool)
     batch = {key: _global(value, batch_sharding) for key, value in host.items()}
     state, step_metrics = step_fn(state, batch, tag_table_device)
-    pending.append((step, step_metrics))
-    bar.update(1)
+    log.add(step, step_metrics)
     if step % config.log_every_steps == 0 or step == total_steps:
-      fetched = [(s, jax.device_get(m)) for s, m in pending]
-      for s, m in fetched:
-        if not np.isfinite(m["loss"]):
-          raise FloatingPointError(f"LocSens: non-finite loss {m['loss']} at step {s}; "
-                                   "stopping. The last good checkpoint is in checkpoints/.")
-      mean = {key: float(np.mean([m[key] for _, m in fetched])) for key in fetched[-1][1]}
-      mean["learning_rate"] = float(schedule(step - 1))
-      mean["steps_per_second"] = len(fetched) / (time.perf_counter() - start)
-      writer.write(step, {f"locsens/train/{key}": v for key, v in mean.items()})
-      bar.set_postfix(loss=f"{mean['loss']:.3f}")
-      pending, start = [], time.perf_counter()
+      log.flush(step)
     ckpt.save(step, state, None, {"step": step}, force=step == total_steps)
   bar.close()
   ckpt.wait()
