@@ -334,10 +334,23 @@ def build_app(demo: Demo) -> gr.Blocks:
   return app
 
 
+def _stop(signum: int, frame) -> None:
+  """Ctrl-C or `kill`: remove the cache folder (and every upload with it) now, and exit.
+
+  Gradio's graceful shutdown waits for open connections, so a browser tab (or API client) left
+  open kept the app alive long after Ctrl-C, with the cache still on disk.
+  """
+  del frame
+  shutil.rmtree(_CACHE, ignore_errors=True)
+  print(f"jaxgeo demo: stopped ({signal.Signals(signum).name}).", flush=True)
+  sys.stderr.flush()
+  os._exit(0)
+
+
 def main(argv: list[str] | None = None) -> None:
   settings = parse_args(argv)
-  # A plain `kill` exits like Ctrl-C does, so the atexit clean-up of the cache folder runs.
-  signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+  signal.signal(signal.SIGINT, _stop)
+  signal.signal(signal.SIGTERM, _stop)
   # The land mask (~2 s) loads while the checkpoint is restored, before the first user waits.
   mask = threading.Thread(target=world_map.land_share, daemon=True)
   mask.start()
