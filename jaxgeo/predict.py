@@ -42,8 +42,7 @@ import jax.numpy as jnp
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from jaxgeo.data import images as images_lib
-from jaxgeo.data.transforms import EVAL_CROP_FRACTION
+from jaxgeo.data import images as images_lib, transforms
 from jaxgeo.geo import distance, gazetteer as gazetteer_lib, s2
 from jaxgeo.geo.hierarchy import Hierarchy
 
@@ -257,23 +256,6 @@ def load_photo(photo: Photo, name: str | None = None, min_side: int = 0) -> Load
   except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
     raise images_lib.BadImage("corrupt_image", f"{name} cannot be decoded ({e})") from None
   return LoadedPhoto(name, image, gps)
-
-
-def eval_crops(image: Image.Image, size: int, five_crop: bool = False) -> np.ndarray:
-  """The evaluation crop(s) of an upright RGB image: (size, size, 3) or (5, size, size, 3) uint8.
-
-  As `jaxgeo.data.transforms.CenterCrop`/`FiveCrop`: shorter side to size / 0.875 (bilinear),
-  then the centre crop, or the four corners and the centre.
-  """
-  shorter = int(round(size / EVAL_CROP_FRACTION))
-  scale = shorter / min(image.size)
-  resized = image.resize((max(shorter, round(image.width * scale)),
-                          max(shorter, round(image.height * scale))), Image.Resampling.BILINEAR)
-  w, h, s = resized.width, resized.height, size
-  centre = ((w - s) // 2, (h - s) // 2)
-  corners = [(0, 0), (w - s, 0), (0, h - s), (w - s, h - s), centre] if five_crop else [centre]
-  crops = [np.asarray(resized.crop((x, y, x + s, y + s)), dtype=np.uint8) for x, y in corners]
-  return np.stack(crops) if five_crop else crops[0]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -503,7 +485,7 @@ class Predictor:
       size = next(b for b in bucket_sizes(self.batch_size) if b >= len(part))
       pixels = np.zeros((size, crops, self.image_size, self.image_size, 3), np.uint8)
       for i, photo in enumerate(part):
-        pixels[i] = eval_crops(photo.image, self.image_size, five_crop).reshape(
+        pixels[i] = transforms.eval_crops(photo.image, self.image_size, five_crop).reshape(
             crops, self.image_size, self.image_size, 3)
       images = jax.device_put(pixels.reshape(size * crops, *pixels.shape[2:]), self.device)
       out = self._forward(self.params, self.rest, images, graphdef=self.graphdef,
@@ -515,7 +497,7 @@ class Predictor:
 
   @property
   def min_decode_side(self) -> int:
-    return int(round(self.image_size / EVAL_CROP_FRACTION))
+    return transforms.eval_decode_side(self.image_size)
 
   def load_photos(self, photos: Sequence[Photo]) -> list[LoadedPhoto]:
     """Decodes photos on a few threads (Pillow decodes outside the GIL); BadImage on the first

@@ -17,7 +17,7 @@ from geopy import distance as geopy_distance
 from PIL import Image
 
 from jaxgeo import landmark_index, locsens as locsens_api, predict
-from jaxgeo.data import images as images_lib, pipeline, synthetic, vocab
+from jaxgeo.data import images as images_lib, pipeline, synthetic, transforms, vocab
 from jaxgeo.models import locsens as locsens_model
 from jaxgeo.geo import gazetteer, s2
 
@@ -80,7 +80,7 @@ def test_forward_agrees_with_the_model(predictor, toy_photos):
   """predict.forward runs the heads itself (to also get the GeM descriptor): same logits."""
   model = nnx.merge(predictor.graphdef, predictor.params, predictor.rest, copy=True)
   model.eval()
-  pixels = np.stack([predict.eval_crops(predict.load_photo(p).image, predictor.image_size)
+  pixels = np.stack([transforms.eval_crops(predict.load_photo(p).image, predictor.image_size)
                      for p in toy_photos[:2]])
   expected = jax.tree.map(np.asarray, nnx.jit(lambda m, x: m(x))(model, pixels))
   got = predictor.run_batch(toy_photos[:2], full=True)
@@ -178,7 +178,7 @@ def test_exif_orientation_is_applied(predictor):
 
 def test_five_crop_voting_averages_the_crops(predictor, toy_photos):
   image = predict.load_photo(toy_photos[1]).image
-  crops = predict.eval_crops(image, predictor.image_size, five_crop=True)
+  crops = transforms.eval_crops(image, predictor.image_size, five_crop=True)
   assert crops.shape == (5, predictor.image_size, predictor.image_size, 3)
   single = predictor._forward(predictor.params, predictor.rest, crops, graphdef=predictor.graphdef,
                               tree=predictor.tree, crops=1, top_k=5, num_tags=5, full=True)

@@ -68,10 +68,26 @@ class RandomCropFlip(grain.transforms.RandomMap):
     return {**element, "image": np.ascontiguousarray(pixels)}
 
 
-def _resize_shorter(image: Image.Image, shorter: int) -> Image.Image:
+def eval_decode_side(size: int) -> int:
+  """Shorter side evaluation resizes to before cropping `size` (the usual 256 for 224)."""
+  return int(round(size / EVAL_CROP_FRACTION))
+
+
+def eval_crops(image: Image.Image, size: int, five_crop: bool = False) -> np.ndarray:
+  """The evaluation crop(s) of an upright RGB image: (size, size, 3) or (5, size, size, 3) uint8.
+
+  Shorter side to size / 0.875 (bilinear), then the centre crop, or the four corner crops and
+  the centre one for test-time voting. The evaluator and the Predictor both crop through here.
+  """
+  shorter = eval_decode_side(size)
   scale = shorter / min(image.size)
-  size = (max(shorter, round(image.width * scale)), max(shorter, round(image.height * scale)))
-  return image.resize(size, Image.Resampling.BILINEAR)
+  resized = image.resize((max(shorter, round(image.width * scale)),
+                          max(shorter, round(image.height * scale))), Image.Resampling.BILINEAR)
+  w, h, s = resized.width, resized.height, size
+  centre = ((w - s) // 2, (h - s) // 2)
+  corners = [(0, 0), (w - s, 0), (0, h - s), (w - s, h - s), centre] if five_crop else [centre]
+  crops = [np.asarray(resized.crop((x, y, x + s, y + s)), dtype=np.uint8) for x, y in corners]
+  return np.stack(crops) if five_crop else crops[0]
 
 
 @dataclasses.dataclass
@@ -80,11 +96,8 @@ class CenterCrop(grain.transforms.Map):
   size: int
 
   def map(self, element: dict) -> dict:
-    shorter = int(round(self.size / EVAL_CROP_FRACTION))
-    image = _resize_shorter(_decode(element["image"], shorter), shorter)
-    left, top = (image.width - self.size) // 2, (image.height - self.size) // 2
-    image = image.crop((left, top, left + self.size, top + self.size))
-    return {**element, "image": np.asarray(image, dtype=np.uint8)}
+    image = _decode(element["image"], eval_decode_side(self.size))
+    return {**element, "image": eval_crops(image, self.size)}
 
 
 @dataclasses.dataclass
@@ -93,12 +106,8 @@ class FiveCrop(grain.transforms.Map):
   size: int
 
   def map(self, element: dict) -> dict:
-    shorter = int(round(self.size / EVAL_CROP_FRACTION))
-    image = _resize_shorter(_decode(element["image"], shorter), shorter)
-    w, h, s = image.width, image.height, self.size
-    corners = [(0, 0), (w - s, 0), (0, h - s), (w - s, h - s), ((w - s) // 2, (h - s) // 2)]
-    crops = [np.asarray(image.crop((x, y, x + s, y + s)), dtype=np.uint8) for x, y in corners]
-    return {**element, "image": np.stack(crops)}
+    image = _decode(element["image"], eval_decode_side(self.size))
+    return {**element, "image": eval_crops(image, self.size, five_crop=True)}
 
 
 @dataclasses.dataclass
