@@ -1,8 +1,9 @@
 r"""Images/s of the jaxgeo train step against the same model and step in PyTorch, with MFU.
 
   python benchmarks/train_step.py [--batch_size 8] [--steps 5] [--dtype float32|bfloat16]
-      [--backbone resnet50] [--tag_head] [--conv1x1 dot|conv] [--xla_flags "..."] [--threads N]
-      [--no_torch] [--no_jax] [--torch_layouts nchw,channels_last] [--interleave]
+      [--backbone resnet50] [--tag_head] [--convs jaxgeo|no_rows|lax] [--malloc_tuning on|off]
+      [--xla_flags "..."] [--threads N] [--no_torch] [--no_jax]
+      [--torch_layouts nchw,channels_last] [--interleave]
 
 Times in ONE run, on this machine:
   * jaxgeo: `jaxgeo.train.train_step` (the real code path) on a `Geolocator` with the MP-16-sized
@@ -23,9 +24,47 @@ analysis of the compiled jaxgeo step and are used for both sides (same model); M
 FLOP/s over a jnp matmul peak measured in the same run (--matmul_size, float32, and bf16 when
 --dtype bfloat16).
 
-jaxgeo's ResNet runs its 1x1 convolutions as 2-D dots (`resnet.conv_1x1_as_dot`, found with this
-benchmark); --conv1x1 conv times them as plain lax convolutions instead. PyTorch runs
-in a fresh subprocess (sharing the process with JAX made it 3-7x slower, see run_torch_child).
+jaxgeo's ResNet runs its convolutions through `jaxgeo.models.convolution` (1x1 convs as 2-D dots,
+k x k weight gradients on large maps as row-wise matmuls; both found with this benchmark);
+--convs no_rows drops the row-wise gradients, --convs lax uses plain lax convolutions. Both sides
+run under `jaxgeo.host_memory`'s glibc malloc settings, as `jaxgeo.main` does on the CPU (the
+script restarts itself with them; --malloc_tuning off keeps glibc's defaults for both). PyTorch
+runs in a fresh subprocess (sharing the process with JAX made it 3-7x slower, see
+run_torch_child).
+
+Found in the third session (2026-11-24; ResNet-50, 224 px, batch 8, float32, MP-16 heads, quiet
+machine, jnp matmul peak 284-316 GFLOP/s; a profile of the step with `jax.profiler` and
+`jax.profiler.ProfileData`, then each op timed alone against torch's):
+  * PyTorch's and jaxgeo's forward passes took the same time (0.34-0.37 s); the whole gap was in
+    the backward pass (jaxgeo 1.3 s vs PyTorch 0.64 s) and the optimizer update.
+  * Page faults: XLA:CPU allocates each execution's 1.3 GB temporary buffer afresh and glibc
+    maps and unmaps it with mmap: 334k minor page faults per step (`/usr/bin/time`, strace shows
+    one 1.3 GB mmap per step). `jaxgeo.host_memory`'s GLIBC_TUNABLES (one arena, no mmap, no
+    trim) brought that to 55k: jaxgeo 1.78 -> 1.47 s/step. PyTorch gains as much from the same
+    setting (channels_last 1.12 -> 0.96, NCHW 1.52 -> 1.11), so the ratios barely move.
+  * 3x3 weight gradients: XLA's runs at 40-70 GFLOP/s on the 56x56 and 28x28 maps (PyTorch's
+    oneDNN: ~400, at 4.5 ms where XLA takes 26-47 ms); as 3 matmuls of 3 shifted views each
+    (`convolution._weight_grad_by_rows`) 10-18 ms. Step with malloc tuning: 1.69 -> 1.50 s/step
+    (--convs no_rows vs jaxgeo). Wider matmuls (all 9 taps at once: 25 ms) and 9 single-tap
+    matmuls (31 ms) were slower; so were the rows for the 3-channel stem (no gain at 224 px,
+    9 -> 26 ms on the tiny quickstart ResNet), which keeps XLA's gradient.
+  * A hand-written BatchNorm backward (two passes: per-channel sums, then one elementwise
+    expression) was 3-6x faster than autodiff's in isolation (8x28x28x512 BN+ReLU: 13.0 ->
+    2.3 ms) but only 2-3% on the step (1.44 vs 1.47 s, alternated twice), same temp memory:
+    not kept.
+  * The gradient-norm metric costs ~60-70 ms of the step (any reduction over the gradients
+    does, even a plain sum; in isolation the same norm takes 7 ms).
+  * XLA's default CPU pipeline already runs convolutions and dots through YNNPACK
+    (`ynn_fusion` in the compiled HLO); --xla_cpu_experimental_ynn_fusion_type=-reduce made the
+    step 1.9x slower, +eltwise changed nothing.
+  * Result, both sides under the malloc settings: jaxgeo 1.47 s/step (5.46 img/s, 47% of the
+    matmul peak) vs PyTorch NCHW 1.11 (ratio 0.76) and channels_last 0.96 (0.66); under glibc's
+    defaults 1.78 vs 1.52 (0.85) and 1.12 (0.63). At the start of the session: 1.93 vs 1.63
+    and 1.24. Left: YNNPACK's 3x3 forward/input-gradient convolutions are 1.3-2.4x slower than
+    oneDNN's (56x56x64: 11.5 vs 4.7 ms), the row-wise weight gradients still 2-4x, and the
+    1x1 weight-gradient dots 1.3-2x.
+
+Earlier sessions:
 
 What was tried (2026-11, this 2-core Intel Xeon with AVX-512-BF16 and AMX-BF16 that other jobs
 share -- figures from quiet moments, i.e. jnp f32 matmul ~300-335 GFLOP/s; under load everything
@@ -94,10 +133,20 @@ _parser.add_argument("--torch_layouts", default="nchw,channels_last")
 _parser.add_argument("--torch_child", action="store_true", help=argparse.SUPPRESS)
 _parser.add_argument("--interleave", action="store_true",
                      help="Alternate the timed steps of the sides instead of timing in blocks.")
-_parser.add_argument("--conv1x1", choices=("dot", "conv"), default="dot",
-                     help="jaxgeo's 1x1 convs: as 2-D dots (the model's resnet.conv_1x1_as_dot) "
-                     "or as plain lax convolutions, to time the difference.")
+_parser.add_argument("--convs", choices=("jaxgeo", "no_rows", "lax"), default="jaxgeo",
+                     help="jaxgeo's convolutions (jaxgeo.models.convolution: 1x1 as dots, "
+                     "row-wise weight gradients), without the row-wise gradients, or plain lax "
+                     "convolutions, to time the difference.")
+_parser.add_argument("--malloc_tuning", choices=("on", "off"), default="on",
+                     help="Run both sides under jaxgeo.host_memory's glibc settings (as "
+                     "jaxgeo.main does on the CPU) or under glibc's defaults.")
 ARGS = _parser.parse_args()
+
+if not ARGS.torch_child:  # the PyTorch process inherits the environment chosen here
+  from jaxgeo import host_memory  # noqa: E402
+  if ARGS.malloc_tuning == "off":
+    os.environ[host_memory.OPT_OUT] = "0"
+  host_memory.reexec_with_malloc_tuning()
 
 if ARGS.xla_flags:
   os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + ARGS.xla_flags).strip()
@@ -117,19 +166,16 @@ import optax  # noqa: E402
 from flax import nnx  # noqa: E402
 
 from jaxgeo import optim, train  # noqa: E402
-from jaxgeo.models import geolocator  # noqa: E402
+from jaxgeo.models import convolution, geolocator  # noqa: E402
 
 PARTITIONS = {"cells_50_5000": 3298, "cells_50_2000": 7202, "cells_50_1000": 12893}
 VOCABULARY_SIZE = 10_000
 MOMENTUM, WEIGHT_DECAY, LEARNING_RATE, TAG_WEIGHT = 0.9, 1e-4, 0.01, 0.5
 
 
-def patch_conv_plain():
-  """Makes every nnx.Conv built from here on use plain `lax.conv_general_dilated`.
-
-  jaxgeo's ResNet runs 1x1 convolutions as matmuls (`resnet.conv_1x1_as_dot`); this undoes that,
-  to time the difference (`--conv1x1 conv`).
-  """
+def patch_plain_convs():
+  """Makes every nnx.Conv built from here on use plain `lax.conv_general_dilated` (--convs lax),
+  undoing `jaxgeo.models.convolution`, to time the difference."""
   init = nnx.Conv.__init__
 
   @functools.wraps(init)
@@ -321,7 +367,8 @@ def main():
     return
   b = ARGS.batch_size
   print(f"{ARGS.backbone}, {ARGS.image_size} px, batch {b}, {ARGS.dtype}, "
-        f"tag head {'on' if ARGS.tag_head else 'off'}, jaxgeo 1x1 convs as {ARGS.conv1x1}; "
+        f"tag head {'on' if ARGS.tag_head else 'off'}, convs {ARGS.convs}; "
+        f"GLIBC_TUNABLES={os.environ.get('GLIBC_TUNABLES', '')!r}; "
         f"jax {jax.__version__} "
         f"({jax.devices()[0].device_kind}), torch {torch.__version__} "
         f"({torch.get_num_threads()} threads); cores {len(os.sched_getaffinity(0))}; "
@@ -342,8 +389,10 @@ def main():
               "oneDNN, with AMX for bf16, which XLA:CPU does not use)")
 
   batch = make_batch(np.random.default_rng(0), b, ARGS.image_size, ARGS.tag_head)
-  if ARGS.conv1x1 == "conv":
-    patch_conv_plain()
+  if ARGS.convs == "lax":
+    patch_plain_convs()
+  elif ARGS.convs == "no_rows":
+    convolution.ROWS_MIN_POSITIONS = sys.maxsize
   runners = {}
   jax_one, flops = jaxgeo_step(batch, run=not ARGS.no_jax)
   if jax_one is not None:

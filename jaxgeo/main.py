@@ -19,7 +19,7 @@ from ml_collections import config_flags
 
 import jax
 
-from jaxgeo import distributed, train
+from jaxgeo import distributed, host_memory, train
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Path to a config file (configs/*.py), optionally `path:arg`.",
@@ -109,6 +109,7 @@ def _log_to_workdir(workdir: str) -> None:
 def main(argv: list[str]) -> None:
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  host_memory.reexec_with_malloc_tuning()  # on the CPU; a restart, so first of all
   mode = distributed.initialize_from_environment()  # before anything else touches JAX
   config, workdir = _CONFIG.value, _WORKDIR.value
   os.makedirs(workdir, exist_ok=True)

@@ -49,6 +49,8 @@ import jax.numpy as jnp
 from flax import nnx
 from flax.typing import Dtype
 
+from jaxgeo.models import convolution
+
 # He-normal over fan_out: torchvision's kaiming_normal_(mode="fan_out", nonlinearity="relu").
 _KERNEL_INIT = nnx.initializers.variance_scaling(2.0, "fan_out", "normal")
 
@@ -59,34 +61,6 @@ KERAS_BN_EPSILON = 1.001e-5
 def _pad(k: int) -> tuple[tuple[int, int], tuple[int, int]]:
   """Symmetric padding of a k x k conv, as torch (padding=k//2) and Keras (ZeroPadding2D) do."""
   return ((k // 2, k // 2), (k // 2, k // 2))
-
-
-def conv_1x1_as_dot(lhs, rhs, window_strides, padding, lhs_dilation=None, rhs_dilation=None,
-                    dimension_numbers=None, feature_group_count=1, precision=None, **kwargs):
-  """`lax.conv_general_dilated`, but an NHWC/HWIO 1x1 convolution is done as one 2-D matmul.
-
-  XLA's CPU backend computes the weight gradient of a 1x1 convolution as a convolution whose
-  "kernel" is the whole output gradient (~5-7 GFLOP/s on the development machine); as a dot it
-  is a (C_in x N*H*W) @ (N*H*W x C_out) matmul. This made the ResNet-50 train step 1.75x faster
-  on CPU (benchmarks/train_step.py); on GPU/TPU it is the same computation. Parameters and
-  results are unchanged (up to summation order). Anything else goes to lax as it is.
-  """
-  nhwc = jax.lax.conv_dimension_numbers(lhs.shape, rhs.shape, ("NHWC", "HWIO", "NHWC"))
-  plain = (rhs.shape[:2] == (1, 1) and feature_group_count == 1
-           and jax.lax.conv_dimension_numbers(lhs.shape, rhs.shape, dimension_numbers) == nhwc
-           and (padding == "VALID" or all(tuple(p) == (0, 0) for p in padding))
-           and all(d == 1 for d in (lhs_dilation or (1, 1)) + (rhs_dilation or (1, 1))))
-  if not plain:
-    return jax.lax.conv_general_dilated(
-        lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation, dimension_numbers,
-        feature_group_count, precision=precision, **kwargs)
-  kwargs.pop("out_sharding", None)
-  sh, sw = window_strides
-  x = lhs[:, ::sh, ::sw, :] if (sh, sw) != (1, 1) else lhs
-  n, h, w, c = x.shape
-  y = jnp.dot(x.reshape(n * h * w, c), rhs.reshape(c, rhs.shape[-1]), precision=precision,
-              preferred_element_type=kwargs.get("preferred_element_type"))
-  return y.reshape(n, h, w, rhs.shape[-1])
 
 
 def _max_pool_3x3_s2(x: jax.Array) -> jax.Array:
@@ -224,8 +198,8 @@ class ResNet(nnx.Module):
     self.preact = block_cls.preact
     self.dtype = dtype
     conv = functools.partial(nnx.Conv, use_bias=False, kernel_init=_KERNEL_INIT, dtype=dtype,
-                             param_dtype=param_dtype, conv_general_dilated=conv_1x1_as_dot,
-                             rngs=rngs)
+                             param_dtype=param_dtype, rngs=rngs,
+                             conv_general_dilated=convolution.conv_general_dilated)
     norm = functools.partial(nnx.BatchNorm, momentum=bn_momentum, epsilon=bn_epsilon,
                              dtype=dtype, param_dtype=param_dtype, rngs=rngs)
 
