@@ -58,7 +58,9 @@ def test_upload_in_the_browser_shows_the_place(runlocal_workdir, tmp_path_factor
       page.locator("#locate").wait_for(timeout=TIMEOUT_MS)  # the app has rendered
       page.locator("#photos input[type=file]").set_input_files(
           [str(EXAMPLES / "paris_eiffel_tower.jpg")])
-      page.get_by_text("paris_eiffel_tower.jpg").first.wait_for(timeout=TIMEOUT_MS)
+      # Uploaded: the server's copy has a download link. (Not the file name's text: Gradio shows
+      # it as two spans, stem and extension, and only a transient progress line has it whole.)
+      page.locator('#photos a[download="paris_eiffel_tower.jpg"]').wait_for(timeout=TIMEOUT_MS)
       page.click("#locate")
       place = page.locator(".jaxgeo-place").first
       place.wait_for(timeout=TIMEOUT_MS)
