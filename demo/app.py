@@ -44,7 +44,7 @@ from absl import logging
 from PIL import Image
 
 from demo import privacy, report, search, uploads, world_map
-from jaxgeo import predict
+from jaxgeo import inference, photos
 from jaxgeo.data.images import BadImage
 
 EXAMPLES = REPO / "demo" / "examples"
@@ -149,7 +149,7 @@ def parse_location(text: str | None) -> tuple[tuple[float, float] | None, str]:
 class Demo:
   """The loaded model and the handlers of the UI's events."""
 
-  def __init__(self, settings: Settings, predictor: predict.Predictor,
+  def __init__(self, settings: Settings, predictor: inference.Predictor,
                searcher: search.PhotoSearch | None, search_note: str = ""):
     self.settings = settings
     self.predictor = predictor
@@ -286,7 +286,7 @@ def build_app(demo: Demo) -> gr.Blocks:
       with gr.Row():
         with gr.Column(scale=1):
           files = gr.File(label=f"Photos: drag and drop one or several ({uploads.accepted_formats()})",
-                          file_count="multiple", file_types=list(predict.PHOTO_EXTENSIONS),
+                          file_count="multiple", file_types=list(photos.PHOTO_EXTENSIONS),
                           elem_id="photos")
           where = gr.Textbox(label="Your location (optional): lat, lon",
                              placeholder="48.86, 2.35", elem_id="where")
@@ -354,7 +354,7 @@ def main(argv: list[str] | None = None) -> None:
   # The land mask (~2 s) loads while the checkpoint is restored, before the first user waits.
   mask = threading.Thread(target=world_map.land_share, daemon=True)
   mask.start()
-  predictor = predict.Predictor.from_workdir(settings.workdir, five_crop=settings.five_crop,
+  predictor = inference.Predictor.from_workdir(settings.workdir, five_crop=settings.five_crop,
                                              locsens=settings.locsens or None)
   mask.join()
   demo = Demo(settings, predictor, *search.load_search(settings.locsens or settings.workdir,

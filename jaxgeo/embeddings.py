@@ -52,19 +52,6 @@ class Embeddings:
     return len(self.image)
 
 
-class _Range:
-  """Records [start, stop) of a random-access source."""
-
-  def __init__(self, source, start: int, stop: int):
-    self.source, self.start, self.stop = source, start, stop
-
-  def __len__(self) -> int:
-    return self.stop - self.start
-
-  def __getitem__(self, i: int):
-    return self.source[self.start + i]
-
-
 def _embed_step(state: dict, batch: dict[str, jax.Array], *, graphdef: nnx.GraphDef) -> dict:
   model = nnx.merge(graphdef, state["params"], state["rest"], copy=True)
   model.eval()
@@ -125,7 +112,7 @@ def extract_embeddings(run, dataset: str, split: str, out_dir: str, *, batch_siz
       done += 1
       continue
     start, stop = index * shard_size, min(len(source), (index + 1) * shard_size)
-    batches = pipeline.eval_batches(_Range(source, start, stop),
+    batches = pipeline.eval_batches(pipeline.RecordRange(source, start, stop),
                                     batch_size=batch_size // jax.process_count(),
                                     image_size=image_size, partitions=(),
                                     vocabulary=run.vocabulary, id_key="photo_id")

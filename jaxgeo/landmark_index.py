@@ -20,6 +20,8 @@ import os
 import numpy as np
 from absl import app, flags, logging
 
+from jaxgeo.prediction import IndexMatch
+
 INDEX_DIR = "landmark_index"
 DEFAULT_SPLIT = "gldv2/index:index"
 
@@ -40,7 +42,6 @@ class LandmarkIndex:
 
   def search(self, descriptor: np.ndarray, k: int = 5):
     """The k most similar index photos to one unit descriptor, most similar first."""
-    from jaxgeo.predict import IndexMatch  # pylint: disable=g-import-not-at-top
     sims = self.embeddings @ np.asarray(descriptor, np.float32)
     k = min(k, len(sims))
     top = np.argpartition(-sims, k - 1)[:k]
@@ -103,7 +104,7 @@ def build_index(predictor, dataset: str = DEFAULT_SPLIT, data_dir: str | None = 
   """
   from jaxgeo.data import images, pipeline  # pylint: disable=g-import-not-at-top
   import tqdm  # pylint: disable=g-import-not-at-top
-  from jaxgeo.predict import load_photo  # pylint: disable=g-import-not-at-top
+  from jaxgeo.photos import load_photo  # pylint: disable=g-import-not-at-top
   if not predictor.has_landmarks:
     raise ValueError("The landmark index needs a model with a landmark head "
                      "(config.model.landmark_head=True).")
@@ -152,7 +153,7 @@ def _define_flags() -> None:
 
 def main(argv: list[str]) -> None:
   del argv
-  from jaxgeo.predict import Predictor  # pylint: disable=g-import-not-at-top
+  from jaxgeo.inference import Predictor  # pylint: disable=g-import-not-at-top
   args = flags.FLAGS
   predictor = Predictor.from_workdir(args.workdir, data_dir=args.data_dir,
                                      batch_size=args.batch_size)

@@ -222,20 +222,22 @@ def test_face_check_finds_a_face_and_no_face_in_landscapes():
 
 def _prediction(coarse: bool = False):
   """A Prediction as the Predictor returns it (its own dataclasses), for a photo of Paris."""
-  from jaxgeo import predict  # pylint: disable=g-import-not-at-top
-  places = [predict.Place(48.8584, 2.2945, 0.6, "cells_fine", 3, "47e66f", "Paris, France", "FR"),
-            predict.Place(51.5074, -0.1278, 0.3, "cells_fine", 7, "487604", "London, United Kingdom",
-                          "GB")]
-  return predict.Prediction(
+  from jaxgeo import prediction  # pylint: disable=g-import-not-at-top
+  places = [prediction.Place(48.8584, 2.2945, 0.6, "cells_fine", 3, "47e66f", "Paris, France",
+                             "FR"),
+            prediction.Place(51.5074, -0.1278, 0.3, "cells_fine", 7, "487604",
+                             "London, United Kingdom", "GB")]
+  return prediction.Prediction(
       source="photo.jpg", places=places,
-      granularities=[predict.Granularity("cells_coarse", 10, 1, 0.8),
-                     predict.Granularity("cells_fine", 40, 3, 0.5),
-                     predict.Granularity("hierarchy", 40, 3, 0.6)],
-      tags=[predict.Tag("eiffel tower", 0.4), predict.Tag("paris", 0.3)], tag_source="locsens",
+      granularities=[prediction.Granularity("cells_coarse", 10, 1, 0.8),
+                     prediction.Granularity("cells_fine", 40, 3, 0.5),
+                     prediction.Granularity("hierarchy", 40, 3, 0.6)],
+      tags=[prediction.Tag("eiffel tower", 0.4), prediction.Tag("paris", 0.3)],
+      tag_source="locsens",
       tag_location=(48.85656, 2.29236),
-      landmark=predict.Landmark(True, 1234, "Eiffel Tower", 0.9, 0.5, 3),
-      neighbours=[predict.IndexMatch("abc", 1234, 0.87)],
-      true_location=predict.TrueLocation(48.85656, 2.29236, "exif", 0.16), coarse=coarse,
+      landmark=prediction.Landmark(True, 1234, "Eiffel Tower", 0.9, 0.5, 3),
+      neighbours=[prediction.IndexMatch("abc", 1234, 0.87)],
+      true_location=prediction.TrueLocation(48.85656, 2.29236, "exif", 0.16), coarse=coarse,
       five_crop=False)
 
 

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import portpicker
 import pytest
 
@@ -102,6 +103,20 @@ def test_two_processes_train_one_model(two_process_run):
   assert (workdir / "checkpoints" / "30").is_dir()
   assert (workdir / "log.txt").exists() and (workdir / "log.process1.txt").exists()
   assert not list(workdir.rglob("*.tmp"))
+
+  # LocSens (stage 2) ran over both processes: each extracted half of the train split's
+  # embeddings, and the shard holds every photo once, in split order, next to its label.
+  from jaxgeo import embeddings  # pylint: disable=g-import-not-at-top
+  from jaxgeo.data import pipeline  # pylint: disable=g-import-not-at-top
+  extracted = embeddings.load_embeddings(
+      str(workdir / "locsens" / "embeddings" / "yfcc100m_geo_yfcc100m_train"))
+  split = pipeline.open_split("yfcc100m_geo/yfcc100m", "train", str(workdir / "tfds"))
+  examples = [split[i] for i in range(len(split))]
+  assert list(extracted.photo_id) == [e["photo_id"].decode() for e in examples]
+  np.testing.assert_allclose(extracted.latitude, [e["latitude"] for e in examples], rtol=1e-6)
+  assert np.isfinite(extracted.image).all() and np.abs(extracted.image).sum(axis=1).min() > 0
+  locsens_results = json.loads((workdir / "locsens" / "results.json").read_text())
+  assert {"tagging", "retrieval"} <= set(locsens_results)
   print(f"two-process runlocal: {seconds:.0f} s")
 
 

@@ -178,11 +178,12 @@ def test_read_coordinates_skips_and_counts_bad_rows(tmp_path):
   assert ids.tolist() == ["a/b/1.jpg", "a/b/6.jpg"]
   np.testing.assert_allclose(lat, [48.85, -33.9])
   assert report.num_rows == 7 and report.num_kept == 2
-  assert report.skipped == {"missing or non-numeric LAT/LON": 2,
-                            "LAT outside [-90, 90] or LON outside [-180, 180]": 2,
-                            "duplicate IMG_ID (first kept)": 1}
-  assert report.examples["missing or non-numeric LAT/LON"] == [2, 5]
-  assert "skipped 2 row(s)" in report.summary()
+  assert report.skipped == {"missing_coordinates": 2, "bad_coordinates": 2, "duplicate_id": 1}
+  assert report.examples["missing_coordinates"] == [2, 5]
+  assert report.examples["bad_coordinates"] == [3, 4]
+  assert report.examples["duplicate_id"] == [6]
+  assert ("skipped 2 row(s): LAT outside [-90, 90] or LON outside [-180, 180] "
+          "(bad_coordinates; e.g. data rows 3, 4)") in report.summary()
 
 
 def test_command_line(tmp_path, capsys):

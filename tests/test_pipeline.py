@@ -126,8 +126,24 @@ def test_eval_padding_and_equal_batch_counts(built):
   assert len(per_shard[0]) == pipeline.num_eval_batches(n, 8, 3)
   masks = np.concatenate([b[pipeline.MASK_KEY] for shard in per_shard for b in shard])
   assert masks.sum() == n
+  # Each real row knows its record number (results from several hosts go back in split order).
+  real = [(b[pipeline.INDEX_KEY][b[pipeline.MASK_KEY]], b["id"][b[pipeline.MASK_KEY]])
+          for shard in per_shard for b in shard]
+  indices = np.concatenate([i for i, _ in real])
+  assert sorted(indices.tolist()) == list(range(n))
+  ids = np.concatenate([d for _, d in real]).tolist()
+  assert [source[int(i)]["photo_id"] for i in indices] == ids
   last = per_shard[0][-1]
   assert np.all(last["image"][~last[pipeline.MASK_KEY]] == 0)
+
+
+def test_record_ranges_and_shards_cover_each_record_once():
+  source = list(range(10))
+  shards = [pipeline.RecordRange.shard(source, i, 3) for i in range(3)]
+  assert [len(s) for s in shards] == [3, 3, 4]
+  assert [s[j] for s in shards for j in range(len(s))] == source
+  middle = pipeline.RecordRange(source, 4, 7)
+  assert len(middle) == 3 and [middle[j] for j in range(3)] == [4, 5, 6]
 
 
 def test_five_crop_centre_is_the_eval_crop(built):

@@ -16,17 +16,18 @@ from flax import nnx
 from geopy import distance as geopy_distance
 from PIL import Image
 
-from jaxgeo import landmark_index, locsens as locsens_api, predict
+from jaxgeo import inference, landmark_index, locsens as locsens_api, predict, prediction
 from jaxgeo.data import images as images_lib, pipeline, synthetic, transforms, vocab
 from jaxgeo.models import locsens as locsens_model
 from jaxgeo.geo import gazetteer, s2
+from jaxgeo.photos import load_photo
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
-def predictor(runlocal_workdir) -> predict.Predictor:
-  return predict.Predictor.from_workdir(str(runlocal_workdir), batch_size=4, top_k=5, num_tags=5)
+def predictor(runlocal_workdir) -> inference.Predictor:
+  return inference.Predictor.from_workdir(str(runlocal_workdir), batch_size=4, top_k=5, num_tags=5)
 
 
 @pytest.fixture(scope="module")
@@ -77,10 +78,10 @@ def test_distributions_sum_to_one_and_hierarchy_is_the_product_rule(predictor, t
 
 
 def test_forward_agrees_with_the_model(predictor, toy_photos):
-  """predict.forward runs the heads itself (to also get the GeM descriptor): same logits."""
+  """inference.forward runs the heads itself (to also get the GeM descriptor): same logits."""
   model = nnx.merge(predictor.graphdef, predictor.params, predictor.rest, copy=True)
   model.eval()
-  pixels = np.stack([transforms.eval_crops(predict.load_photo(p).image, predictor.image_size)
+  pixels = np.stack([transforms.eval_crops(load_photo(p).image, predictor.image_size)
                      for p in toy_photos[:2]])
   expected = jax.tree.map(np.asarray, nnx.jit(lambda m, x: m(x))(model, pixels))
   got = predictor.run_batch(toy_photos[:2], full=True)
@@ -127,7 +128,7 @@ def test_batches_of_any_size_give_the_same_answers_without_recompiling(predictor
     assert a.places[0].class_id == b.places[0].class_id
     assert a.places[0].probability == pytest.approx(b.places[0].probability, rel=1e-4)
   predictor.predict_batch(toy_photos[:3])  # a 3 pads to the 4 bucket: no new shape
-  assert predictor._forward._cache_size() <= len(predict.bucket_sizes(predictor.batch_size)) + 2
+  assert predictor._forward._cache_size() <= len(inference.bucket_sizes(predictor.batch_size)) + 2
 
 
 def test_place_names_of_the_toy_cities():
@@ -166,7 +167,7 @@ def test_exif_orientation_is_applied(predictor):
     return out.getvalue()
   # Orientation 6: the stored pixels must be turned 90 degrees clockwise to stand upright.
   stored = upright.transpose(Image.Transpose.ROTATE_90)
-  loaded = predict.load_photo(png(stored, 6))
+  loaded = load_photo(png(stored, 6))
   assert loaded.image.size == upright.size
   np.testing.assert_array_equal(np.asarray(loaded.image), np.asarray(upright))
   a = predictor.probabilities(png(upright))
@@ -177,7 +178,7 @@ def test_exif_orientation_is_applied(predictor):
 
 
 def test_five_crop_voting_averages_the_crops(predictor, toy_photos):
-  image = predict.load_photo(toy_photos[1]).image
+  image = load_photo(toy_photos[1]).image
   crops = transforms.eval_crops(image, predictor.image_size, five_crop=True)
   assert crops.shape == (5, predictor.image_size, predictor.image_size, 3)
   single = predictor._forward(predictor.params, predictor.rest, crops, graphdef=predictor.graphdef,
@@ -200,7 +201,7 @@ def test_coarse_mode_hides_fine_coordinates(predictor):
     assert place.partition == coarsest.name
     assert place.latitude == round(place.latitude) and place.longitude == round(place.longitude)
     assert "," not in place.name  # a country, no city
-    assert s2.cell_levels(s2.tokens_to_cell_ids([place.cell]))[0] <= predict.COARSE_MAX_LEVEL
+    assert s2.cell_levels(s2.tokens_to_cell_ids([place.cell]))[0] <= inference.COARSE_MAX_LEVEL
   assert (p.true_location.latitude, p.true_location.longitude) == (49.0, 2.0)
 
 
@@ -264,7 +265,7 @@ def test_landmark_index_finds_its_own_photos(predictor, runlocal_workdir, tmp_pa
 
 def test_a_run_without_partitions_or_vocabulary_answers_with_what_it_has(predictor, toy_photos):
   """A landmarks-only run (configs/gldv2_landmarks.py) has no places, granularities or tags."""
-  only = predict.Predictor(predictor.graphdef, predictor.params, predictor.rest,
+  only = inference.Predictor(predictor.graphdef, predictor.params, predictor.rest,
                            image_size=predictor.image_size, tree=None,
                            landmark_ids=predictor.landmark_ids,
                            landmark_names=predictor.landmark_names, batch_size=4)
@@ -304,7 +305,7 @@ def test_locsens_ranks_the_tags_for_the_given_exif_or_predicted_place(
   try:
     def expected(p, where):
       ids, scores = scorer.rank_tags(p.image_embedding, where[0], where[1], k=5)
-      return [predict.Tag(predictor.tags[i], pytest.approx(float(s), abs=1e-5))
+      return [prediction.Tag(predictor.tags[i], pytest.approx(float(s), abs=1e-5))
               for i, s in zip(ids, scores)]
     given = predictor.predict(toy_photos[0], location=(-33.86, 151.21))
     assert given.tag_source == "locsens" and given.tag_location == (-33.86, 151.21)

@@ -21,6 +21,9 @@ from jaxgeo.data.vocab import TagVocabulary
 from jaxgeo.geo.partitions import Partition
 
 MASK_KEY = "_mask"
+# Eval batches: each row's record number in the source (host-only), so results gathered from
+# several processes can be put back in the source's order.
+INDEX_KEY = "_index"
 
 
 def open_split(name: str, split: str, data_dir: str):
@@ -120,22 +123,25 @@ def eval_batches(source, *, batch_size: int, image_size: int, partitions: Sequen
   """One pass over this process's shard, in fixed-size batches padded with a `_mask`.
 
   Every process yields `num_eval_batches(...)` batches (all-masked ones once its shard is
-  done), so collective ops in the eval step never wait on a process that has run out.
+  done), so collective ops in the eval step never wait on a process that has run out. Each
+  row carries its record number in `source` (`_index`).
   """
   shard_options = shard_options or grain.sharding.ShardByJaxProcess(drop_remainder=False)
   crop = transforms.FiveCrop(image_size) if five_crop else transforms.CenterCrop(image_size)
   operations = [crop, transforms.GeoLabels(partitions, vocabulary, id_key=id_key)]
   # grain's IndexSampler drops the remainder of an uneven split even when asked not to, so the
   # shard is cut here: every example is evaluated exactly once.
-  shard = _ShardOf(source, shard_options.shard_index, shard_options.shard_count)
+  shard = RecordRange.shard(source, shard_options.shard_index, shard_options.shard_count)
   sampler = grain.samplers.IndexSampler(len(shard), shuffle=False, num_epochs=1)
   loader = grain.DataLoader(
       data_source=shard, sampler=sampler,
       operations=[*operations, grain.transforms.Batch(batch_size, drop_remainder=False)])
   total = num_eval_batches(len(source), batch_size, shard_options.shard_count)
-  count, template = 0, None
-  for batch in loader:
-    count, template = count + 1, batch
+  count, template, index = 0, None, shard.start
+  for batch in loader:  # in the sampler's order: records shard.start, shard.start + 1, ...
+    rows = len(next(iter(batch.values())))
+    batch[INDEX_KEY] = np.arange(index, index + rows, dtype=np.int32)
+    count, template, index = count + 1, batch, index + rows
     yield pad_batch(batch, batch_size)
   if count < total:
     if template is None:  # An empty shard: shape the padding after the split's first example.
@@ -143,18 +149,22 @@ def eval_batches(source, *, batch_size: int, image_size: int, partitions: Sequen
       for op in operations:
         example = op.map(example)
       template = {k: np.asarray(v)[None] for k, v in example.items()}
+      template[INDEX_KEY] = np.zeros(1, np.int32)
     empty = {k: v[:0] for k, v in template.items()}
     for _ in range(total - count):
       yield pad_batch(empty, batch_size)
 
 
-class _ShardOf:
-  """Records [n*i/k, n*(i+1)/k) of a random-access source: shard i of k, sizes within 1."""
+class RecordRange:
+  """Records [start, stop) of a random-access source, itself a random-access source."""
 
-  def __init__(self, source, index: int, count: int):
-    self.source = source
-    self.start = len(source) * index // count
-    self.stop = len(source) * (index + 1) // count
+  def __init__(self, source, start: int, stop: int):
+    self.source, self.start, self.stop = source, start, stop
+
+  @classmethod
+  def shard(cls, source, index: int, count: int) -> "RecordRange":
+    """Records [n*i/k, n*(i+1)/k): shard i of k, sizes within 1."""
+    return cls(source, len(source) * index // count, len(source) * (index + 1) // count)
 
   def __len__(self) -> int:
     return self.stop - self.start
@@ -167,7 +177,7 @@ def to_global_arrays(batch: dict[str, np.ndarray],
                      sharding: jax.sharding.Sharding) -> dict[str, jax.Array]:
   """Per-process batch -> global arrays sharded over the mesh (host-only fields left out).
 
-  Text fields (ids) stay on the host: they have no device dtype.
+  Text fields (ids) stay on the host: they have no device dtype; so do record numbers.
   """
   return {key: jax.make_array_from_process_local_data(sharding, value)
-          for key, value in batch.items() if value.dtype.kind not in "OSU"}
+          for key, value in batch.items() if value.dtype.kind not in "OSU" and key != INDEX_KEY}

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.experimental import multihost_utils
 
-from jaxgeo.data.pipeline import MASK_KEY
+from jaxgeo.data.pipeline import INDEX_KEY, MASK_KEY
 from jaxgeo.geo import distance
 from jaxgeo.geo.hierarchy import Hierarchy
 
@@ -89,7 +89,8 @@ def collect_outputs(batches: Iterable[dict], step: Callable[[dict], dict[str, ja
                     ) -> dict[str, np.ndarray]:
   """Runs `step` over padded batches; gathers its outputs (and the batch `id`s) of real examples.
 
-  Outputs come back from every process (`process_allgather`), so each host sees all results.
+  Outputs come back from every process (`process_allgather`), so each host sees all results,
+  in the source's record order (batches' `_index`) whatever the number of processes.
   """
   chunks: dict[str, list[np.ndarray]] = {}
   for batch in batches:
@@ -97,6 +98,8 @@ def collect_outputs(batches: Iterable[dict], step: Callable[[dict], dict[str, ja
     if "id" in batch:
       ids = np.asarray(batch["id"]).astype(f"S{_ID_BYTES}")
       outputs["id"] = np.frombuffer(ids.tobytes(), np.uint8).reshape(len(ids), _ID_BYTES)
+    if INDEX_KEY in batch:
+      outputs[INDEX_KEY] = batch[INDEX_KEY]
     outputs[MASK_KEY] = batch[MASK_KEY]
     gathered = {k: np.asarray(multihost_utils.process_allgather(v, tiled=True))
                 for k, v in outputs.items()}
@@ -104,6 +107,9 @@ def collect_outputs(batches: Iterable[dict], step: Callable[[dict], dict[str, ja
     for name, value in gathered.items():
       chunks.setdefault(name, []).append(value[mask])
   out = {name: np.concatenate(parts) for name, parts in chunks.items()}
+  if INDEX_KEY in out:  # processes' batches arrive interleaved
+    order = np.argsort(out.pop(INDEX_KEY), kind="stable")
+    out = {name: value[order] for name, value in out.items()}
   if "id" in out:
     out["id"] = np.array([bytes(row).rstrip(b"\0").decode("utf-8") for row in out["id"]])
   return out

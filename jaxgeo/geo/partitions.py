@@ -226,8 +226,8 @@ def build_partitions(latitudes, longitudes, tau_min: int, tau_max: Sequence[int]
   return partitions, classes
 
 
-# Why `read_coordinates` skips a row: the short key builders count it under, and the sentence
-# the report shows people.
+# Why `read_coordinates` skips a row: the short key reports count it under (as builders' skip
+# reports do), and the sentence the summary shows people.
 COORDINATE_SKIP_REASONS = {
     "missing_coordinates": "missing or non-numeric LAT/LON",
     "bad_coordinates": "LAT outside [-90, 90] or LON outside [-180, 180]",
@@ -238,7 +238,8 @@ COORDINATE_SKIP_REASONS = {
 
 @dataclasses.dataclass
 class CoordinateReport:
-  """What `read_coordinates` kept and skipped, by reason (with a few example rows each)."""
+  """What `read_coordinates` kept and skipped, by reason key of COORDINATE_SKIP_REASONS (with a
+  few example data rows each)."""
   path: str
   num_rows: int = 0
   num_kept: int = 0
@@ -250,7 +251,8 @@ class CoordinateReport:
              f"{self.num_rows - self.num_kept} skipped"]
     for reason, count in self.skipped.items():
       rows = ", ".join(str(r) for r in self.examples[reason])
-      lines.append(f"  skipped {count} row(s): {reason} (e.g. data rows {rows})")
+      lines.append(f"  skipped {count} row(s): {COORDINATE_SKIP_REASONS[reason]} "
+                   f"({reason}; e.g. data rows {rows})")
     return "\n".join(lines)
 
 
@@ -272,12 +274,11 @@ def read_coordinates(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, n
   lat = pd.to_numeric(frame["LAT"].str.strip(), errors="coerce").to_numpy(np.float64)
   lon = pd.to_numeric(frame["LON"].str.strip(), errors="coerce").to_numpy(np.float64)
   ids = frame["IMG_ID"].to_numpy()
-  text = COORDINATE_SKIP_REASONS
   reasons = {
-      text["missing_coordinates"]: ~(np.isfinite(lat) & np.isfinite(lon)),
-      text["bad_coordinates"]: (np.abs(lat) > 90) | (np.abs(lon) > 180),
-      text["missing_id"]: ids == "",
-      text["duplicate_id"]: frame["IMG_ID"].duplicated().to_numpy() & (ids != ""),
+      "missing_coordinates": ~(np.isfinite(lat) & np.isfinite(lon)),
+      "bad_coordinates": (np.abs(lat) > 90) | (np.abs(lon) > 180),
+      "missing_id": ids == "",
+      "duplicate_id": frame["IMG_ID"].duplicated().to_numpy() & (ids != ""),
   }
   report = CoordinateReport(path=path, num_rows=len(frame))
   bad = np.zeros(len(frame), dtype=bool)

@@ -55,8 +55,6 @@ _YFCC4K_METADATA = "yfcc4k_dataset"
 # Photo decoding and resizing run in threads: PIL releases the GIL while it decodes, and the
 # Im2GPS3k originals are full-size Flickr photos.
 _NUM_THREADS = min(8, os.cpu_count() or 1)
-# Skip-counter keys of the reasons partitions.read_coordinates reports in words.
-_CSV_REASONS = {text: key for key, text in partitions_lib.COORDINATE_SKIP_REASONS.items()}
 
 
 @dataclasses.dataclass
@@ -228,11 +226,10 @@ class _CsvLabelledSource:
   def skipped(self) -> Iterator[tuple[str, str]]:
     """The labels CSV's bad rows, as read_coordinates counted them."""
     for reason, count in self.csv_report.skipped.items():
-      key = _CSV_REASONS[reason]
       rows = self.csv_report.examples.get(reason, [])
       for k in range(count):
         # read_coordinates keeps the row numbers of the first few only (as SkipCounter does).
-        yield key, (self._where(rows[k]) if k < len(rows) else f"{self.csv_name}: row")
+        yield reason, (self._where(rows[k]) if k < len(rows) else f"{self.csv_name}: row")
 
   def _where(self, row: int) -> str:
     """`file:line` of a data row numbered from 1, as read_coordinates numbers them."""

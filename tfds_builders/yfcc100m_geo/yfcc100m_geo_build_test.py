@@ -101,8 +101,9 @@ def test_mp16_joins_meta_csv_shards_and_tags(tmp_path, yfcc_build):
   assert {k: v.num_examples for k, v in builder.info.splits.items()} == {
       "train": 8, "validation": 4}
   report = skips.read_report(builder.data_dir)
-  assert report["meta_csv"]["skipped"] == {
-      "LAT outside [-90, 90] or LON outside [-180, 180]": 1}
+  assert report["meta_csv"]["skipped"] == {"bad_coordinates": 1}
+  assert report["meta_csv"]["reasons"]["bad_coordinates"] == (
+      "LAT outside [-90, 90] or LON outside [-180, 180]")
   assert report["train"]["skipped"] == {"no_metadata": 1}
   yfcc_examples = {**_examples(yfcc_build, "train"), **_examples(yfcc_build, "validation")}
   for split in ("train", "validation"):

@@ -120,8 +120,10 @@ class Builder(tfds.core.GeneratorBasedBuilder):
       source = _Mp16Source(manual_dir)
       meta = source.meta_report
       skips.write_split_report(self.data_dir, "meta_csv", {
+          "file": meta.path,
           "kept": meta.num_kept,
           "skipped": meta.skipped,
+          "reasons": {k: partitions_lib.COORDINATE_SKIP_REASONS[k] for k in meta.skipped},
           "examples": {k: [f"data row {r}" for r in rows] for k, rows in meta.examples.items()}})
     else:
       raise ValueError(f"Unknown source {self.builder_config.source!r}; use yfcc100m or mp16.")

@@ -1,0 +1,482 @@
+r"""The Predictor: a trained workdir's model, ready for photos, in Python and behind the demo.
+
+  predictor = inference.Predictor.from_workdir("runs/quickstart")
+  prediction = predictor.predict("photo.jpg")  # jaxgeo.prediction.Prediction
+
+For each photo it gives the top-k places under the hierarchy's product rule (with an offline place
+name), each partition's confidence, tags (the tag head's, or ranked by the workdir's LocSens
+scorer for the given place, the EXIF GPS or the predicted place), the landmark (or "no landmark"
+below a threshold), the nearest landmark-index photos when `python -m jaxgeo.landmark_index` has
+built an index, and, if the photo carries EXIF GPS, the true place and the distance to the
+prediction.
+
+Photos are prepared as evaluation prepares them (upright RGB, shorter side resized to
+image_size / 0.875, centre crop; or five crops with averaged softmax). The model runs in one
+jitted function over a few fixed batch shapes (powers of two up to `batch_size`), so a stream of
+photos never recompiles per batch size. `coarse=True` answers with the coarsest partition's cells,
+coordinates rounded to whole degrees and country names only, and leaves out the landmark, the
+index photos (they pin a place to metres) and the tags (they name places): for photos of people
+and public share links.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import csv
+import functools
+import os
+import urllib.parse
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxgeo.data import transforms
+from jaxgeo.geo import distance, gazetteer as gazetteer_lib, s2
+from jaxgeo.geo.hierarchy import Hierarchy
+from jaxgeo.photos import LoadedPhoto, Photo, load_photo
+from jaxgeo.prediction import (Granularity, IndexMatch, Landmark, Place, Prediction, Tag,
+                               TrueLocation)
+
+HIERARCHY = "hierarchy"
+# Coarse answers: whole degrees (at most ~111 km off) and no finer partition than the coarsest.
+COARSE_DECIMALS = 0
+COARSE_MAX_LEVEL = 6  # S2 level-6 cells are ~150 km across
+DEFAULT_LANDMARK_THRESHOLD = 0.5
+
+
+def forward(params, rest, images: jax.Array, *, graphdef, tree: Hierarchy | None, crops: int,
+            top_k: int, num_tags: int, full: bool = False) -> dict[str, jax.Array]:
+  """Every head's answer for a batch of photos (B * crops images in, B answers out).
+
+  The backbone runs once; the landmark head's GeM descriptor (its input) comes out with its
+  logits, for the landmark index. Softmax probabilities are averaged over crops (five-crop
+  voting). With `full`, the whole distributions come back too (tests, maps).
+  """
+  from flax import nnx  # pylint: disable=g-import-not-at-top
+  model = nnx.merge(graphdef, params, rest, copy=True)
+  model.eval()
+  feature_map = model.backbone.features(model.preprocess(images, model.dtype))
+  pooled = jnp.mean(feature_map, axis=(1, 2), dtype=jnp.float32).astype(model.dtype)
+
+  def vote(x):  # (B * crops, ...) -> (B, ...), mean over crops
+    x = x.astype(jnp.float32)
+    return jnp.mean(x.reshape(-1, crops, *x.shape[1:]), axis=1)
+
+  out = {}
+  if tree is not None:
+    logits = model.geo(pooled)
+    probs = [vote(jax.nn.softmax(logits[p.name].astype(jnp.float32), -1)) for p in tree.partitions]
+    for part, p in zip(tree.partitions, probs):
+      out[f"geo/{part.name}/class"] = jnp.argmax(p, -1)
+      out[f"geo/{part.name}/prob"] = jnp.max(p, -1)
+      if full:
+        out[f"geo/{part.name}/probs"] = p
+    # The product rule in log space, renormalised over the finest classes.
+    hier = jax.nn.softmax(tree.combine_log_probs([jnp.log(p) for p in probs]), -1)
+    out["hierarchy/probs_top"], out["hierarchy/classes_top"] = jax.lax.top_k(
+        hier, min(top_k, hier.shape[-1]))
+    coarsest = probs[0]
+    out["coarse/probs_top"], out["coarse/classes_top"] = jax.lax.top_k(
+        coarsest, min(top_k, coarsest.shape[-1]))
+    if full:
+      out["hierarchy/probs"] = hier
+  if model.tag_head is not None:
+    tag_logits, embedding = model.tag_head(pooled)
+    tag_probs = vote(jax.nn.softmax(tag_logits.astype(jnp.float32), -1))
+    out["tag/probs_top"], out["tag/ids_top"] = jax.lax.top_k(
+        tag_probs, min(num_tags, tag_probs.shape[-1]))
+    out["tag/embedding"] = vote(embedding)
+    if full:
+      out["tag/probs"] = tag_probs
+  if model.landmark_head is not None:
+    head = model.landmark_head
+    descriptor = head.pool(feature_map)  # GeM, float32; dropout is off in eval mode
+    landmark = vote(jax.nn.softmax(head.classify(descriptor.astype(model.dtype))
+                                   .astype(jnp.float32), -1))
+    out["landmark/class"], out["landmark/prob"] = jnp.argmax(landmark, -1), jnp.max(landmark, -1)
+    descriptor = vote(descriptor)
+    out["landmark/descriptor"] = descriptor / jnp.maximum(
+        jnp.linalg.norm(descriptor, axis=-1, keepdims=True), 1e-12)
+    if full:
+      out["landmark/probs"] = landmark
+  return out
+
+
+def load_tag_ranker(where: str, *, required: bool, tags: Sequence[str]):
+  """The trained LocSens scorer of a workdir (jaxgeo.locsens), or None if there is none.
+
+  Its vocabulary must be the tag head's (the scorer ranks the same tag ids); a scorer trained
+  over another run is refused with a warning (or an error when `required`).
+  """
+  from absl import logging  # pylint: disable=g-import-not-at-top
+  from jaxgeo import locsens  # pylint: disable=g-import-not-at-top
+  scorer = locsens.load_locsens(where, required=required)
+  if scorer is not None and list(scorer.vocabulary.tags) != list(tags):
+    message = (f"The LocSens scorer in {where} has another tag vocabulary than the run "
+               f"({len(scorer.vocabulary)} vs {len(tags)} tags): was it trained over this run?")
+    if required:
+      raise ValueError(message)
+    logging.warning("%s Tags come from the tag head.", message)
+    return None
+  if scorer is not None:
+    logging.info("Tags are ranked by the LocSens scorer of %s.", where)
+  return scorer
+
+
+@functools.cache
+def decode_pool(threads: int) -> concurrent.futures.ThreadPoolExecutor:
+  return concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="jaxgeo-decode")
+
+
+def bucket_sizes(batch_size: int) -> tuple[int, ...]:
+  """The padded batch shapes: 1, 2, 4, ... up to batch_size (at most log2 + 1 compilations)."""
+  sizes, b = [], 1
+  while b < batch_size:
+    sizes.append(b)
+    b *= 2
+  return (*sizes, batch_size)
+
+
+def landmark_names_of(path: str) -> dict[int, str]:
+  """Readable names by GLDv2 landmark id from a `landmark_ids.csv` with a `category` column."""
+  names = {}
+  if not os.path.exists(path):
+    return names
+  with open(path, encoding="utf-8", newline="") as f:
+    for row in csv.DictReader(f):
+      category = (row.get("category") or "").strip()
+      original = row.get("original_landmark_id") or row.get("landmark_id")
+      if not category or not original:
+        continue
+      title = urllib.parse.unquote(category.rsplit("/", 1)[-1])
+      title = title.split(":", 1)[1] if title.startswith("Category:") else title
+      try:
+        names[int(original)] = title.replace("_", " ")
+      except ValueError:
+        continue
+  return names
+
+
+# ------------------------------------------------------------------------------------------------
+# The Predictor
+
+
+class Predictor:
+  """A trained model with its partitions, vocabulary and landmark names, ready for photos.
+
+  Use `Predictor.from_workdir`; the constructor takes the pieces (benchmarks build a model
+  directly). Not thread-safe for concurrent calls that change options; predictions are.
+  """
+
+  def __init__(self, graphdef, params, rest, *, image_size: int, tree: Hierarchy | None,
+               tags: Sequence[str] | None = None, landmark_ids: np.ndarray | None = None,
+               landmark_names: dict[int, str] | None = None, batch_size: int = 16,
+               top_k: int = 5, num_tags: int = 10,
+               landmark_threshold: float = DEFAULT_LANDMARK_THRESHOLD,
+               five_crop: bool = False, landmark_index=None, tag_ranker=None, step: int = 0,
+               workdir: str | None = None, device: jax.Device | None = None):
+    # Inference runs on one device: a photo batch is too small to shard, and replicated params
+    # over several (fake CPU) devices would only repeat the work.
+    self.device = device or jax.devices()[0]
+    self.graphdef = graphdef
+    self.params = jax.device_put(params, self.device)
+    self.rest = jax.device_put(rest, self.device)
+    self.image_size = int(image_size)
+    self.tree = tree
+    self.tags = list(tags) if tags is not None else []
+    self.landmark_ids = landmark_ids
+    self.landmark_names = landmark_names or {}
+    self.batch_size = int(batch_size)
+    self.top_k = int(top_k)
+    self.num_tags = int(num_tags)
+    self.landmark_threshold = float(landmark_threshold)
+    self.five_crop = bool(five_crop)
+    self.landmark_index = landmark_index
+    self.tag_ranker = tag_ranker
+    self.step = step
+    self.workdir = workdir
+    self._tokens = {}
+    self.decode_threads = min(4, os.cpu_count() or 1)
+    self._forward = jax.jit(forward, static_argnames=("graphdef", "tree", "crops", "top_k",
+                                                      "num_tags", "full"))
+
+  @classmethod
+  def from_workdir(cls, workdir: str, *, data_dir: str | None = None, step: int | None = None,
+                   locsens: str | bool | None = None, **options) -> "Predictor":
+    """The latest (or `step`'s) checkpoint of a training workdir, with everything it needs.
+
+    Args:
+      workdir: a finished or running training's workdir.
+      data_dir: the TFDS data dir (default: the run's), for landmark names and index photos.
+      step: a checkpoint step (default: the latest).
+      locsens: where the trained LocSens scorer is: None looks in the workdir (`<workdir>/
+        locsens`) and goes without one if there is none; a path requires one there (a stage-2
+        workdir or its `locsens/` folder); False never uses one.
+      **options: the constructor's options (batch_size, top_k, num_tags,
+        landmark_threshold, five_crop).
+    """
+    from jaxgeo import landmark_index, trained  # pylint: disable=g-import-not-at-top
+    run = trained.load_trained_run(workdir, data_dir, step)
+    names = {}
+    if run.landmark_ids is not None:
+      names = landmark_names_of(trained.landmark_ids_path(run.config, workdir, run.data_dir))
+    index = landmark_index.LandmarkIndex.load_if_built(workdir, run.data_dir, run.step)
+    scorer = None
+    if locsens is not False and run.vocabulary is not None:
+      scorer = load_tag_ranker(workdir if locsens is None else locsens,
+                               required=locsens is not None, tags=run.vocabulary.tags)
+    return cls(run.graphdef, run.state["params"], run.state["rest"],
+               image_size=run.config.image_size, tree=run.tree,
+               tags=run.vocabulary.tags if run.vocabulary is not None else None,
+               landmark_ids=run.landmark_ids, landmark_names=names, landmark_index=index,
+               tag_ranker=scorer, step=run.step, workdir=workdir, **options)
+
+  # -- what the model has
+
+  @property
+  def has_geo(self) -> bool:
+    return self.tree is not None
+
+  @property
+  def has_tags(self) -> bool:
+    return bool(self.tags)
+
+  @property
+  def has_landmarks(self) -> bool:
+    return self.landmark_ids is not None
+
+  @property
+  def has_index(self) -> bool:
+    return self.landmark_index is not None
+
+  @property
+  def partition_names(self) -> tuple[str, ...]:
+    return self.tree.names if self.tree is not None else ()
+
+  # -- running the model
+
+  def run_batch(self, photos: Sequence[Photo], *, five_crop: bool | None = None,
+                full: bool = False) -> dict[str, np.ndarray]:
+    """Raw outputs (see `forward`) for up to any number of photos, in padded fixed-size batches."""
+    five_crop = self.five_crop if five_crop is None else five_crop
+    crops = 5 if five_crop else 1
+    loaded = self.load_photos(photos)
+    chunks: dict[str, list[np.ndarray]] = {}
+    for start in range(0, len(loaded), self.batch_size):
+      part = loaded[start:start + self.batch_size]
+      size = next(b for b in bucket_sizes(self.batch_size) if b >= len(part))
+      pixels = np.zeros((size, crops, self.image_size, self.image_size, 3), np.uint8)
+      for i, photo in enumerate(part):
+        pixels[i] = transforms.eval_crops(photo.image, self.image_size, five_crop).reshape(
+            crops, self.image_size, self.image_size, 3)
+      images = jax.device_put(pixels.reshape(size * crops, *pixels.shape[2:]), self.device)
+      out = self._forward(self.params, self.rest, images, graphdef=self.graphdef,
+                          tree=self.tree, crops=crops, top_k=self.top_k,
+                          num_tags=self.num_tags, full=full)
+      for key, value in jax.device_get(out).items():
+        chunks.setdefault(key, []).append(np.asarray(value)[:len(part)])
+    return {k: np.concatenate(v) for k, v in chunks.items()}
+
+  @property
+  def min_decode_side(self) -> int:
+    return transforms.eval_decode_side(self.image_size)
+
+  def load_photos(self, photos: Sequence[Photo]) -> list[LoadedPhoto]:
+    """Decodes photos on a few threads (Pillow decodes outside the GIL); BadImage on the first
+    bad one, in order."""
+    if all(isinstance(p, LoadedPhoto) for p in photos):
+      return list(photos)
+    load = functools.partial(load_photo, min_side=self.min_decode_side)
+    if len(photos) < 2 or self.decode_threads < 2:
+      return [load(p) for p in photos]
+    return list(decode_pool(self.decode_threads).map(load, photos))
+
+  def predict(self, photo: Photo, *, location: tuple[float, float] | None = None,
+              coarse: bool = False, five_crop: bool | None = None,
+              online_names: bool = False, name: str | None = None) -> Prediction:
+    """The prediction for one photo (path, bytes, PIL image).
+
+    Args:
+      photo: the photo; EXIF orientation is applied and EXIF GPS read.
+      location: (lat, lon) to rank tags for (LocSens); default the EXIF GPS, else the predicted
+        top-1 place. Ignored when tags come from the tag head.
+      coarse: coarse region only (see the module docstring).
+      five_crop: vote over five crops (default: the Predictor's setting).
+      online_names: also ask OpenStreetMap's Nominatim for addresses (network; off by default).
+      name: how the photo is named in the result (default: its path).
+
+    Raises:
+      jaxgeo.data.images.BadImage: the photo cannot be read; the message names it.
+    """
+    photo = load_photo(photo, name, self.min_decode_side)
+    return self.predict_batch([photo], locations=[location], coarse=coarse,
+                              five_crop=five_crop, online_names=online_names)[0]
+
+  def predict_batch(self, photos: Sequence[Photo], *,
+                    locations: Sequence[tuple[float, float] | None] | None = None,
+                    coarse: bool = False, five_crop: bool | None = None,
+                    online_names: bool = False,
+                    true_locations: Sequence[tuple[float, float] | None] | None = None
+                    ) -> list[Prediction]:
+    """Predictions for many photos, run in jitted batches. Raises BadImage on the first bad one.
+
+    `true_locations` gives known coordinates (e.g. a data set's labels) for photos without EXIF
+    GPS; they get the distance to the prediction like EXIF GPS does.
+    """
+    loaded = self.load_photos(photos)
+    five_crop = self.five_crop if five_crop is None else five_crop
+    out = self.run_batch(loaded, five_crop=five_crop)
+    locations = list(locations) if locations is not None else [None] * len(loaded)
+    true_locations = (list(true_locations) if true_locations is not None
+                      else [None] * len(loaded))
+    places = self._places(out, coarse, online_names)
+    # LocSens ranks tags for a place: the caller's, else the photo's EXIF GPS, else the
+    # predicted top-1.
+    tag_locations = []
+    for i, photo in enumerate(loaded):
+      where = None if coarse else locations[i] or photo.gps or (
+          (places[i][0].latitude, places[i][0].longitude) if places[i] else None)
+      tag_locations.append(None if where is None else (float(where[0]), float(where[1])))
+    tags, tag_source = self._tags(out, tag_locations)
+    if coarse:  # tags name places ("eiffel tower", "brooklyn"): a coarse answer has none
+      tags, tag_source = [[] for _ in loaded], ["none"] * len(loaded)
+    results = []
+    for i, photo in enumerate(loaded):
+      truth = self._true_location(photo, true_locations[i], places[i], coarse)
+      used = tag_locations[i] if tag_source[i] == "locsens" else None
+      results.append(Prediction(
+          source=photo.name, places=places[i], granularities=self._granularities(out, i),
+          tags=tags[i], tag_source=tag_source[i], tag_location=used,
+          landmark=None if coarse else self._landmark(out, i),
+          neighbours=None if coarse else self._neighbours(out, i),
+          true_location=truth, coarse=coarse, five_crop=five_crop,
+          image_embedding=out["tag/embedding"][i] if "tag/embedding" in out else None))
+    return results
+
+  def probabilities(self, photo: Photo, *, five_crop: bool | None = None
+                    ) -> dict[str, np.ndarray]:
+    """Whole distributions for one photo: each partition's and the hierarchy's (over the
+    finest classes), the tags' and the landmarks' where the heads exist. For maps and tests."""
+    out = self.run_batch([photo], five_crop=five_crop, full=True)
+    names = {f"geo/{n}/probs": n for n in self.partition_names}
+    names.update({"hierarchy/probs": HIERARCHY, "tag/probs": "tags",
+                  "landmark/probs": "landmarks"})
+    return {names[k]: v[0] for k, v in out.items() if k in names}
+
+  # -- assembling the answers
+
+  def _cell_tokens(self, partition) -> list[str]:
+    if partition.name not in self._tokens:
+      self._tokens[partition.name] = partition.tokens
+    return self._tokens[partition.name]
+
+  def _coarse_tokens(self, partition) -> list[str]:
+    """Cell tokens cut to at most COARSE_MAX_LEVEL: a small "coarsest" cell (few training
+    photos) must not give a fine location away through its token."""
+    key = ("coarse", partition.name)
+    if key not in self._tokens:
+      ids = partition.cell_ids
+      levels = s2.cell_levels(ids)
+      cut = ids.copy()
+      deep = levels > COARSE_MAX_LEVEL
+      cut[deep] = s2.cell_parents(ids[deep], COARSE_MAX_LEVEL)
+      self._tokens[key] = s2.cell_ids_to_tokens(cut)
+    return self._tokens[key]
+
+  def _places(self, out, coarse: bool, online_names: bool) -> list[list[Place]]:
+    if self.tree is None:
+      return [[] for _ in range(len(next(iter(out.values()))))]
+    part = self.tree.partitions[0] if coarse else self.tree.finest
+    prefix = "coarse" if coarse else HIERARCHY
+    classes, probs = out[f"{prefix}/classes_top"], out[f"{prefix}/probs_top"]
+    lat, lon = part.latitudes[classes], part.longitudes[classes]
+    if coarse:
+      lat, lon = np.round(lat, COARSE_DECIMALS), np.round(lon, COARSE_DECIMALS)
+    names = gazetteer_lib.default_gazetteer().lookup(lat.ravel(), lon.ravel())
+    tokens = self._coarse_tokens(part) if coarse else self._cell_tokens(part)
+    places = []
+    for i in range(classes.shape[0]):
+      row = []
+      for j in range(classes.shape[1]):
+        name = names[i * classes.shape[1] + j]
+        online = None
+        if online_names and not coarse and j == 0:  # Nominatim allows 1 request/s: top-1 only
+          online = gazetteer_lib.online_name(float(lat[i, j]), float(lon[i, j]))
+        row.append(Place(latitude=float(lat[i, j]) + 0.0, longitude=float(lon[i, j]) + 0.0,
+                         probability=float(probs[i, j]), partition=part.name,
+                         class_id=int(classes[i, j]), cell=tokens[classes[i, j]],
+                         name=name.country_label if coarse else name.label,
+                         country_code=name.country_code, online_name=online))
+      places.append(row)
+    return places
+
+  def _granularities(self, out, i: int) -> list[Granularity]:
+    if self.tree is None:
+      return []
+    rows = [Granularity(p.name, p.num_classes, int(out[f"geo/{p.name}/class"][i]),
+                        float(out[f"geo/{p.name}/prob"][i])) for p in self.tree.partitions]
+    rows.append(Granularity(HIERARCHY, self.tree.finest.num_classes,
+                            int(out["hierarchy/classes_top"][i, 0]),
+                            float(out["hierarchy/probs_top"][i, 0])))
+    return rows
+
+  def _tags(self, out, locations) -> tuple[list[list[Tag]], list[str]]:
+    """Tags of each photo: LocSens at its location when both exist, else the tag head's."""
+    n = len(locations)
+    if "tag/embedding" not in out or not self.tags:
+      return [[] for _ in range(n)], ["none"] * n
+    tags = [[Tag(self.tags[int(t)], float(p)) for t, p in zip(ids, probs)]
+            for ids, probs in zip(out["tag/ids_top"], out["tag/probs_top"])]
+    sources = ["tag_head"] * n
+    located = [i for i, where in enumerate(locations) if where is not None]
+    if self.tag_ranker is not None and located:
+      ids, scores = self.tag_ranker.rank_tags(
+          out["tag/embedding"][located], np.array([locations[i][0] for i in located]),
+          np.array([locations[i][1] for i in located]), k=self.num_tags)
+      for row, i in enumerate(located):
+        tags[i] = [Tag(self.tags[int(t)], float(s)) for t, s in zip(ids[row], scores[row])]
+        sources[i] = "locsens"
+    return tags, sources
+
+  def tags_at(self, prediction: Prediction, location: tuple[float, float]) -> list[Tag]:
+    """The photo's tags re-ranked by LocSens for another location, without running the CNN.
+
+    Without a LocSens scorer the tag head's ranking does not depend on the location, so the
+    prediction's own tags come back.
+    """
+    if self.tag_ranker is None or prediction.image_embedding is None or prediction.coarse:
+      return list(prediction.tags)
+    ids, scores = self.tag_ranker.rank_tags(prediction.image_embedding, location[0],
+                                            location[1], k=self.num_tags)
+    return [Tag(self.tags[int(t)], float(s)) for t, s in zip(ids, scores)]
+
+  def _landmark(self, out, i: int) -> Landmark | None:
+    if self.landmark_ids is None or "landmark/class" not in out:
+      return None
+    cls = int(out["landmark/class"][i])
+    gid = int(self.landmark_ids[cls])
+    confidence = float(out["landmark/prob"][i])
+    return Landmark(found=confidence >= self.landmark_threshold, landmark_id=gid,
+                    name=self.landmark_names.get(gid, f"landmark {gid}"),
+                    confidence=confidence, threshold=self.landmark_threshold, class_id=cls)
+
+  def _neighbours(self, out, i: int) -> list[IndexMatch] | None:
+    if self.landmark_index is None or "landmark/descriptor" not in out:
+      return None
+    return self.landmark_index.search(out["landmark/descriptor"][i], self.top_k)
+
+  def _true_location(self, photo: LoadedPhoto, given, places: list[Place],
+                     coarse: bool) -> TrueLocation | None:
+    where, source = (photo.gps, "exif") if photo.gps else (given, "label")
+    if where is None:
+      return None
+    lat, lon = float(where[0]), float(where[1])
+    km = (float(distance.great_circle_km(lat, lon, places[0].latitude, places[0].longitude))
+          if places else None)
+    if coarse:  # the photo's own position is as sensitive as the prediction
+      lat, lon = round(lat, COARSE_DECIMALS), round(lon, COARSE_DECIMALS)
+      km = None if km is None else float(round(km, -1))
+    return TrueLocation(lat, lon, source, km)
+
