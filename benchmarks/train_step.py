@@ -1,7 +1,8 @@
 r"""Images/s of the jaxgeo train step against the same model and step in PyTorch, with MFU.
 
   python benchmarks/train_step.py [--batch_size 8] [--steps 5] [--dtype float32|bfloat16]
-      [--backbone resnet50] [--tag_head] [--convs jaxgeo|no_rows|lax] [--malloc_tuning on|off]
+      [--backbone resnet50] [--tag_head] [--convs jaxgeo|no_rows|lax]
+      [--malloc_tuning on|off|single_arena]
       [--xla_flags "..."] [--threads N] [--no_torch] [--no_jax]
       [--torch_layouts nchw,channels_last] [--interleave]
 
@@ -27,9 +28,10 @@ FLOP/s over a jnp matmul peak measured in the same run (--matmul_size, float32, 
 jaxgeo's ResNet runs its convolutions through `jaxgeo.models.convolution` (1x1 convs as 2-D dots,
 k x k weight gradients on large maps as row-wise matmuls; both found with this benchmark);
 --convs no_rows drops the row-wise gradients, --convs lax uses plain lax convolutions. Both sides
-run under `jaxgeo.host_memory`'s glibc malloc settings, as `jaxgeo.main` does on the CPU (the
-script restarts itself with them; --malloc_tuning off keeps glibc's defaults for both). PyTorch
-runs in a fresh subprocess (sharing the process with JAX made it 3-7x slower, see
+run under `jaxgeo.host_memory`'s default glibc malloc settings, as `jaxgeo.main` does on the CPU
+(the script restarts itself with them); --malloc_tuning single_arena uses its one-arena setting
+(faster for this model, slower for the quickstart), off glibc's defaults, for both sides.
+PyTorch runs in a fresh subprocess (sharing the process with JAX made it 3-7x slower, see
 run_torch_child).
 
 Found in the third session (2026-11-24; ResNet-50, 224 px, batch 8, float32, MP-16 heads, quiet
@@ -39,12 +41,13 @@ machine, jnp matmul peak 284-316 GFLOP/s; a profile of the step with `jax.profil
     the backward pass (jaxgeo 1.3 s vs PyTorch 0.64 s) and the optimizer update.
   * Page faults: XLA:CPU allocates each execution's 1.3 GB temporary buffer afresh and glibc
     maps and unmaps it with mmap: 334k minor page faults per step (`/usr/bin/time`, strace shows
-    one 1.3 GB mmap per step). `jaxgeo.host_memory`'s GLIBC_TUNABLES (one arena, no mmap, no
-    trim) brought that to 55k: jaxgeo 1.78 -> 1.47 s/step. PyTorch gains as much from the same
-    setting (channels_last 1.12 -> 0.96, NCHW 1.52 -> 1.11), so the ratios barely move.
+    one 1.3 GB mmap per step). GLIBC_TUNABLES with one arena, no mmap, no trim (now
+    `jaxgeo.host_memory.SINGLE_ARENA`) brought that to 55k: jaxgeo 1.78 -> 1.47 s/step.
+    PyTorch gains as much from the same setting (channels_last 1.12 -> 0.96, NCHW 1.52 ->
+    1.11), so the ratios barely move.
   * 3x3 weight gradients: XLA's runs at 40-70 GFLOP/s on the 56x56 and 28x28 maps (PyTorch's
     oneDNN: ~400, at 4.5 ms where XLA takes 26-47 ms); as 3 matmuls of 3 shifted views each
-    (`convolution._weight_grad_by_rows`) 10-18 ms. Step with malloc tuning: 1.69 -> 1.50 s/step
+    (`convolution._weight_grad_by_rows`) 10-18 ms. Step with one arena: 1.69 -> 1.50 s/step
     (--convs no_rows vs jaxgeo). Wider matmuls (all 9 taps at once: 25 ms) and 9 single-tap
     matmuls (31 ms) were slower; so were the rows for the 3-channel stem (no gain at 224 px,
     9 -> 26 ms on the tiny quickstart ResNet), which keeps XLA's gradient.
@@ -57,12 +60,22 @@ machine, jnp matmul peak 284-316 GFLOP/s; a profile of the step with `jax.profil
   * XLA's default CPU pipeline already runs convolutions and dots through YNNPACK
     (`ynn_fusion` in the compiled HLO); --xla_cpu_experimental_ynn_fusion_type=-reduce made the
     step 1.9x slower, +eltwise changed nothing.
-  * Result, both sides under the malloc settings: jaxgeo 1.47 s/step (5.46 img/s, 47% of the
+  * Result, both sides under the one-arena setting: jaxgeo 1.47 s/step (5.46 img/s, 47% of the
     matmul peak) vs PyTorch NCHW 1.11 (ratio 0.76) and channels_last 0.96 (0.66); under glibc's
     defaults 1.78 vs 1.52 (0.85) and 1.12 (0.63). At the start of the session: 1.93 vs 1.63
     and 1.24. Left: YNNPACK's 3x3 forward/input-gradient convolutions are 1.3-2.4x slower than
     oneDNN's (56x56x64: 11.5 vs 4.7 ms), the row-wise weight gradients still 2-4x, and the
     1x1 weight-gradient dots 1.3-2x.
+
+Found in the fourth session (2026-11-24): the one-arena malloc setting of the third session made
+the quickstart train 1.5x slower (500 steps: 73 s vs 52-54 s under glibc's defaults): its input
+pipeline decodes JPEGs on threads of the training process, and one arena serialises their
+allocations. Without the arena limit (no mmap, no trim only) the quickstart is 1.1x faster than
+under the defaults (48 s), but XLA's 1.3 GB buffer, allocated in a thread's arena, is mapped
+afresh again: jaxgeo 1.68 s/step, PyTorch (which allocates on its main thread) keeps most of
+the gain: NCHW 1.15, channels_last 1.05 (0.69 / 0.62). So `jaxgeo.main` now uses that setting
+and offers one arena as JAXGEO_MALLOC_TUNING=single_arena (--malloc_tuning single_arena here:
+jaxgeo 1.47, PyTorch 1.17 / 1.00, i.e. 0.79 / 0.68).
 
 Earlier sessions:
 
@@ -137,15 +150,15 @@ _parser.add_argument("--convs", choices=("jaxgeo", "no_rows", "lax"), default="j
                      help="jaxgeo's convolutions (jaxgeo.models.convolution: 1x1 as dots, "
                      "row-wise weight gradients), without the row-wise gradients, or plain lax "
                      "convolutions, to time the difference.")
-_parser.add_argument("--malloc_tuning", choices=("on", "off"), default="on",
-                     help="Run both sides under jaxgeo.host_memory's glibc settings (as "
-                     "jaxgeo.main does on the CPU) or under glibc's defaults.")
+_parser.add_argument("--malloc_tuning", choices=("on", "off", "single_arena"), default="on",
+                     help="Run both sides under jaxgeo.host_memory's default glibc settings (as "
+                     "jaxgeo.main does on the CPU), its one-arena setting, or glibc's defaults.")
 ARGS = _parser.parse_args()
 
 if not ARGS.torch_child:  # the PyTorch process inherits the environment chosen here
   from jaxgeo import host_memory  # noqa: E402
-  if ARGS.malloc_tuning == "off":
-    os.environ[host_memory.OPT_OUT] = "0"
+  os.environ[host_memory.ENV_VAR] = {"on": "default", "off": "0"}.get(ARGS.malloc_tuning,
+                                                                      ARGS.malloc_tuning)
   host_memory.reexec_with_malloc_tuning()
 
 if ARGS.xla_flags:
