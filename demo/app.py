@@ -355,7 +355,7 @@ def main(argv: list[str] | None = None) -> None:
   mask = threading.Thread(target=world_map.land_share, daemon=True)
   mask.start()
   predictor = inference.Predictor.from_workdir(settings.workdir, five_crop=settings.five_crop,
-                                             locsens=settings.locsens or None)
+                                               locsens=settings.locsens or None)
   mask.join()
   demo = Demo(settings, predictor, *search.load_search(settings.locsens or settings.workdir,
                                                        scorer=predictor.tag_ranker))

@@ -88,6 +88,7 @@ def test_upload_in_the_browser_shows_the_place(runlocal_workdir, tmp_path_factor
     except Exception:
       page.screenshot(path=str(_artifacts() / "demo_failure.png"), full_page=True)
       print(f"\nbrowser screenshot of the failure: {_artifacts() / 'demo_failure.png'}")
+      print("the app's log, last lines:\n" + (tmp / "app.log").read_text()[-3000:])
       raise
     finally:
       browser.close()

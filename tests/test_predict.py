@@ -266,9 +266,9 @@ def test_landmark_index_finds_its_own_photos(predictor, runlocal_workdir, tmp_pa
 def test_a_run_without_partitions_or_vocabulary_answers_with_what_it_has(predictor, toy_photos):
   """A landmarks-only run (configs/gldv2_landmarks.py) has no places, granularities or tags."""
   only = inference.Predictor(predictor.graphdef, predictor.params, predictor.rest,
-                           image_size=predictor.image_size, tree=None,
-                           landmark_ids=predictor.landmark_ids,
-                           landmark_names=predictor.landmark_names, batch_size=4)
+                             image_size=predictor.image_size, tree=None,
+                             landmark_ids=predictor.landmark_ids,
+                             landmark_names=predictor.landmark_names, batch_size=4)
   p = only.predict(toy_photos[0])
   assert p.places == [] and p.granularities == [] and p.top is None
   assert p.tags == [] and p.tag_source == "none"
