@@ -85,3 +85,20 @@ def test_other_layouts_and_groups_go_to_lax():
   np.testing.assert_array_equal(
       convolution.conv_general_dilated(x, kernel, *args, **kwargs),
       jax.lax.conv_general_dilated(x, kernel, *args, **kwargs))
+
+
+def test_a_requested_output_sharding_goes_to_lax(monkeypatch):
+  """The fast paths would drop `out_sharding` (nnx.Conv's call argument); lax honours it."""
+  calls = []
+  lax_conv = jax.lax.conv_general_dilated
+  monkeypatch.setattr(jax.lax, "conv_general_dilated",
+                      lambda *a, **k: calls.append(k.get("out_sharding")) or lax_conv(*a, **k))
+  x = jnp.ones((1, 4, 4, 8), jnp.float32)
+  kernel = jnp.ones((1, 1, 8, 4), jnp.float32)
+  mesh = jax.sharding.Mesh(np.array(jax.devices()[:1]), ("data",))
+  sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+  y = convolution.conv_general_dilated(x, kernel, (1, 1), "VALID",
+                                       dimension_numbers=("NHWC", "HWIO", "NHWC"),
+                                       out_sharding=sharding)
+  assert calls == [sharding]
+  np.testing.assert_allclose(y, np.full((1, 4, 4, 4), 8.0))

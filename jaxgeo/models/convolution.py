@@ -43,7 +43,7 @@ def conv_general_dilated(lhs: jax.Array, rhs: jax.Array, window_strides, padding
            and jax.lax.conv_dimension_numbers(lhs.shape, rhs.shape, dimension_numbers)
            == jax.lax.conv_dimension_numbers(lhs.shape, rhs.shape, _NHWC)
            and all(d == 1 for d in (lhs_dilation or (1, 1)) + (rhs_dilation or (1, 1)))
-           and not kwargs.get("preferred_element_type"))
+           and not kwargs.get("preferred_element_type") and kwargs.get("out_sharding") is None)
   if plain:
     kh, kw = rhs.shape[:2]
     pads = tuple(tuple(p) for p in (jax.lax.padtype_to_pads(
