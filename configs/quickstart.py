@@ -41,6 +41,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   # do for MP-16's 4.7M photos.
   config.partitions = ml_collections.ConfigDict()
   config.partitions.input_csv = ""  # An MP-16-style meta CSV; default: data.train's train split.
+  # Which of input_csv's columns holds latitudes: "auto" decides from the values (headers of
+  # circulating files are wrong), "as_named" or "swapped" force it (jaxgeo.geo.coordinate_csv).
+  config.partitions.coordinate_columns = "auto"
   config.partitions.tau_min = 10
   config.partitions.tau_max = (1000, 400, 150)
   config.partitions.min_level = 2
@@ -73,6 +76,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.log_every_steps = 50
   config.checkpoint_every_steps = 500
   config.evals = ("geo_testsets/im2gps3k", "geo_testsets/yfcc4k", "gldv2/test")
+  # gldv2/test also scores retrieval (mAP@100) over this built index split's GeM descriptors.
+  config.landmark_index = "gldv2/index:index"
   config.eval_every_steps = 1000
   config.five_crop = False
 

@@ -7,6 +7,12 @@ the km-accuracy table (each partition, the hierarchy, and two baselines on the s
 writes per-image results to `<workdir>/eval/<data set>.csv` in the conventional columns
 `img_id, gt_lat, predicted_lat, gt_long, predicted_long, great_circle_distance` (the hierarchy's
 prediction). `--dataset` takes `name[:split]` (default split `test`) and may be repeated.
+
+  python -m jaxgeo.evaluate --results_csv im2gps3k_results.csv
+
+scores results files in those columns instead (jaxgeo's, or another method's, e.g.
+GeoEstimation's published per-image predictions), with the latitude columns decided from the
+values as for every coordinate CSV (jaxgeo.geo.coordinate_csv).
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from flax import nnx
 from jaxgeo import sharding
 from jaxgeo.data import pipeline
 from jaxgeo.evaluators import geolocation, landmarks
-from jaxgeo.geo import hierarchy as hierarchy_lib
+from jaxgeo.geo import coordinate_csv, distance, hierarchy as hierarchy_lib
 
 
 def eval_step(state: dict, batch: dict[str, jax.Array], *, graphdef: nnx.GraphDef,
@@ -51,41 +57,91 @@ def eval_step(state: dict, batch: dict[str, jax.Array], *, graphdef: nnx.GraphDe
 
 def landmark_step(state: dict, batch: dict[str, jax.Array], *,
                   graphdef: nnx.GraphDef) -> dict[str, jax.Array]:
-  """The landmark head's top class and its softmax confidence for one (padded) batch."""
+  """The landmark head's top class, its softmax confidence and the photo's unit GeM descriptor
+  (for retrieval) for one (padded) batch."""
   model = nnx.merge(graphdef, state["params"], state["rest"], copy=True)
   model.eval()
-  probs = jax.nn.softmax(model(batch["image"])["landmark"], axis=-1)
-  return {"landmark/class": jnp.argmax(probs, -1), "landmark/confidence": jnp.max(probs, -1)}
+  head = model.landmark_head
+  descriptor = head.pool(model.backbone.features(model.preprocess(batch["image"], model.dtype)))
+  probs = jax.nn.softmax(head.classify(descriptor.astype(model.dtype)).astype(jnp.float32), -1)
+  descriptor = descriptor / jnp.maximum(jnp.linalg.norm(descriptor, axis=-1, keepdims=True),
+                                        1e-12)
+  return {"landmark/class": jnp.argmax(probs, -1), "landmark/confidence": jnp.max(probs, -1),
+          "landmark/descriptor": descriptor}
 
 
-def _true_landmarks(example: dict) -> list[int]:
-  """GLDv2 landmark ids an image shows: the test solution's, or a train image's own."""
-  if "landmarks" in example:
-    return [int(x) for x in example["landmarks"]]
-  return [int(example["original_landmark_id"])]
+def _text(value) -> str:
+  return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def evaluate_landmarks(state: dict, graphdef: nnx.GraphDef, config: ml_collections.ConfigDict,
-                       source, batch_sharding: jax.sharding.Sharding,
-                       landmark_ids: np.ndarray) -> dict[str, float]:
-  """Recognition GAP (and top-1 accuracy over images with a landmark) on a GLDv2 split."""
+def _landmark_outputs(state: dict, graphdef: nnx.GraphDef, config: ml_collections.ConfigDict,
+                      source, batch_sharding: jax.sharding.Sharding) -> dict[str, np.ndarray]:
   step = jax.jit(functools.partial(landmark_step, graphdef=graphdef))
   batches = pipeline.eval_batches(source, batch_size=config.eval_batch_size // jax.process_count(),
                                   image_size=config.image_size, partitions=(),
                                   id_key="image_id")
-  out = geolocation.collect_outputs(
+  return geolocation.collect_outputs(
       batches, lambda b: step(state, pipeline.to_global_arrays(b, batch_sharding)))
-  truth_by_id = {}
+
+
+def evaluate_landmarks(state: dict, graphdef: nnx.GraphDef, config: ml_collections.ConfigDict,
+                       source, batch_sharding: jax.sharding.Sharding, landmark_ids: np.ndarray,
+                       index_source=None) -> dict[str, float]:
+  """Recognition GAP (and top-1 over images with a landmark) on a GLDv2 split, scored as the
+  official scorer does; with `index_source` (the built GLDv2 index split), retrieval mAP@100.
+
+  Test images whose solution Usage is `Ignored` are left out of the scores; GAP is also given
+  per Usage (`gap_public`, `gap_private`), as the challenge reports it.
+  """
+  out = _landmark_outputs(state, graphdef, config, source, batch_sharding)
+  rows = {}
   for i in range(len(source)):
     example = source[i]
-    truth_by_id[example["image_id"].decode()] = _true_landmarks(example)
-  truth = [truth_by_id[i] for i in out["id"]]
+    if "landmarks" in example:  # the test split: its solutions
+      rows[_text(example["image_id"])] = (
+          [int(x) for x in example["landmarks"]], _text(example["usage"]),
+          [_text(x) for x in example["retrieval_images"]], _text(example["retrieval_usage"]))
+    else:  # a train split's image: its own landmark, always scored
+      rows[_text(example["image_id"])] = ([int(example["original_landmark_id"])], "", [], "")
+  ids = out["id"]
+  truth, usage, matches, retrieval_usage = (list(x) for x in zip(*(rows[i] for i in ids)))
+  keep = landmarks.scored(usage)
   predicted = landmark_ids[out["landmark/class"]]
-  with_landmark = np.array([bool(t) for t in truth])
+  confidence = out["landmark/confidence"]
+
+  def gap(mask: np.ndarray) -> float:
+    return landmarks.global_average_precision(
+        predicted[mask], confidence[mask], [t for t, m in zip(truth, mask) if m], ids[mask])
+
+  with_landmark = keep & np.array([bool(t) for t in truth])
   correct = np.array([p in t for p, t in zip(predicted, truth)])
-  return {"gap": landmarks.global_average_precision(predicted, out["landmark/confidence"], truth),
-          "top1": float(correct[with_landmark].mean()),
-          "num_examples": float(len(truth))}
+  metrics = {"gap": gap(keep), "top1": float(correct[with_landmark].mean()),
+             "num_examples": float(keep.sum()), "num_ignored": float((~keep).sum())}
+  for subset in ("Public", "Private"):
+    mask = keep & (np.asarray(usage) == subset)
+    if any(truth[i] for i in np.flatnonzero(mask)):
+      metrics[f"gap_{subset.lower()}"] = gap(mask)
+  if index_source is not None and any(matches):  # a split with a retrieval solution
+    metrics.update(_retrieval_metrics(state, graphdef, config, index_source, batch_sharding, out,
+                                      matches, retrieval_usage))
+  return metrics
+
+
+def _retrieval_metrics(state, graphdef, config, index_source, batch_sharding, queries, matches,
+                       usage) -> dict[str, float]:
+  """mAP@100 of the test queries the retrieval solution scores, over the index's descriptors."""
+  index = _landmark_outputs(state, graphdef, config, index_source, batch_sharding)
+  scored = np.flatnonzero(landmarks.scored(usage) & np.array([bool(m) for m in matches]))
+  if scored.size == 0:
+    logging.warning("No test query of the retrieval solution has matching index images; "
+                    "mAP@100 is not reported.")
+    return {}
+  nearest = landmarks.nearest_index_images(queries["landmark/descriptor"][scored],
+                                           index["landmark/descriptor"], k=100)
+  rankings = {queries["id"][q]: index["id"][row].tolist() for q, row in zip(scored, nearest)}
+  relevant = {queries["id"][q]: matches[q] for q in scored}
+  return {"map@100": landmarks.mean_average_precision_at_k(rankings, relevant, k=100),
+          "num_queries": float(scored.size), "index_size": float(len(index["id"]))}
 
 
 def parse_dataset(spec: str) -> tuple[str, str]:
@@ -103,7 +159,8 @@ def evaluate_datasets(state: dict, graphdef: nnx.GraphDef, tree: hierarchy_lib.H
   """Metrics per data set and predictor; with training coordinates, the baselines too.
 
   GLDv2 data sets (`gldv2/...`) are scored by the landmark head (GAP, top-1) under the key
-  `landmark`; all others by geolocation.
+  `landmark`, with retrieval mAP@100 over `config.landmark_index` (a built index split,
+  `name:split`) when it is set; all others by geolocation.
   """
   per_process = config.eval_batch_size // jax.process_count()
   results = {}
@@ -113,8 +170,12 @@ def evaluate_datasets(state: dict, graphdef: nnx.GraphDef, tree: hierarchy_lib.H
     if name.startswith("gldv2/"):
       if landmark_ids is None:
         raise ValueError(f"{spec} is scored by the landmark head; enable model.landmark_head.")
+      # Configs written before the key existed have no index.
+      index_spec = config.get("landmark_index", "")
+      index_source = pipeline.open_split(*parse_dataset(index_spec), data_dir) if (
+          index_spec) else None
       results[spec] = {"landmark": evaluate_landmarks(state, graphdef, config, source,
-                                                      batch_sharding, landmark_ids)}
+                                                      batch_sharding, landmark_ids, index_source)}
       logging.info("Evaluation on %s: %s", spec, results[spec]["landmark"])
       continue
     if tree is None:
@@ -146,12 +207,32 @@ def evaluate_datasets(state: dict, graphdef: nnx.GraphDef, tree: hierarchy_lib.H
   return results
 
 
+def score_results_files(paths, coordinate_columns: str = "auto") -> dict[str, dict[str, float]]:
+  """The km-accuracy table of per-image results files (jaxgeo's `eval/*.csv`, or GeoEstimation's
+  published ones), logged with how each file was read; metrics by file."""
+  rows = {}
+  for path in paths:
+    results = coordinate_csv.read_results(path, coordinate_columns)
+    errors = distance.great_circle_km(results.true_lat, results.true_lon,
+                                      results.predicted_lat, results.predicted_lon)
+    rows[path] = distance.geolocation_metrics(errors)
+    logging.info("%s: %d results; latitudes from %s (%s); %d row(s) not results (file lines "
+                 "%s); %d line(s) after the first blank line left out.", path,
+                 len(results.image_ids), results.columns.lat_column, results.columns.evidence,
+                 len(results.skipped_rows), results.skipped_rows[:5], results.trailing_lines)
+  logging.info("\n%s", distance.format_metrics_table(rows))
+  return rows
+
+
 def _define_flags() -> None:
   # Only when run as a program: the trainer imports this module next to main.py's flags.
   flags.DEFINE_string("workdir", None, "Workdir of a finished (or running) training.")
   flags.DEFINE_multi_string("dataset", None, "Built data set, `name[:split]`.")
   flags.DEFINE_string("data_dir", None, "TFDS data dir (default: the run's).")
-  flags.mark_flags_as_required(["workdir"])
+  flags.DEFINE_multi_string("results_csv", None, "Score per-image results files instead "
+                            "(img_id,gt_lat,predicted_lat,gt_long,predicted_long); no workdir.")
+  flags.DEFINE_enum("coordinate_columns", "auto", coordinate_csv.COLUMN_ORDERS,
+                    "With --results_csv: which columns hold latitudes (auto: from the values).")
 
 
 def main(argv: list[str]) -> None:
@@ -159,6 +240,11 @@ def main(argv: list[str]) -> None:
   # The trainer imports this module, so these imports wait until the CLI runs.
   from jaxgeo import prepare, trained  # pylint: disable=g-import-not-at-top
   args = flags.FLAGS
+  if args.results_csv:
+    score_results_files(args.results_csv, args.coordinate_columns)
+    return
+  if not args.workdir:
+    raise app.UsageError("Give --workdir (a training run) or --results_csv (results files).")
   run = trained.load_trained_run(args.workdir, args.data_dir)
   logging.info("Evaluating the checkpoint of step %d.", run.step)
   train_coordinates = (prepare.split_coordinates(run.config.data.train, "train", run.data_dir)

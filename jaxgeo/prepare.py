@@ -141,7 +141,7 @@ def make_partitions(config: ml_collections.ConfigDict, workdir: str,
   if cfg.input_csv:
     stat = os.stat(cfg.input_csv)
     settings.update(input=os.path.abspath(cfg.input_csv), input_size=stat.st_size,
-                    input_mtime_ns=stat.st_mtime_ns)
+                    input_mtime_ns=stat.st_mtime_ns, coordinate_columns=cfg.coordinate_columns)
   else:
     info = os.path.join(data_dir, config.data.train, "1.0.0", "dataset_info.json")
     if not os.path.exists(info):
@@ -155,7 +155,8 @@ def make_partitions(config: ml_collections.ConfigDict, workdir: str,
     return out_dir, names
   if cfg.input_csv:
     partitions_lib.build_partition_files(cfg.input_csv, out_dir, cfg.tau_min,
-                                         list(cfg.tau_max), min_level=cfg.min_level)
+                                         list(cfg.tau_max), min_level=cfg.min_level,
+                                         coordinate_columns=cfg.coordinate_columns)
   else:
     lat, lon = split_coordinates(config.data.train, "train", data_dir)
     parts, classes = partitions_lib.build_partitions(lat, lon, cfg.tau_min, list(cfg.tau_max),

@@ -54,8 +54,25 @@ def test_runlocal_builds_data_trains_and_evaluates(quickstart_run):
   # The landmark head trained on GLDv2 photos mixed into the stream, scored by GAP.
   assert "Mixing 164 photos of gldv2/train_clean" in result.stderr
   landmark = results["gldv2/test"]["landmark"]
-  assert landmark["num_examples"] == manifest["counts"]["gldv2_test"]
+  # Scored as the official scorer does: images the solution marks Ignored are left out.
+  solution = (workdir / "toy_world" / "gldv2" / "recognition_solution_v2.1.csv").read_text()
+  rows = [line.split(",") for line in solution.splitlines()[1:]]
+  ignored = sum(r[2] == "Ignored" for r in rows)
+  assert ignored > 0 and landmark["num_ignored"] == ignored
+  assert landmark["num_examples"] + ignored == manifest["counts"]["gldv2_test"]
   assert 0 <= landmark["gap"] <= 1
+  assert {"gap_public", "gap_private"} <= set(landmark)
+  # Retrieval over the built index split: the queries the retrieval solution scores.
+  retrieval = (workdir / "toy_world" / "gldv2" / "retrieval_solution_v2.1.csv").read_text()
+  queries = [r for r in (line.split(",") for line in retrieval.splitlines()[1:])
+             if r[2] != "Ignored" and r[1]]
+  assert landmark["num_queries"] == len(queries) > 0
+  assert landmark["index_size"] == manifest["counts"]["gldv2_index"]
+  assert 0 <= landmark["map@100"] <= 1
+  # The toy Im2GPS3k labels are in the 2018 header variant: read from the values, and said so.
+  im2gps_report = json.loads((workdir / "tfds" / "geo_testsets" / "im2gps3k" / "1.0.0" /
+                              "build_report.json").read_text())["test"]
+  assert im2gps_report["coordinate_columns"]["order"] == "swapped"
   assert (workdir / "landmark_ids.csv").read_text() == (
       workdir / "tfds" / "gldv2" / "train_clean" / "1.0.0" / "landmark_ids.csv").read_text()
   im2gps3k = results["geo_testsets/im2gps3k"]
@@ -177,8 +194,8 @@ def test_gldv2_landmarks_config_trains_and_reports_gap(quickstart_run, tmp_path)
   results = json.loads((tmp_path / "results.json").read_text())
   test = results["gldv2/test"]["landmark"]
   manifest = json.loads((workdir / "toy_world" / "manifest.json").read_text())
-  assert test["num_examples"] == manifest["counts"]["gldv2_test"]
-  assert 0 < test["gap"] <= 1
+  assert test["num_examples"] + test["num_ignored"] == manifest["counts"]["gldv2_test"]
+  assert 0 < test["gap"] <= 1 and 0 <= test["map@100"] <= 1
   # 8 toy landmarks in the runlocal world: the head learnt more than chance in 40 steps.
   assert test["top1"] > 1 / 8
   assert not (tmp_path / "partitions").exists()  # no partitions in a landmarks-only run

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import s2sphere
 
+from jaxgeo.geo import coordinate_csv
 from jaxgeo.geo import partitions as partitions_lib
 from jaxgeo.geo import s2
 
@@ -164,6 +165,8 @@ def test_csv_errors_name_the_problem(tmp_path):
 
 
 def test_read_coordinates_skips_and_counts_bad_rows(tmp_path):
+  # One value beyond 90 in each column (91.0, 151.2): the values cannot say which holds the
+  # latitudes (tests/test_coordinate_csv.py), so this file's order is given.
   path = tmp_path / "meta.csv"
   path.write_text(
       "IMG_ID,AUTHOR,LAT,LON,S3_Label\n"
@@ -174,7 +177,7 @@ def test_read_coordinates_skips_and_counts_bad_rows(tmp_path):
       "a/b/5.jpg,x,north,2.35,1\n"     # not a number
       "a/b/1.jpg,x,48.85,2.35,1\n"     # duplicate id
       "a/b/6.jpg,x,-33.9,151.2,1\n")
-  ids, lat, lon, report = partitions_lib.read_coordinates(path)
+  ids, lat, lon, report = coordinate_csv.read_coordinates(path, coordinate_columns="as_named")
   assert ids.tolist() == ["a/b/1.jpg", "a/b/6.jpg"]
   np.testing.assert_allclose(lat, [48.85, -33.9])
   assert report.num_rows == 7 and report.num_kept == 2
@@ -182,15 +185,16 @@ def test_read_coordinates_skips_and_counts_bad_rows(tmp_path):
   assert report.examples["missing_coordinates"] == [2, 5]
   assert report.examples["bad_coordinates"] == [3, 4]
   assert report.examples["duplicate_id"] == [6]
-  assert ("skipped 2 row(s): LAT outside [-90, 90] or LON outside [-180, 180] "
+  assert ("skipped 2 row(s): latitude outside [-90, 90] or longitude outside [-180, 180] "
           "(bad_coordinates; e.g. data rows 3, 4)") in report.summary()
 
 
 def test_command_line(tmp_path, capsys):
   rng = np.random.default_rng(3)
   n = 3000
-  lat = np.r_[rng.normal(48.8, 0.5, n // 2), rng.normal(-23.5, 0.5, n // 2)]
-  lon = np.r_[rng.normal(2.3, 0.5, n // 2), rng.normal(-46.6, 0.5, n // 2)]
+  # Paris and Tokyo: Tokyo's longitudes (139.7) show which column holds the longitudes.
+  lat = np.r_[rng.normal(48.8, 0.5, n // 2), rng.normal(35.7, 0.5, n // 2)]
+  lon = np.r_[rng.normal(2.3, 0.5, n // 2), rng.normal(139.7, 0.5, n // 2)]
   rows = [f"img{i}.jpg,{a:.6f},{b:.6f}" for i, (a, b) in enumerate(zip(lat, lon))]
   rows.append("bad.jpg,,")
   (tmp_path / "meta.csv").write_text("IMG_ID,LAT,LON\n" + "\n".join(rows) + "\n")
@@ -199,7 +203,9 @@ def test_command_line(tmp_path, capsys):
                               "--tau-max", "1000", "200", "--out", str(out)])
   assert code == 0
   assert sorted(os.listdir(out)) == ["assignments.csv", "cells_20_1000.csv", "cells_20_200.csv"]
-  assert "skipped 1 row(s): missing or non-numeric LAT/LON" in capsys.readouterr().out
+  printed = capsys.readouterr().out
+  assert "skipped 1 row(s): missing or non-numeric latitude/longitude" in printed
+  assert "coordinate columns: latitude = LAT, longitude = LON" in printed
   coarse = partitions_lib.Partition.from_csv(out / "cells_20_1000.csv")
   fine = partitions_lib.Partition.from_csv(out / "cells_20_200.csv")
   assert coarse.num_classes < fine.num_classes

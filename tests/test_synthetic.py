@@ -193,7 +193,10 @@ def test_test_sets(world):
   root, manifest = world
   train_ids = {r[1] for r in _yfcc_rows(os.path.join(root, "yfcc100m", "yfcc100m_dataset"))}
   header, rows = _read_csv(os.path.join(root, "im2gps3k", "im2gps3k_places365.csv"))
-  assert header[:4] == ["IMG_ID", "AUTHOR", "LAT", "LON"] and len(header) == 10
+  # The 2018 variant of the label file: the header names LON, LAT over latitudes, longitudes.
+  assert header[:4] == ["IMG_ID", "AUTHOR", "LON", "LAT"] and len(header) == 10
+  values = np.array([(float(r[2]), float(r[3])) for r in rows])
+  assert np.all(np.abs(values[:, 0]) <= 90) and np.any(np.abs(values[:, 1]) > 90)
   images = sorted(os.listdir(os.path.join(root, "im2gps3k", "images")))
   assert len(images) == SMALL.num_test_photos
   assert all(re.fullmatch(r"\d+_[0-9a-f]{10}_o\.jpg", n) for n in images)
@@ -249,10 +252,13 @@ def test_gldv2(world):
   header, retr = _read_csv(os.path.join(g, "retrieval_solution_v2.1.csv"))
   assert header == ["id", "images", "Usage"]
   assert [r[0] for r in test] == [r[0] for r in recog] == [r[0] for r in retr]
-  assert {r[2] for r in recog} == {"Public", "Private"}
+  assert {r[2] for r in recog} == {"Public", "Private", "Ignored"}
   assert 0 < sum(1 for r in recog if not r[1]) < len(recog)
   for rec, ret in zip(recog, retr):
-    if not rec[1]:
+    assert rec[2] == ret[2]
+    if rec[2] == "Ignored":  # no ground truth, whatever the image shows (as v2.1 writes it)
+      assert rec[1] == "" and ret[1] == "None"
+    elif not rec[1]:
       assert ret[1] == ""
     else:
       world_id = train_to_world[int(rec[1])]

@@ -60,6 +60,38 @@ def write_split_report(data_dir: str | os.PathLike, split: str, counts: dict[str
                sum(skipped.values()), skipped, path)
 
 
+class EmptySplitError(ValueError):
+  """A split that would hold no example. TFDS cannot write one (its own error, "No examples
+  were yielded", says nothing of why), so builders stop with this message instead."""
+
+
+def require_examples(counter: SkipCounter, dataset: str, split: str,
+                     data_dir: str | os.PathLike, hint: str) -> None:
+  """Raises EmptySplitError, naming the split, what was skipped and `hint`, if nothing was kept.
+
+  Called at the end of a split's generator, after its report is written, so the report on disk
+  says what happened to every record.
+  """
+  if counter.num_kept:
+    return
+  total = sum(counter.skipped.values())
+  what = (f"all {total} of its records were skipped "
+          f"({', '.join(f'{r}: {n}' for r, n in sorted(counter.skipped.items()))})" if total
+          else "no record of the input falls in it")
+  raise EmptySplitError(f"{dataset}: split {split!r} would be empty: {what}. {hint} (Build "
+                        f"report: {os.path.join(os.fspath(data_dir), REPORT_FILE)})")
+
+
+def validation_hint(dataset: str, config: dict[str, Any], fraction: float) -> str:
+  """What to do when a small input leaves the validation split empty: the config field."""
+  smaller = json.dumps({**config, "name": f"{config['name']}_novalidation",
+                        "validation_fraction": 0})
+  return (f"validation_fraction={fraction} (a stable hash of each id) put none of the input's "
+          "usable records in it, as happens with a few rows. Raise the builder config field "
+          "validation_fraction, or set it to 0 to build no validation split, e.g. tfds build "
+          f"tfds_builders/{dataset.split('/')[0]} --config '{smaller}' ...")
+
+
 def write_tag_counts(data_dir: str | os.PathLike, split: str,
                      counts: collections.Counter[str] | dict[str, int]) -> str:
   """Writes `tag_counts_<split>.tsv` (tag, photos carrying it), most frequent first.

@@ -336,9 +336,13 @@ _SYLLABLES = ("ka", "lo", "mi", "ra", "ten", "jo", "an", "el", "sa", "vi", "do",
 _ID_RANGE = (1_000_000_000, 12_000_000_000)
 _UPLOAD_RANGE = (1_167_609_600, 1_401_580_800)
 
-# MP-16 meta CSV header (also the Im2GPS3k-style test CSV's).
+# MP-16 meta CSV header (and that of later copies of the Im2GPS / Im2GPS3k label files).
 PLACES365_HEADER = ("IMG_ID", "AUTHOR", "LAT", "LON", "S3_Label", "S16_Label", "S365_Label",
                     "Prob_indoor", "Prob_natural", "Prob_urban")
+# The 2018 Im2GPS / Im2GPS3k label files' header: it names LON before LAT, but the values under
+# it are latitudes then longitudes, as in every other copy. The toy Im2GPS3k set is written this
+# way, so every quickstart reads the harder variant (jaxgeo.geo.coordinate_csv).
+PLACES365_HEADER_2018 = ("IMG_ID", "AUTHOR", "LON", "LAT", *PLACES365_HEADER[4:])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -355,6 +359,8 @@ class ToyWorldConfig:
     gldv2_train_per_landmark: GLDv2 train images per landmark (about 20% of them noisy).
     gldv2_index_per_landmark: GLDv2 index images per landmark.
     gldv2_test_photos: GLDv2 test images; about a quarter show no landmark.
+    gldv2_ignored_fraction: Share of the GLDv2 test images whose solution rows say "Ignored"
+      (no ground truth, left out of every score), as in the v2.1 solutions.
     bad_fraction: Share of YFCC100M metadata rows of each bad kind (BAD_KINDS).
     mp16: Also write the MP-16 layout (meta CSV, URL list, msgpack shards).
   """
@@ -367,6 +373,7 @@ class ToyWorldConfig:
   gldv2_train_per_landmark: int = 30
   gldv2_index_per_landmark: int = 6
   gldv2_test_photos: int = 200
+  gldv2_ignored_fraction: float = 0.1
   bad_fraction: float = 0.02
   mp16: bool = True
 
@@ -378,6 +385,9 @@ class ToyWorldConfig:
     if not 0.0 <= self.bad_fraction <= 0.1:
       raise ValueError(f"ToyWorldConfig.bad_fraction={self.bad_fraction}: must be in [0, 0.1] "
                        f"(it is the share of rows of each of the {len(BAD_KINDS)} bad kinds).")
+    if not 0.0 <= self.gldv2_ignored_fraction <= 0.5:
+      raise ValueError(f"ToyWorldConfig.gldv2_ignored_fraction={self.gldv2_ignored_fraction}: "
+                       "must be in [0, 0.5], so that most test images are scored.")
     if self.image_size < 32:
       raise ValueError(f"ToyWorldConfig.image_size={self.image_size}: use at least 32 px.")
     for name in ("num_train_photos", "num_test_photos", "num_yfcc4k_photos",
@@ -1025,7 +1035,8 @@ def _write_test_sets(out: _FileWriter, config: ToyWorldConfig, plan: _Plan,
       out.write(f"yfcc4k/images/{rec['photo_id']}.jpg", rec["jpeg"])
       yfcc4k_rows.append(_yfcc_line(rec, plan.yfcc4k_lines[j - n_test]))
       truth.append(_truth_row("yfcc4k", rec))
-  out.write_text("im2gps3k/im2gps3k_places365.csv", [",".join(PLACES365_HEADER)] + im2gps_rows)
+  out.write_text("im2gps3k/im2gps3k_places365.csv",
+                 [",".join(PLACES365_HEADER_2018)] + im2gps_rows)
   out.write_text("yfcc4k/yfcc4k_dataset", yfcc4k_rows)
   return {"counts": {"im2gps3k_images": n_test, "im2gps3k_labelled": len(im2gps_rows),
                      "yfcc4k_photos": config.num_yfcc4k_photos},
@@ -1083,13 +1094,16 @@ def _write_gldv2(out: _FileWriter, config: ToyWorldConfig, renderer: _Renderer,
   out.write_text("gldv2/index_image_to_landmark.csv", ["id,landmark_id"] + [
       f"{index_ids[k]},{index_lids[index_lm[k]]}" for k in index_order])
   out.write_text("gldv2/test.csv", ["id"] + test_ids)
-  usage = ["Public" if rng.random() < 0.33 else "Private" for _ in range(n_test)]
+  # As in v2.1, some test images are "Ignored": no ground truth (an empty list, "None" in the
+  # retrieval solution) whatever they show, and left out of every score.
+  usage = [("Public" if u < 0.33 else "Private" if u < 1 - config.gldv2_ignored_fraction
+            else "Ignored") for u in (rng.random() for _ in range(n_test))]
   out.write_text("gldv2/recognition_solution_v2.1.csv", ["id,landmarks,Usage"] + [
-      f"{gid},{train_lids[lm] if lm >= 0 else ''},{u}"
+      f"{gid},{train_lids[lm] if lm >= 0 and u != 'Ignored' else ''},{u}"
       for gid, lm, u in zip(test_ids, test_lm, usage)])
   index_of = {k: [index_ids[j] for j in range(n_index) if index_lm[j] == k] for k in range(n_lm)}
   out.write_text("gldv2/retrieval_solution_v2.1.csv", ["id,images,Usage"] + [
-      f"{gid},{' '.join(index_of[lm]) if lm >= 0 else ''},{u}"
+      f"{gid},{'None' if u == 'Ignored' else ' '.join(index_of[lm]) if lm >= 0 else ''},{u}"
       for gid, lm, u in zip(test_ids, test_lm, usage)])
   out.write_text("truth/gldv2.csv", ["split,id,landmark,noisy"] + [
       f"train,{train_ids[k]},{LANDMARKS[train_lm[k]].name},{int(noisy[k])}"

@@ -35,7 +35,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from jaxgeo.geo import s2
+from jaxgeo.geo import coordinate_csv, s2
 
 MIN_LEVEL = 2
 _HEADER = ["class_label", "hex_id", "imgs_per_cell", "latitude_mean", "longitude_mean"]
@@ -226,72 +226,6 @@ def build_partitions(latitudes, longitudes, tau_min: int, tau_max: Sequence[int]
   return partitions, classes
 
 
-# Why `read_coordinates` skips a row: the short key reports count it under (as builders' skip
-# reports do), and the sentence the summary shows people.
-COORDINATE_SKIP_REASONS = {
-    "missing_coordinates": "missing or non-numeric LAT/LON",
-    "bad_coordinates": "LAT outside [-90, 90] or LON outside [-180, 180]",
-    "missing_id": "missing IMG_ID",
-    "duplicate_id": "duplicate IMG_ID (first kept)",
-}
-
-
-@dataclasses.dataclass
-class CoordinateReport:
-  """What `read_coordinates` kept and skipped, by reason key of COORDINATE_SKIP_REASONS (with a
-  few example data rows each)."""
-  path: str
-  num_rows: int = 0
-  num_kept: int = 0
-  skipped: dict[str, int] = dataclasses.field(default_factory=dict)
-  examples: dict[str, list[int]] = dataclasses.field(default_factory=dict)
-
-  def summary(self) -> str:
-    lines = [f"{self.path}: {self.num_rows} rows, {self.num_kept} kept, "
-             f"{self.num_rows - self.num_kept} skipped"]
-    for reason, count in self.skipped.items():
-      rows = ", ".join(str(r) for r in self.examples[reason])
-      lines.append(f"  skipped {count} row(s): {COORDINATE_SKIP_REASONS[reason]} "
-                   f"({reason}; e.g. data rows {rows})")
-    return "\n".join(lines)
-
-
-def read_coordinates(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, np.ndarray,
-                                                       CoordinateReport]:
-  """Reads `IMG_ID,LAT,LON` (MP-16 meta CSV; other columns ignored), skipping bad rows.
-
-  Returns:
-    (image ids, latitudes, longitudes) of the good rows and the report of what was skipped.
-    Data rows are numbered from 1 (the line after the header) in the report.
-  """
-  path = os.fspath(path)
-  header = pd.read_csv(path, nrows=0).columns
-  missing = [c for c in ("IMG_ID", "LAT", "LON") if c not in header]
-  if missing:
-    raise ValueError(f"{path}: missing column(s) {missing} in the header {list(header)}; "
-                     "expected the MP-16 meta format with at least IMG_ID,LAT,LON.")
-  frame = pd.read_csv(path, usecols=["IMG_ID", "LAT", "LON"], dtype=str, keep_default_na=False)
-  lat = pd.to_numeric(frame["LAT"].str.strip(), errors="coerce").to_numpy(np.float64)
-  lon = pd.to_numeric(frame["LON"].str.strip(), errors="coerce").to_numpy(np.float64)
-  ids = frame["IMG_ID"].to_numpy()
-  reasons = {
-      "missing_coordinates": ~(np.isfinite(lat) & np.isfinite(lon)),
-      "bad_coordinates": (np.abs(lat) > 90) | (np.abs(lon) > 180),
-      "missing_id": ids == "",
-      "duplicate_id": frame["IMG_ID"].duplicated().to_numpy() & (ids != ""),
-  }
-  report = CoordinateReport(path=path, num_rows=len(frame))
-  bad = np.zeros(len(frame), dtype=bool)
-  for reason, mask in reasons.items():
-    mask = mask & ~bad  # Each row is counted under its first reason only.
-    if mask.any():
-      report.skipped[reason] = int(mask.sum())
-      report.examples[reason] = (np.flatnonzero(mask)[:5] + 1).tolist()
-    bad |= mask
-  report.num_kept = int((~bad).sum())
-  return ids[~bad], lat[~bad], lon[~bad], report
-
-
 def write_assignments(path: str | os.PathLike, image_ids: np.ndarray,
                       partitions: Sequence[Partition], classes: np.ndarray) -> None:
   """Writes `IMG_ID,<partition name>...`: each photo's class per partitioning (-1: dropped)."""
@@ -314,10 +248,15 @@ def load_partitions(directory: str | os.PathLike, names: Sequence[str]) -> list[
 
 
 def build_partition_files(input_csv: str | os.PathLike, out_dir: str | os.PathLike,
-                          tau_min: int, tau_max: Sequence[int],
-                          min_level: int = MIN_LEVEL) -> tuple[list[Partition], CoordinateReport]:
-  """The command-line job: read coordinates, build, write cell files and assignments."""
-  ids, lat, lon, report = read_coordinates(input_csv)
+                          tau_min: int, tau_max: Sequence[int], min_level: int = MIN_LEVEL,
+                          coordinate_columns: str = "auto"
+                          ) -> tuple[list[Partition], coordinate_csv.CoordinateReport]:
+  """The command-line job: read coordinates, build, write cell files and assignments.
+
+  `coordinate_columns` (see jaxgeo.geo.coordinate_csv) forces the LAT/LON order when the values
+  do not settle it.
+  """
+  ids, lat, lon, report = coordinate_csv.read_coordinates(input_csv, coordinate_columns)
   logging.info("%s", report.summary())
   if ids.size == 0:
     raise ValueError(f"{input_csv}: no usable rows; see the report above.")
@@ -346,11 +285,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                       help="One partitioning per value: split cells with more photos.")
   parser.add_argument("--min-level", type=int, default=MIN_LEVEL, help="Starting S2 level.")
   parser.add_argument("--out", required=True, help="Output folder.")
+  parser.add_argument("--coordinate-columns", choices=coordinate_csv.COLUMN_ORDERS,
+                      default="auto",
+                      help="Which column holds the latitudes: decided from the values (auto), "
+                           "the one named LAT (as_named), or the one named LON (swapped).")
   args = parser.parse_args(argv)
   logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
   try:
     _, report = build_partition_files(args.input, args.out, args.tau_min, args.tau_max,
-                                      args.min_level)
+                                      args.min_level, args.coordinate_columns)
   except (ValueError, FileNotFoundError) as e:
     parser.exit(2, f"error: {e}\n")
   print(report.summary())

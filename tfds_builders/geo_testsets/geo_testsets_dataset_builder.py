@@ -1,11 +1,17 @@
 """geo_testsets: the standard photo-geolocation test sets Im2GPS, Im2GPS3k and YFCC4k.
 
 Configs (one split, `test`, each):
-  im2gps: Hays & Efros' 237 test images; labels from GeoEstimation's `im2gps_places365.csv`
-    (`IMG_ID,AUTHOR,LAT,LON,...`), images in `images/` named by IMG_ID.
+  im2gps: Hays & Efros' 237 test images; labels from GeoEstimation's `im2gps_places365.csv`,
+    images in `images/` named by IMG_ID.
   im2gps3k: Vo et al.'s 3,000 test images; the usual `im2gps3k_places365.csv` labels 2,997 of
     them. Images without a row are reported by name in the build report (reason `no_label`),
     never given invented coordinates.
+  Both label files circulate in two versions with the same values: the 2018 files' header says
+  `IMG_ID,AUTHOR,LON,LAT,...` over latitudes then longitudes, later ones say
+  `IMG_ID,AUTHOR,LAT,LON,...`.
+  Which column holds the latitudes is decided from the values (jaxgeo.geo.coordinate_csv) and
+  written to the build report; where the values do not settle it the build stops and says how
+  to force it (the config field `coordinate_columns`).
   yfcc4k: Vo et al.'s 4,536 YFCC100M photos; labels from their YFCC100M metadata rows
     (`yfcc4k_dataset`, 25- or 23-column layout), images in the Multimedia Commons layout
     (`data/images/<h[:3]>/<h[3:6]>/<h>.jpg`) or a flat folder `images/<photo id>.jpg`.
@@ -26,6 +32,7 @@ import concurrent.futures
 import csv
 import dataclasses
 import glob
+import json
 import os
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -35,7 +42,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from jaxgeo.data import images, skips, yfcc
-from jaxgeo.geo import partitions as partitions_lib
+from jaxgeo.geo import coordinate_csv
 
 _DESCRIPTION = __doc__
 _CITATION = """\
@@ -65,9 +72,12 @@ class BuilderConfig(tfds.core.BuilderConfig):
     test_set: "im2gps", "im2gps3k" or "yfcc4k"; also the name of the test set's folder in
       manual_dir.
     image_size: shorter side of stored photos in pixels (never upscaled; 0 keeps the size).
+    coordinate_columns: which column of the labels CSV holds latitudes: "auto" (from the
+      values), "as_named" (the one named LAT) or "swapped" (the one named LON).
   """
   test_set: str = "im2gps3k"
   image_size: int = images.DEFAULT_MAX_SIZE
+  coordinate_columns: str = "auto"
 
 
 class Builder(tfds.core.GeneratorBasedBuilder):
@@ -116,7 +126,16 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     test_set = self.builder_config.test_set
     root = _test_set_root(os.fspath(dl_manager.manual_dir), test_set)
     if test_set in _LABEL_FILES:
-      source = _CsvLabelledSource(root, _LABEL_FILES[test_set])
+      try:
+        source = _CsvLabelledSource(root, _LABEL_FILES[test_set],
+                                    self.builder_config.coordinate_columns)
+      except coordinate_csv.ColumnOrderError as e:
+        forced = json.dumps({"name": f"{test_set}_as_named", "test_set": test_set,
+                             "coordinate_columns": "as_named"})
+        raise coordinate_csv.ColumnOrderError(
+            f"{e}\nFor this builder, e.g.: tfds build tfds_builders/geo_testsets --config "
+            f"'{forced}' --manual_dir ... (the data set is then named "
+            f"geo_testsets/{test_set}_as_named).") from None
     elif test_set == "yfcc4k":
       source = _Yfcc4kSource(root)
     else:
@@ -125,7 +144,8 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     return {"test": self._generate_examples(source)}
 
   def _generate_examples(self, source):
-    return _generate(source, self.builder_config.image_size, self.data_dir, "test")
+    return _generate(source, self.builder_config.image_size, self.data_dir, "test",
+                     f"geo_testsets/{self.builder_config.name}")
 
 
 def _exact_float64(doc: str) -> tfds.features.Tensor:
@@ -144,7 +164,7 @@ def _test_set_root(manual_dir: str, test_set: str) -> str:
   return sub if os.path.isdir(sub) else manual_dir
 
 
-def _generate(source, image_size: int, report_dir: str, split: str
+def _generate(source, image_size: int, report_dir: str, split: str, dataset: str
               ) -> Iterator[tuple[str, dict[str, Any]]]:
   """Loads the photos of the source's labelled records; writes the build report at the end."""
   counter = skips.SkipCounter()
@@ -178,6 +198,9 @@ def _generate(source, image_size: int, report_dir: str, split: str
   report = {**counter.as_dict(), **source.report_extras(),
             "kept_per_image_layout": dict(sorted(kept_per_layout.items()))}
   skips.write_split_report(report_dir, split, report)
+  skips.require_examples(counter, dataset, split, report_dir,
+                         "See the build report for why each photo was skipped, and "
+                         "Builder.MANUAL_DOWNLOAD_INSTRUCTIONS for the files expected.")
 
 
 def _map_ordered(fn: Callable, items: Iterable, num_threads: int, window: int = 64) -> Iterator:
@@ -198,7 +221,7 @@ def _map_ordered(fn: Callable, items: Iterable, num_threads: int, window: int = 
 class _CsvLabelledSource:
   """Im2GPS / Im2GPS3k: a places365 labels CSV and a folder of images named by IMG_ID."""
 
-  def __init__(self, root: str, csv_name: str):
+  def __init__(self, root: str, csv_name: str, coordinate_columns: str = "auto"):
     self.csv_path = os.path.join(root, csv_name)
     self.images_root = os.path.join(root, "images")
     if not os.path.isfile(self.csv_path):
@@ -208,7 +231,10 @@ class _CsvLabelledSource:
       raise FileNotFoundError(f"No image folder {self.images_root}: put the test images there, "
                               "each named by its IMG_ID.")
     self.csv_name = csv_name
-    ids, lat, lon, self.csv_report = partitions_lib.read_coordinates(self.csv_path)
+    ids, lat, lon, self.csv_report = coordinate_csv.read_coordinates(self.csv_path,
+                                                                     coordinate_columns)
+    if self.csv_report.columns and self.csv_report.columns.order == "swapped":
+      logging.warning("%s: %s.", self.csv_path, self.csv_report.columns.evidence)
     self.row_ids, self.row_lines = _csv_rows(self.csv_path)
     first_line = {}
     for image_id, line in zip(self.row_ids, self.row_lines):
@@ -219,9 +245,9 @@ class _CsvLabelledSource:
     # An image whose row is bad is counted with its row; only images no row names are unlabelled.
     named = set(self.row_ids)
     self.unlabelled = [name for name in _image_files(self.images_root) if name not in named]
-    logging.info("%s: %d rows, %d usable; %d images in %s have no row.", self.csv_path,
+    logging.info("%s: %d rows, %d usable; %d images in %s have no row. %s", self.csv_path,
                  self.csv_report.num_rows, len(self.labelled), len(self.unlabelled),
-                 self.images_root)
+                 self.images_root, self.csv_report.summary())
 
   def skipped(self) -> Iterator[tuple[str, str]]:
     """The labels CSV's bad rows, as read_coordinates counted them."""
@@ -250,13 +276,16 @@ class _CsvLabelledSource:
 
   def report_extras(self) -> dict[str, Any]:
     return {"unlabelled_images": list(self.unlabelled), "labels_file": self.csv_path,
-            "images_dir": self.images_root}
+            "images_dir": self.images_root,
+            "coordinate_columns": (self.csv_report.columns.as_dict()
+                                   if self.csv_report.columns else None)}
 
 
 def _csv_rows(path: str) -> tuple[list[str], list[int]]:
   """IMG_ID and first file line of each data row, numbered as pandas numbers them.
 
-  pandas (read_coordinates) skips empty lines; so does this, so row r here is its row r.
+  pandas (coordinate_csv.read_coordinates) skips empty lines; so does this, so row r here is
+  its row r.
   """
   ids, lines = [], []
   with open(path, newline="", encoding="utf-8-sig", errors="replace") as f:

@@ -159,18 +159,75 @@ def test_image_size_caps_the_shorter_side(tmp_path):
   assert shapes["2321718530_8d06bcdb19_o.jpg"] == (32, 43)
 
 
-def test_im2gps_from_its_own_folder(tmp_path):
+# dummy_data/im2gps/ is the 2018 variant: its header says IMG_ID,AUTHOR,LON,LAT over latitudes,
+# then longitudes. The photos are of these places (the coordinates its rows hold).
+IM2GPS_PLACES = {"7499850445_2df8914253_o.jpg": (61.741415, -151.307584),  # Anchorage
+                 "3289498360_7d530e40d5_o.jpg": (39.906246, 116.377157),  # Beijing
+                 "5938356110_4bb70383a8_o.jpg": (55.739562, 37.659489)}  # Moscow
+
+
+def test_im2gps_2018_header_variant_from_its_own_folder(tmp_path):
   # manual_dir may also be one test set's folder rather than a folder of all three.
   examples, report = _build("im2gps", os.path.join(DUMMY, "im2gps"), str(tmp_path))
-  assert len(examples) == 3
-  assert report["skipped"] == {"bad_coordinates": 1}
+  assert {i: (ex["latitude"], ex["longitude"]) for i, ex in examples.items()} == IM2GPS_PLACES
+  assert report["skipped"] == {"bad_coordinates": 1}  # London's longitude set to 200
   assert report["examples"]["bad_coordinates"] == ["im2gps_places365.csv:5"]
   assert report["unlabelled_images"] == []
-  for ex in examples.values():
-    row = _csv_row_at(ex["source"].decode())
-    assert (ex["latitude"], ex["longitude"]) == (float(row["LAT"]), float(row["LON"]))
-  portrait = examples["5100047033_bb5223270e_o.jpg"]["image"]
+  # What was decided, and why, is in the report.
+  columns = report["coordinate_columns"]
+  assert (columns["order"], columns["lat_column"], columns["lon_column"]) == ("swapped", "LON",
+                                                                             "LAT")
+  assert columns["evidence"].startswith("the header's names are swapped: column LAT has 2 "
+                                        "value(s) outside [-90, 90] and column LON 0")
+  portrait = examples["7499850445_2df8914253_o.jpg"]["image"]
   assert portrait.shape == (64, 48, 3)
+
+
+def test_both_header_variants_build_the_same_photos(tmp_path):
+  later = tmp_path / "im2gps"
+  shutil.copytree(os.path.join(DUMMY, "im2gps"), later)
+  csv_path = later / "im2gps_places365.csv"
+  lines = csv_path.read_text().splitlines()
+  assert lines[0].startswith("IMG_ID,AUTHOR,LON,LAT,")
+  csv_path.write_text("\n".join([lines[0].replace("LON,LAT", "LAT,LON", 1), *lines[1:]]) + "\n")
+  examples, report = _build("im2gps", str(later), str(tmp_path / "data"))
+  assert {i: (ex["latitude"], ex["longitude"]) for i, ex in examples.items()} == IM2GPS_PLACES
+  assert report["coordinate_columns"]["order"] == "as_named"
+
+
+def test_ambiguous_labels_stop_the_build_with_how_to_force_them(tmp_path):
+  # Only Moscow and the bad London row: no value beyond 90 in either column.
+  manual = tmp_path / "im2gps"
+  shutil.copytree(os.path.join(DUMMY, "im2gps"), manual)
+  csv_path = manual / "im2gps_places365.csv"
+  lines = csv_path.read_text().splitlines()
+  csv_path.write_text("\n".join([lines[0], lines[3]]) + "\n")
+  with pytest.raises(ValueError) as error:
+    _build("im2gps", str(manual), str(tmp_path / "data"))
+  message = str(error.value)
+  assert str(csv_path) in message and "cannot tell which column holds the latitudes" in message
+  assert ('--config \'{"name": "im2gps_as_named", "test_set": "im2gps", "coordinate_columns": '
+          '"as_named"}\'') in message
+  # Forced through the config field, it builds (here the header is the wrong one: "swapped").
+  config = gt.BuilderConfig(name="im2gps_swapped", test_set="im2gps",
+                            coordinate_columns="swapped")
+  examples, report = _build(config, str(manual), str(tmp_path / "data"))
+  moscow = examples["5938356110_4bb70383a8_o.jpg"]
+  assert (moscow["latitude"], moscow["longitude"]) == (55.739562, 37.659489)
+  assert report["coordinate_columns"]["evidence"].startswith("coordinate_columns='swapped'")
+
+
+def test_a_test_set_without_a_usable_photo_is_a_clear_error(tmp_path):
+  manual = tmp_path / "im2gps3k"
+  shutil.copytree(os.path.join(DUMMY, "im2gps3k"), manual)
+  for photo in (manual / "images").iterdir():
+    photo.unlink()
+  with pytest.raises(skips.EmptySplitError) as error:
+    _build("im2gps3k", str(manual), str(tmp_path / "data"))
+  assert str(error.value).startswith(
+      "geo_testsets/im2gps3k: split 'test' would be empty: all 12 of its records were skipped "
+      "(bad_coordinates: 1, duplicate_id: 1, missing_coordinates: 1, missing_id: 1, "
+      "missing_image: 8)")
 
 
 def test_yfcc4k_sizes_skips_and_coordinates(yfcc4k):

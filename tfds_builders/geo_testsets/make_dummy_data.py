@@ -4,7 +4,9 @@ The photos and good rows come from the project's toy world (jaxgeo.data.syntheti
 the output is byte-identical on every run); the bad records are made by hand here, one of each
 kind the builder must skip, so that tests can assert exact skip counts:
 
-  dummy_data/im2gps/    im2gps_places365.csv + images/   4 rows: 3 kept, 1 bad LON (200).
+  dummy_data/im2gps/    im2gps_places365.csv + images/   4 rows: 3 kept, 1 bad longitude (200).
+      The 2018 variant of the file: its header says IMG_ID,AUTHOR,LON,LAT over latitudes then
+      longitudes (Anchorage, Beijing, Moscow, London), as GeoEstimation's 2018 files do.
   dummy_data/im2gps3k/  im2gps3k_places365.csv + images/ 12 images, 13 rows: 5 kept; skipped:
       bad_coordinates (LAT 95), missing_coordinates (empty LAT/LON), missing_id (empty IMG_ID),
       duplicate_id, missing_image, corrupt_image (truncated JPEG), empty_image (0 bytes), and
@@ -27,7 +29,8 @@ from jaxgeo.data import images, synthetic, yfcc
 
 DUMMY_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "dummy_data")
 _PLACES_HEADER = ",".join(synthetic.PLACES365_HEADER)
-_LAT, _LON = 2, 3  # columns of the places365 CSV
+_PLACES_HEADER_2018 = ",".join(synthetic.PLACES365_HEADER_2018)
+_LAT, _LON = 2, 3  # columns of the values of the places365 CSV (whatever the header says)
 _YFCC_LON, _YFCC_LAT, _YFCC_MARKER = 12, 13, 24  # columns of the 25-column YFCC100M layout
 
 
@@ -70,7 +73,7 @@ def _make_im2gps3k(world: str, out: str) -> None:
   shutil.copytree(os.path.join(world, "im2gps3k"), out)
   csv_path = os.path.join(out, "im2gps3k_places365.csv")
   lines = _read_lines(csv_path)
-  assert lines[0] == _PLACES_HEADER
+  assert lines[0] == _PLACES_HEADER_2018  # the toy world writes the 2018 variant
   rows = [line.split(",") for line in lines[1:]]
   assert len(rows) == 11, len(rows)  # 12 images, one without a row (as in the real CSV)
   image = lambda r: os.path.join(out, "images", rows[r][0])  # noqa: E731
@@ -97,7 +100,7 @@ def _make_im2gps(world: str, out: str) -> None:
                 os.path.join(out, "images", row[0]))
   rows[-1][_LON] = "200.000000"  # bad_coordinates
   _write_lines(os.path.join(out, "im2gps_places365.csv"),
-               [_PLACES_HEADER] + [",".join(r) for r in rows])
+               [_PLACES_HEADER_2018] + [",".join(r) for r in rows])
 
 
 def _make_yfcc4k(world: str, out: str) -> None:
@@ -131,7 +134,9 @@ def make_dummy_data(out_dir: str = DUMMY_DIR) -> None:
   with tempfile.TemporaryDirectory() as tmp:
     world_a, world_b = os.path.join(tmp, "a"), os.path.join(tmp, "b")
     _toy_world(world_a, seed=0, num_test_photos=12, num_yfcc4k_photos=10)
-    _toy_world(world_b, seed=1, num_test_photos=5, num_yfcc4k_photos=1)
+    # Seed 8: photos in Anchorage and Beijing, so the values show which column holds the
+    # longitudes (|lon| > 90; seed 1's were all near 0 E), and two portrait photos.
+    _toy_world(world_b, seed=8, num_test_photos=5, num_yfcc4k_photos=1)
     _make_im2gps3k(world_a, os.path.join(out_dir, "im2gps3k"))
     _make_yfcc4k(world_a, os.path.join(out_dir, "yfcc4k"))
     _make_im2gps(world_b, os.path.join(out_dir, "im2gps"))

@@ -281,9 +281,27 @@ def test_unquoted_comma_in_category_and_url(tmp_path):
 
 def test_empty_validation_split_is_a_clear_error(tmp_path):
   config = gldv2.BuilderConfig(name="tiny_val", subset="train_clean", validation_fraction=1e-9)
-  with pytest.raises(ValueError, match="no image id of train_clean.csv falls in split "
-                                       "'validation'"):
+  with pytest.raises(skips.EmptySplitError) as error:
     _build(config, tmp_path)
+  message = str(error.value)
+  assert message.startswith("gldv2/tiny_val: split 'validation' would be empty: no usable image "
+                            "id of train_clean.csv falls in it. validation_fraction=1e-09 ")
+  assert ("""--config '{"name": "tiny_val_novalidation", "subset": "train_clean", """
+          """"validation_fraction": 0}'""") in message
+
+
+def test_a_split_whose_images_are_all_missing_is_a_clear_error(tmp_path):
+  manual = tmp_path / "manual"
+  shutil.copytree(DUMMY_DIR, manual)
+  for tar in (manual / "index").glob("images_*.tar"):
+    tar.unlink()
+  with tarfile.open(manual / "index" / "images_000.tar", "w"):
+    pass  # a tar without the index images
+  config = gldv2.BuilderConfig(name="index_missing", subset="index")
+  with pytest.raises(skips.EmptySplitError) as error:
+    _build(config, tmp_path / "data", manual)
+  assert str(error.value).startswith("gldv2/index_missing: split 'index' would be empty: all ")
+  assert "missing_image: " in str(error.value)
 
 
 def test_no_validation_split_with_fraction_zero(tmp_path):

@@ -168,19 +168,26 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     if subset == "train_clean":
       # Written now, into the folder TFDS moves into place once all splits are written.
       _write_landmark_ids(epath.Path(self.data_dir) / LANDMARK_IDS_FILE, catalog.landmarks)
-    for split in split_names:
+    for split in split_names:  # fail before the long scan when the CSV already says so
       if not any(split_fn(i) == split for i in catalog.records):
-        hint = ("Use a larger validation_fraction, or 0 for no validation split."
-                if split == "validation" else f"Is {root / catalog.csv_name} empty?")
-        raise ValueError(
-            f"gldv2/{cfg.name}: no image id of {catalog.csv_name} falls in split {split!r} "
-            f"(validation_fraction={cfg.validation_fraction}); TFDS cannot write an empty split. "
-            + hint)
+        raise skips.EmptySplitError(
+            f"gldv2/{cfg.name}: split {split!r} would be empty: no usable image id of "
+            f"{catalog.csv_name} falls in it. " + self._empty_hint(split))
     return {split: self._generate_examples(catalog, tar_paths, split) for split in split_names}
+
+  def _empty_hint(self, split: str) -> str:
+    cfg = self.builder_config
+    if split == "validation":
+      return skips.validation_hint(f"gldv2/{cfg.name}", {"name": cfg.name, "subset": cfg.subset},
+                                   cfg.validation_fraction)
+    return ("See the build report for why each record was skipped, and "
+            "Builder.MANUAL_DOWNLOAD_INSTRUCTIONS for the files expected.")
 
   def _generate_examples(self, catalog: _Catalog, tar_paths: list[epath.Path], split: str
                          ) -> Iterator[tuple[str, dict[str, Any]]]:
-    return _scan_split(catalog, tar_paths, split, self.builder_config.image_size, self.data_dir)
+    yield from _scan_split(catalog, tar_paths, split, self.builder_config.image_size,
+                           self.data_dir, f"gldv2/{self.builder_config.name}",
+                           self._empty_hint(split))
 
 
 def _subset_of(cfg: BuilderConfig) -> str:
@@ -484,7 +491,8 @@ def _member_id(name: str) -> str:
 
 
 def _scan_split(catalog: _Catalog, tar_paths: list[epath.Path], split: str, image_size: int,
-                report_dir: epath.PathLike) -> Iterator[tuple[str, dict[str, Any]]]:
+                report_dir: epath.PathLike, dataset: str, empty_hint: str
+                ) -> Iterator[tuple[str, dict[str, Any]]]:
   """Examples of one split, from one streaming pass over all tars, then its build report."""
   counter = skips.SkipCounter()
   found: set[str] = set()
@@ -526,3 +534,4 @@ def _scan_split(catalog: _Catalog, tar_paths: list[epath.Path], split: str, imag
     if (catalog.split_of(bad.image_id) if bad.image_id else catalog.split_of.first) == split:
       counter.skip(bad.reason, bad.detail)
   skips.write_split_report(os.fspath(report_dir), split, counter.as_dict())
+  skips.require_examples(counter, dataset, split, report_dir, empty_hint)

@@ -97,7 +97,8 @@ def main() -> None:
     with open(os.path.join(world, "mp16", "mp16_places365.csv")) as f:
       meta = f.read().splitlines()
     bad = meta[1].split(",")
-    bad[0], bad[2] = "00/00/1234.jpg", "95.5"
+    # 195.5: bad, and beyond any longitude, so the values still show which column holds what.
+    bad[0], bad[2] = "00/00/1234.jpg", "195.5"
     with open(os.path.join(OUT, "mp16_places365.csv"), "w") as f:
       f.write("\n".join(meta + [",".join(bad)]) + "\n")
     os.makedirs(os.path.join(OUT, "shards"))

@@ -103,7 +103,7 @@ def test_mp16_joins_meta_csv_shards_and_tags(tmp_path, yfcc_build):
   report = skips.read_report(builder.data_dir)
   assert report["meta_csv"]["skipped"] == {"bad_coordinates": 1}
   assert report["meta_csv"]["reasons"]["bad_coordinates"] == (
-      "LAT outside [-90, 90] or LON outside [-180, 180]")
+      "latitude outside [-90, 90] or longitude outside [-180, 180]")
   assert report["train"]["skipped"] == {"no_metadata": 1}
   yfcc_examples = {**_examples(yfcc_build, "train"), **_examples(yfcc_build, "validation")}
   for split in ("train", "validation"):
@@ -201,3 +201,46 @@ def test_shards_are_deterministic(tmp_path, yfcc_build):
   assert shards
   for name in shards:
     assert (again.data_path / name).read_bytes() == (yfcc_build.data_path / name).read_bytes()
+
+
+def _few_lines(tmp_path, n: int):
+  """dummy_data/ with only the first n lines of its metadata (a user trying a small file)."""
+  manual = tmp_path / "few"
+  shutil.copytree(DUMMY, manual)
+  (manual / "yfcc100m_dataset_part2.bz2").unlink()
+  lines = (manual / "yfcc100m_dataset").read_text().splitlines()
+  (manual / "yfcc100m_dataset").write_text("\n".join(lines[:n]) + "\n")
+  return manual
+
+
+def test_a_few_lines_stop_with_what_to_change_not_a_tfds_error(tmp_path):
+  manual = _few_lines(tmp_path, 4)
+  config = builder_lib.BuilderConfig(name="few", source="yfcc100m")  # validation 1%
+  with pytest.raises(skips.EmptySplitError) as error:
+    _build(tmp_path / "data", config, manual_dir=manual)
+  message = str(error.value)
+  assert message.startswith("yfcc100m_geo/few: split 'validation' would be empty: no record of "
+                            "the input falls in it. validation_fraction=0.01 ")
+  assert ("""--config '{"name": "few_novalidation", "source": "yfcc100m", """
+          """"validation_fraction": 0}'""") in message
+  assert "build_report.json" in message
+
+
+def test_validation_fraction_zero_builds_no_validation_split(tmp_path):
+  manual = _few_lines(tmp_path, 4)
+  config = builder_lib.BuilderConfig(name="few_novalidation", source="yfcc100m",
+                                     validation_fraction=0)
+  builder = _build(tmp_path / "data", config, manual_dir=manual)
+  report = skips.read_report(builder.data_dir)
+  assert {k: v.num_examples for k, v in builder.info.splits.items()} == {
+      "train": report["train"]["kept"]}
+  assert report["train"]["kept"] + sum(report["train"]["skipped"].values()) == 4
+  assert "validation" not in report
+
+
+def test_mp16_meta_csv_report_says_how_it_read_the_columns(tmp_path):
+  builder = _build(tmp_path, _config("mp16"))
+  columns = skips.read_report(builder.data_dir)["meta_csv"]["coordinate_columns"]
+  assert (columns["order"], columns["lat_column"]) == ("as_named", "LAT")
+  assert columns["evidence"].startswith("column LAT has 0 value(s) outside [-90, 90] and "
+                                        "column LON ")

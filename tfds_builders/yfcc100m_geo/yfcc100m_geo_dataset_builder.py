@@ -25,10 +25,11 @@ from collections.abc import Iterator
 import msgpack
 import numpy as np
 import tensorflow_datasets as tfds
+from absl import logging
 from etils import epath
 
 from jaxgeo.data import images, skips, splits, yfcc
-from jaxgeo.geo import partitions as partitions_lib
+from jaxgeo.geo import coordinate_csv
 
 _DESCRIPTION = __doc__
 _CITATION = """\
@@ -52,12 +53,16 @@ class BuilderConfig(tfds.core.BuilderConfig):
     source: "yfcc100m" or "mp16".
     image_size: shorter side of stored photos in pixels (never upscaled; 0 keeps the size).
     face_ratio: compute each photo's face-area ratio (OpenCV; slower).
-    validation_fraction: share of photos, by a stable hash of the id, in the validation split.
+    validation_fraction: share of photos, by a stable hash of the id, in the validation split
+      (0 builds no validation split).
+    coordinate_columns: mp16 only: which column of the meta CSV holds latitudes: "auto" (from
+      the values), "as_named" (the one named LAT) or "swapped" (the one named LON).
   """
   source: str = "yfcc100m"
   image_size: int = images.DEFAULT_MAX_SIZE
   face_ratio: bool = False
   validation_fraction: float = 0.01
+  coordinate_columns: str = "auto"
 
 
 class Builder(tfds.core.GeneratorBasedBuilder):
@@ -117,18 +122,13 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     if self.builder_config.source == "yfcc100m":
       source = _YfccSource(manual_dir, require_metadata=True)
     elif self.builder_config.source == "mp16":
-      source = _Mp16Source(manual_dir)
-      meta = source.meta_report
-      skips.write_split_report(self.data_dir, "meta_csv", {
-          "file": meta.path,
-          "kept": meta.num_kept,
-          "skipped": meta.skipped,
-          "reasons": {k: partitions_lib.COORDINATE_SKIP_REASONS[k] for k in meta.skipped},
-          "examples": {k: [f"data row {r}" for r in rows] for k, rows in meta.examples.items()}})
+      source = _Mp16Source(manual_dir, self.builder_config.coordinate_columns)
+      skips.write_split_report(self.data_dir, "meta_csv", source.meta_report.as_dict())
     else:
       raise ValueError(f"Unknown source {self.builder_config.source!r}; use yfcc100m or mp16.")
-    return {split: self._generate_examples(source, split)
-            for split in ("train", "validation")}
+    splits_built = ("train", "validation") if self.builder_config.validation_fraction > 0 else (
+        "train",)
+    return {split: self._generate_examples(source, split) for split in splits_built}
 
   def _generate_examples(self, source, split: str):
     cfg = self.builder_config
@@ -136,10 +136,18 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     report_dir = self.data_dir
     if getattr(self, "_use_beam", False):
       return _beam_transform(source, processor, report_dir)
-    return _generate_locally(source, processor, report_dir)
+    name = f"yfcc100m_geo/{cfg.name}"
+    if split == "validation":
+      hint = skips.validation_hint(name, {"name": cfg.name, "source": cfg.source},
+                                   cfg.validation_fraction)
+    else:
+      hint = ("See the build report for why each record was skipped, and "
+              "Builder.MANUAL_DOWNLOAD_INSTRUCTIONS for the files and folders expected.")
+    return _generate_locally(source, processor, report_dir, name, hint)
 
 
-def _generate_locally(source, processor, report_dir) -> Iterator[tuple[str, dict]]:
+def _generate_locally(source, processor, report_dir, name: str,
+                      empty_hint: str) -> Iterator[tuple[str, dict]]:
   counter = skips.SkipCounter()
   tag_counts: collections.Counter[str] = collections.Counter()
   seen: set[str] = set()
@@ -160,6 +168,7 @@ def _generate_locally(source, processor, report_dir) -> Iterator[tuple[str, dict
     yield key, example
   skips.write_split_report(report_dir, processor.split, counter.as_dict())
   skips.write_tag_counts(report_dir, processor.split, tag_counts)
+  skips.require_examples(counter, name, processor.split, report_dir, empty_hint)
 
 
 def _beam_transform(source, processor, report_dir):
@@ -323,7 +332,7 @@ class _YfccSource:
 class _Mp16Source:
   """MP-16 meta CSV + msgpack shards (+ YFCC metadata for tags when present)."""
 
-  def __init__(self, manual_dir: str):
+  def __init__(self, manual_dir: str, coordinate_columns: str = "auto"):
     meta = os.path.join(manual_dir, "mp16_places365.csv")
     if not epath.Path(meta).exists():
       raise FileNotFoundError(f"{meta} not found; see the manual download instructions.")
@@ -331,7 +340,9 @@ class _Mp16Source:
     if not self.shard_files:
       raise FileNotFoundError(f"No msgpack shards (shard_<i>.msg) in {manual_dir} or "
                               f"{manual_dir}/shards.")
-    ids, lat, lon, self.meta_report = partitions_lib.read_coordinates(meta)
+    ids, lat, lon, self.meta_report = coordinate_csv.read_coordinates(meta, coordinate_columns)
+    if self.meta_report.columns and self.meta_report.columns.order == "swapped":
+      logging.warning("%s: %s.", meta, self.meta_report.columns.evidence)
     self.coordinates = dict(zip(ids.tolist(), zip(lat.tolist(), lon.tolist())))
     self.extra = {}
     yfcc_source = _YfccSource(manual_dir, require_metadata=False)
