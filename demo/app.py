@@ -23,6 +23,7 @@ import argparse
 import atexit
 import dataclasses
 import hashlib
+import html
 import io
 import pathlib
 import shutil
@@ -68,6 +69,8 @@ CSS = """
 .jaxgeo-map { max-width: 100%; border: 1px solid #ccc; }
 .jaxgeo-notice { background: #fff4d6; border-left: 4px solid #e0a800; padding: 4px 8px;
                  margin: 4px 0; }
+.jaxgeo-warning { background: #fde2e1; border-left: 4px solid #b00020; padding: 4px 8px;
+                  margin: 4px 0; font-weight: bold; }
 .jaxgeo-error { background: #fde2e1; border-left: 4px solid #d62728; padding: 4px 8px;
                 margin: 4px 0; }
 .jaxgeo-result table { border-collapse: collapse; margin: 4px 0; }
@@ -111,6 +114,19 @@ def parse_args(argv: list[str] | None = None) -> Settings:
                   five_crop=args.five_crop, locsens=args.locsens)
 
 
+def _upload_paths_only(payload) -> list[str] | None:
+  """The uploads' paths: what gr.File.preprocess hands a handler, without its side effect.
+
+  gr.File.preprocess (Gradio 6.31) leaves an empty temporary file in the cache for every file of
+  every request. It is replaced on the one component instance (a gr.File subclass would make
+  Gradio write a `.pyi` stub next to this file).
+  """
+  if payload is None:
+    return None
+  files = payload.root if isinstance(payload, gr.data_classes.ListFiles) else [payload]
+  return [f.path for f in files]
+
+
 def _upload_paths(files) -> list[tuple[str, str]]:
   """(path, shown name) of each upload; Gradio hands paths, or objects with a .name path."""
   out = []
@@ -120,14 +136,25 @@ def _upload_paths(files) -> list[tuple[str, str]]:
   return out
 
 
-def _read(path: str) -> bytes:
+_UPLOADS = uploads.UploadTaker()
+
+
+def _read(path: str, name: str) -> bytes:
   """The bytes of an upload. Uploads (files in our Gradio cache) are deleted once read, except
-  Gradio's copies of the example photos, which the next click on an example needs."""
+  Gradio's copies of the example photos, which the next click on an example needs.
+
+  Raises:
+    uploads.UploadError: with a message for the user (no server path).
+  """
   if os.path.realpath(path).startswith(os.path.realpath(_CACHE) + os.sep):
-    return uploads.take_upload(path, keep=lambda data: hashlib.sha256(data).digest()
-                               in _EXAMPLE_DIGESTS)
-  with open(path, "rb") as f:  # an example photo of the repository
-    return f.read()
+    return _UPLOADS.take(path, name, keep=lambda data: hashlib.sha256(data).digest()
+                         in _EXAMPLE_DIGESTS)
+  try:
+    with open(path, "rb") as f:  # an example photo of the repository
+      return f.read()
+  except OSError:
+    logging.exception("Reading %s failed", path)
+    raise uploads.UploadError(f"{name}: could not be read.") from None
 
 
 def parse_location(text: str | None) -> tuple[tuple[float, float] | None, str]:
@@ -179,16 +206,22 @@ class Demo:
       parts.append(report.error_html(f"{len(paths)} photos uploaded; the first "
                                      f"{uploads.MAX_FILES} are shown."))
     # Every upload is read (and its file deleted) first, so none stays on disk whatever happens
-    # to the photos before it.
-    photos = []
-    for path, name in paths:
+    # to the photos before it. The results hold one entry per upload, in upload order.
+    taken = []
+    for k, (path, name) in enumerate(paths):
       try:
-        photos.append((name, _read(path)))
-      except OSError as e:
-        parts.append(report.error_html(f"{name}: could not be read ({e})."))
+        data = _read(path, name)
+      except uploads.UploadError as e:
+        data = e
+      if k >= uploads.MAX_FILES:
+        data = uploads.UploadError(f"{name}: not processed: at most {uploads.MAX_FILES} photos "
+                                   "at a time. Upload it again with fewer photos.")
+      taken.append((name, data))
     results, kept = [], []
-    for name, data in photos[:uploads.MAX_FILES]:
+    for name, data in taken:
       try:
+        if isinstance(data, uploads.UploadError):
+          raise data
         image = uploads.decode_photo(data, name)
         decision = privacy.decide(privacy.count_faces(image), share=self.settings.share,
                                   coarse=self.settings.coarse)
@@ -197,8 +230,10 @@ class Demo:
       except (uploads.UploadError, BadImage) as e:
         message = str(e)
       except Exception as e:  # pylint: disable=broad-except  (one photo never stops the others)
+        # The details (which may name server paths) go to the server's log only.
         logging.exception("Predicting %s failed", name)
-        message = f"{name}: could not be processed ({type(e).__name__}: {e})."
+        message = (f"{name}: could not be processed ({type(e).__name__}; the details are in the "
+                   "server's log).")
       else:
         parts.append(report.prediction_html(name, prediction, decision, image,
                                             self._index_photos(prediction)))
@@ -282,12 +317,19 @@ def build_app(demo: Demo) -> gr.Blocks:
                 f"{'; tags' if predictor.has_tags else ''}"
                 f"{'; landmarks' if predictor.has_landmarks else ''}). Mode: {mode}. "
                 "Everything runs on this machine, offline.")
+    if predictor.card is not None:  # what the model knows (jaxgeo.model_card)
+      gr.Markdown(f"**What this model knows.** {predictor.card.describe()}",
+                  elem_id="model-card")
+      if predictor.card.warning:
+        gr.HTML(f'<div class="jaxgeo-warning">{html.escape(predictor.card.warning)}</div>',
+                elem_id="model-warning")
     with gr.Tab("Locate photos"):
       with gr.Row():
         with gr.Column(scale=1):
-          files = gr.File(label=f"Photos: drag and drop one or several ({uploads.accepted_formats()})",
-                          file_count="multiple", file_types=list(photos.PHOTO_EXTENSIONS),
-                          elem_id="photos")
+          files = gr.File(
+              label=f"Photos: drag and drop one or several ({uploads.accepted_formats()})",
+              file_count="multiple", file_types=list(photos.PHOTO_EXTENSIONS), elem_id="photos")
+          files.preprocess = _upload_paths_only
           where = gr.Textbox(label="Your location (optional): lat, lon",
                              placeholder="48.86, 2.35", elem_id="where")
           five_crop = gr.Checkbox(value=settings.five_crop, label="Vote over five crops (slower)")

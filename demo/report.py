@@ -49,6 +49,8 @@ def summary(name: str, prediction, decision: privacy.Decision) -> dict[str, Any]
   """What the page shows, as plain values (the API's JSON output and the tests read this)."""
   out: dict[str, Any] = {"name": name, "coarse": decision.coarse,
                          "reasons": list(decision.reasons), "faces": decision.faces}
+  if prediction.warning:  # what the model's training says of every answer (a toy-world model)
+    out["warning"] = prediction.warning
   top = prediction.top
   if top is not None:
     out["place"] = top.name
@@ -111,6 +113,8 @@ def prediction_html(name: str, prediction, decision: privacy.Decision, photo: Im
   s = summary(name, prediction, decision)
   parts = [f'<div class="jaxgeo-result" data-name="{html.escape(name)}">',
            f"<h3>{html.escape(name)}</h3>"]
+  if prediction.warning:
+    parts.append(f'<div class="jaxgeo-warning">{html.escape(prediction.warning)}</div>')
   for reason in decision.reasons:
     parts.append(f'<div class="jaxgeo-notice">{html.escape(reason)}</div>')
   rendered = maps(prediction, decision.coarse)

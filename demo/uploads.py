@@ -1,19 +1,24 @@
 """Uploaded photos: read into memory, removed from disk, decoded upright, or refused with a message.
 
 Gradio writes each upload to its cache folder before a handler sees it. The demo promises that
-photos are never stored, so `take_upload` reads the bytes and deletes the file at once; everything
-after that works on bytes in memory. Refusals are `UploadError`s whose text is shown as is in the
-UI, so it names the file and says what to do.
+photos are never stored, so `UploadTaker.take` reads the bytes and deletes the file at once;
+everything after that works on bytes in memory. Refusals are `UploadError`s whose text is shown
+as is in the UI, so it names the file and says what to do, and never a server path.
 """
 
 from __future__ import annotations
 
+import collections
 import io
 import os
+import threading
+import time
 import warnings
 from collections.abc import Callable
 
 from PIL import Image, ImageOps
+
+from jaxgeo import photos
 
 # Decompression-bomb guard: a small file can declare a huge canvas. 40 MP is above common phone
 # cameras' default output (12-24 MP, 48-50 MP binned to 12) and far below what takes the
@@ -22,12 +27,6 @@ MAX_PIXELS = 40_000_000
 MAX_FILES = 16
 FORMATS = "JPEG, PNG, WebP, GIF, BMP, TIFF"
 
-try:  # HEIC/HEIF (iPhone photos) only where the optional Pillow plugin is installed.
-  import pillow_heif  # pylint: disable=g-import-not-at-top
-  pillow_heif.register_heif_opener()
-  HEIC = True
-except ImportError:
-  HEIC = False
 
 
 class UploadError(ValueError):
@@ -35,21 +34,70 @@ class UploadError(ValueError):
 
 
 def accepted_formats() -> str:
-  return FORMATS + (", HEIC" if HEIC else " (HEIC needs: pip install pillow-heif)")
+  """The formats to name in messages; HEIC where the plugin is installed (jaxgeo.photos)."""
+  return FORMATS + (", HEIC" if photos.HEIC_SUPPORTED else f" ({photos.HEIC_HINT})")
 
 
-def take_upload(path: str | os.PathLike, keep: Callable[[bytes], bool] = lambda data: False
-                ) -> bytes:
-  """The bytes of an uploaded file, which is deleted from disk before returning unless
-  `keep(bytes)` says otherwise (the app keeps Gradio's copies of its own example photos)."""
-  with open(path, "rb") as f:
-    data = f.read()
-  if not keep(data):
-    try:
-      os.remove(path)
-    except OSError:
-      pass
-  return data
+class UploadTaker:
+  """Reads uploaded files into memory and deletes them, sharing one upload among its requests.
+
+  Gradio stores an upload at `<cache>/<sha256 of its bytes>/<name>`, so users uploading the
+  same photo at the same moment (or one user clicking twice) get the same path. The first
+  request to take it deletes the file; the others get the bytes it read, kept in memory (never
+  on disk) for `linger_s` seconds and at most `max_bytes` in all.
+  """
+
+  def __init__(self, linger_s: float = 120.0, max_bytes: int = 256 << 20):
+    self.linger_s = linger_s
+    self.max_bytes = max_bytes
+    self._lock = threading.Lock()
+    self._taken: collections.OrderedDict[str, tuple[float, bytes]] = collections.OrderedDict()
+
+  def _forget_old(self, now: float) -> None:
+    total = sum(len(data) for _, data in self._taken.values())
+    while self._taken:
+      path, (when, data) = next(iter(self._taken.items()))
+      if now - when <= self.linger_s and total <= self.max_bytes:
+        break
+      del self._taken[path]
+      total -= len(data)
+
+  def take(self, path: str | os.PathLike, name: str,
+           keep: Callable[[bytes], bool] = lambda data: False) -> bytes:
+    """The bytes of an uploaded file, deleted from disk (with its folder, once empty) unless
+    `keep(bytes)` says otherwise (the app keeps Gradio's copies of its own example photos).
+
+    Raises:
+      UploadError: the file is gone and no other request took it lately, or it cannot be read.
+    """
+    path = os.fspath(path)
+    with self._lock:
+      now = time.monotonic()
+      self._forget_old(now)
+      try:
+        with open(path, "rb") as f:
+          data = f.read()
+      except FileNotFoundError:
+        if path in self._taken:
+          return self._taken[path][1]
+        raise UploadError(f"{name}: the upload was gone before it could be read. Upload it "
+                          "again.") from None
+      except OSError:
+        raise UploadError(f"{name}: the upload could not be read. Upload it again.") from None
+      if not keep(data):
+        _remove(path)
+        self._taken[path] = (now, data)
+        self._taken.move_to_end(path)
+      return data
+
+
+def _remove(path: str) -> None:
+  """Deletes an upload and the folder Gradio made for it (named by its hash), once empty."""
+  try:
+    os.remove(path)
+    os.rmdir(os.path.dirname(path))
+  except OSError:  # gone already, or the folder holds another upload of the same bytes
+    pass
 
 
 def decode_photo(data: bytes, name: str) -> Image.Image:
@@ -68,6 +116,9 @@ def decode_photo(data: bytes, name: str) -> Image.Image:
     raise UploadError(f"{name}: the image is far too large to decode safely (decompression-bomb "
                       f"guard, limit {MAX_PIXELS / 1e6:.0f} megapixels). Resize it first.") from None
   except (OSError, SyntaxError, ValueError):
+    if photos.is_heif(data) and not photos.HEIC_SUPPORTED:
+      raise UploadError(f"{name}: a HEIC/HEIF photo, which this server cannot read yet. "
+                        f"{photos.HEIC_HINT}, or upload it as JPEG.") from None
     raise UploadError(f"{name}: not an image this demo can read. Accepted: "
                       f"{accepted_formats()}.") from None
   pixels = image.width * image.height

@@ -176,7 +176,7 @@ class Predictor:
                top_k: int = 5, num_tags: int = 10,
                landmark_threshold: float = DEFAULT_LANDMARK_THRESHOLD,
                five_crop: bool = False, landmark_index=None, tag_ranker=None, step: int = 0,
-               workdir: str | None = None, device: jax.Device | None = None):
+               workdir: str | None = None, card=None, device: jax.Device | None = None):
     # Inference runs on one device: a photo batch is too small to shard, and replicated params
     # over several (fake CPU) devices would only repeat the work.
     self.device = device or jax.devices()[0]
@@ -197,6 +197,7 @@ class Predictor:
     self.tag_ranker = tag_ranker
     self.step = step
     self.workdir = workdir
+    self.card = card  # jaxgeo.model_card.ModelCard: what the model has seen, how well it did
     self._tokens = {}
     self.decode_threads = min(4, os.cpu_count() or 1)
     self._forward = jax.jit(forward, static_argnames=("graphdef", "tree", "crops", "top_k",
@@ -217,8 +218,9 @@ class Predictor:
       **options: the constructor's options (batch_size, top_k, num_tags,
         landmark_threshold, five_crop).
     """
-    from jaxgeo import landmark_index, trained  # pylint: disable=g-import-not-at-top
+    from jaxgeo import landmark_index, model_card, trained  # pylint: disable=g-import-not-at-top
     run = trained.load_trained_run(workdir, data_dir, step)
+    card = model_card.load_model_card(workdir, run.config, run.data_dir, run.step)
     names = {}
     if run.landmark_ids is not None:
       names = landmark_names_of(trained.landmark_ids_path(run.config, workdir, run.data_dir))
@@ -231,7 +233,7 @@ class Predictor:
                image_size=run.config.image_size, tree=run.tree,
                tags=run.vocabulary.tags if run.vocabulary is not None else None,
                landmark_ids=run.landmark_ids, landmark_names=names, landmark_index=index,
-               tag_ranker=scorer, step=run.step, workdir=workdir, **options)
+               tag_ranker=scorer, step=run.step, workdir=workdir, card=card, **options)
 
   # -- what the model has
 
@@ -352,6 +354,7 @@ class Predictor:
           landmark=None if coarse else self._landmark(out, i),
           neighbours=None if coarse else self._neighbours(out, i),
           true_location=truth, coarse=coarse, five_crop=five_crop,
+          warning=self.card.warning if self.card is not None else "",
           image_embedding=out["tag/embedding"][i] if "tag/embedding" in out else None))
     return results
 

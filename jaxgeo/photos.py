@@ -2,6 +2,12 @@
 
 Bad files raise `jaxgeo.data.images.BadImage` with a short reason and the photo's name, so the
 batch CLI can report and skip them and the demo can show a message and keep serving.
+
+HEIC/HEIF (what iPhones take by default) is read through the `pillow-heif` plugin when it is
+installed (`pip install 'jaxgeo[heic]'`; kept optional because its wheels bundle LGPL/GPL
+codecs). libheif turns the image upright while decoding and resets the EXIF orientation, so
+HEIC photos come out upright like JPEGs; their EXIF GPS is read the same way. Without the
+plugin a HEIC photo is refused with a message saying how to enable it.
 """
 
 from __future__ import annotations
@@ -15,6 +21,17 @@ from typing import Union
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from jaxgeo.data import images as images_lib
+
+try:
+  import pillow_heif  # pylint: disable=g-import-not-at-top
+except ImportError:
+  HEIC_SUPPORTED = False
+else:
+  pillow_heif.register_heif_opener()
+  HEIC_SUPPORTED = True
+HEIC_HINT = "HEIC/HEIF photos need the pillow-heif plugin: pip install 'jaxgeo[heic]'"
+# ISO base media brands of HEIF still images (the `ftyp` box at byte 4).
+_HEIF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1", b"avif")
 
 PHOTO_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".heic",
                     ".heif")
@@ -65,6 +82,11 @@ def exif_gps(exif: Image.Exif) -> tuple[float, float] | None:
   return lat, lon
 
 
+def is_heif(data: bytes) -> bool:
+  """Whether the bytes start like a HEIF/HEIC (or AVIF) file, whatever the file is called."""
+  return len(data) >= 12 and data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS
+
+
 def _to_rgb(image: Image.Image) -> Image.Image:
   if image.mode == "RGB":
     return image
@@ -82,7 +104,8 @@ def load_photo(photo: Photo, name: str | None = None, min_side: int = 0) -> Load
 
   Raises:
     images_lib.BadImage: with a short reason (`missing_image`, `unreadable_file`, `empty_image`,
-      `not_an_image`, `corrupt_image`, `too_large_image`) and the photo's name.
+      `not_an_image`, `heic_unsupported`, `corrupt_image`, `too_large_image`) and the photo's
+      name.
   """
   if isinstance(photo, LoadedPhoto):
     return photo
@@ -117,6 +140,8 @@ def load_photo(photo: Photo, name: str | None = None, min_side: int = 0) -> Load
   except images_lib.BadImage:
     raise
   except UnidentifiedImageError:
+    if is_heif(data) and not HEIC_SUPPORTED:
+      raise images_lib.BadImage("heic_unsupported", f"{name}: {HEIC_HINT}") from None
     raise images_lib.BadImage("not_an_image",
                               f"{name} is not an image Pillow can read") from None
   except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:

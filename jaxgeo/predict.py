@@ -102,7 +102,7 @@ def csv_header(partition_names: Sequence[str]) -> list[str]:
   return (["source", "latitude", "longitude", "probability", "place", "cell"]
           + [f"prob_{n}" for n in _levels(partition_names)]
           + ["tags", "landmark_id", "landmark", "landmark_confidence", "true_latitude",
-             "true_longitude", "true_source", "distance_km"])
+             "true_longitude", "true_source", "distance_km", "warning"])
 
 
 def _fmt(x, digits: int = 6) -> str:
@@ -120,7 +120,7 @@ def csv_row(p: Prediction, partition_names: Sequence[str]) -> list[str]:
              "" if landmark is None else (landmark.name if landmark.found else "no landmark"),
              _fmt(landmark and landmark.confidence, 4),
              _fmt(truth and truth.latitude), _fmt(truth and truth.longitude),
-             truth.source if truth else "", _fmt(truth and truth.distance_km, 3)])
+             truth.source if truth else "", _fmt(truth and truth.distance_km, 3), p.warning])
 
 
 def geojson_feature(p: Prediction) -> dict[str, Any]:
@@ -197,7 +197,8 @@ def predict_files(predictor: Predictor, specs: Sequence[str], output_dir: str, *
     reasons[s["reason"]] = reasons.get(s["reason"], 0) + 1
   report = {"inputs": total, "predicted": done, "skipped": len(skipped),
             "skipped_by_reason": reasons, "skipped_files": skipped, "csv": csv_path,
-            "geojson": geojson_path, "coarse": coarse, "checkpoint_step": predictor.step}
+            "geojson": geojson_path, "coarse": coarse, "checkpoint_step": predictor.step,
+            "model": predictor.card.to_dict() if predictor.card else None}
   with open(os.path.join(output_dir, "report.json"), "w", encoding="utf-8") as f:
     json.dump(report, f, indent=2)
   with open(os.path.join(output_dir, "report.txt"), "w", encoding="utf-8") as f:
@@ -206,7 +207,12 @@ def predict_files(predictor: Predictor, specs: Sequence[str], output_dir: str, *
 
 
 def format_report(report: dict[str, Any]) -> str:
-  lines = [f"Predicted {report['predicted']} of {report['inputs']} photos; skipped "
+  lines = []
+  if report.get("model"):  # what the model knows (jaxgeo.model_card), before its answers
+    lines.append(f"Model {report['model']['workdir']}: {report['model']['description']}")
+    if report["model"]["warning"]:
+      lines.append(f"WARNING: {report['model']['warning']}")
+  lines += [f"Predicted {report['predicted']} of {report['inputs']} photos; skipped "
            f"{report['skipped']}" + (" (" + ", ".join(
                f"{k}: {v}" for k, v in sorted(report["skipped_by_reason"].items())) + ")"
                if report["skipped"] else "") + "."]

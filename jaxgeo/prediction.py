@@ -89,6 +89,8 @@ class Prediction:
   true_location: TrueLocation | None
   coarse: bool
   five_crop: bool
+  # What the model's training says of every answer (a toy-world model's, jaxgeo.model_card).
+  warning: str = ""
   image_embedding: np.ndarray | None = dataclasses.field(default=None, repr=False)  # tag head
 
   @property

@@ -24,17 +24,18 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_app(workdir: pathlib.Path, tmp: pathlib.Path, *flags: str) -> Iterator[str]:
+def running_app(workdir: pathlib.Path, tmp: pathlib.Path, *flags: str,
+                env: dict[str, str] | None = None) -> Iterator[str]:
   """The app's URL while it serves; stopped with Ctrl-C (SIGINT) afterwards, as a user would.
 
   The app's temporary files go under `tmp` (TMPDIR), so tests can check what it leaves there.
-  Its output is in `tmp / "app.log"`.
+  Its output is in `tmp / "app.log"`. `env` adds environment variables for the app.
   """
   port = free_port()
   log = open(tmp / "app.log", "w")
   env = {**os.environ, "TMPDIR": str(tmp), "JAX_PLATFORMS": "cpu",
          # One CPU device: the app does not need the tests' 8 fake devices.
-         "XLA_FLAGS": ""}
+         "XLA_FLAGS": "", **(env or {})}
   process = subprocess.Popen(
       [sys.executable, str(REPO / "demo" / "app.py"), "--workdir", str(workdir),
        "--port", str(port), *flags], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)

@@ -6,6 +6,7 @@ import io
 import pathlib
 import socket
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -156,11 +157,33 @@ def test_bad_uploads_refused_with_reasons(bad_uploads):
     assert expected[name] in str(error.value)
 
 
-def test_take_upload_deletes_the_file(tmp_path):
-  path = tmp_path / "upload.jpg"
+def test_taking_an_upload_deletes_it_and_shares_it_with_requests_for_the_same_file(tmp_path):
+  # Gradio's layout: <cache>/<sha256 of the bytes>/<name>; identical uploads share the path.
+  folder = tmp_path / "3f0a"
+  folder.mkdir()
+  path = folder / "upload.jpg"
   path.write_bytes(b"abc")
-  assert uploads.take_upload(path) == b"abc"
-  assert not path.exists()
+  taker = uploads.UploadTaker()
+  assert taker.take(path, "upload.jpg") == b"abc"
+  assert not path.exists() and not folder.exists()  # the file and Gradio's folder for it
+  assert taker.take(path, "upload.jpg") == b"abc"  # a second request for the same upload
+  with pytest.raises(uploads.UploadError) as error:
+    taker.take(tmp_path / "never.jpg", "never.jpg")
+  assert str(error.value) == ("never.jpg: the upload was gone before it could be read. Upload "
+                              "it again.")  # no server path
+  # Kept in memory only briefly: after linger_s the bytes are gone too.
+  brief = uploads.UploadTaker(linger_s=0.0)
+  path.parent.mkdir()
+  path.write_bytes(b"xyz")
+  assert brief.take(path, "upload.jpg") == b"xyz"
+  time.sleep(0.01)
+  with pytest.raises(uploads.UploadError):
+    brief.take(path, "upload.jpg")
+  # Example photos the app keeps are read, not deleted.
+  path.parent.mkdir()
+  path.write_bytes(b"example")
+  assert taker.take(path, "example.jpg", keep=lambda data: True) == b"example"
+  assert path.read_bytes() == b"example"
 
 
 # ---------------------------------------------------------------------------------- coarse mode
@@ -343,6 +366,10 @@ def test_app_predicts_an_example(client, runlocal_workdir):
   assert truth["distance_km"] == pytest.approx(expected_km, abs=0.02)
   # The page: the place, a world map and a regional one inlined, the GPS line.
   assert f"Predicted place:</b> {result['place']}" in html.replace("&#x27;", "'")
+  # The toy-world model says so on every answer.
+  from jaxgeo.model_card import TOY_WORLD_WARNING  # pylint: disable=g-import-not-at-top
+  assert result["warning"] == TOY_WORLD_WARNING
+  assert html.count('class="jaxgeo-warning"') == 1 and "generated toy world" in html
   assert html.count('class="jaxgeo-map"') == 2 and "data:image/png;base64," in html
   assert "True place (EXIF GPS)" in html
 
@@ -370,6 +397,19 @@ def test_app_refuses_bad_uploads_and_keeps_serving(client, bad_uploads, tmp_path
   left = [p for p in tmp.rglob("*") if p.is_file() and p.name != "app.log"
           and p.read_bytes() in uploaded]
   assert left == []
+
+
+def test_app_reads_iphone_heic_photos_upright_with_their_gps(client, tmp_path, app_url):
+  from photo_files import heic_with_gps  # pylint: disable=g-import-not-at-top
+  data, _ = heic_with_gps(64.1466, -21.9426)  # Reykjavik
+  html, (result,) = client.predict([_upload(tmp_path, "IMG_0007.HEIC", data)], "", False,
+                                   api_name="/locate")
+  assert result["name"] == "IMG_0007.HEIC" and "error" not in result and "place" in result
+  truth = result["true_location"]
+  assert (truth["latitude"], truth["longitude"], truth["source"]) == (
+      pytest.approx(64.1466, abs=1e-4), pytest.approx(-21.9426, abs=1e-4), "exif")
+  _, tmp = app_url
+  assert not [p for p in tmp.rglob("*") if p.is_file() and p.read_bytes() == data]
 
 
 def test_app_coarse_for_faces(client, tmp_path, app_url):
@@ -430,6 +470,65 @@ def test_search_without_locsens_says_why(tmp_path):
   from demo import search  # pylint: disable=g-import-not-at-top
   searcher, note = search.load_search(str(tmp_path))
   assert searcher is None and f"{tmp_path} has no trained LocSens model" in note
+
+
+def test_eight_users_uploading_the_same_photo_at_once_all_get_an_answer(app_url, tmp_path):
+  # Gradio stores identical uploads at one path; the first request used to delete it under the
+  # others ("could not be read ([Errno 2] ... <server path>)" and an empty result for 7 of 8).
+  from gradio_client import Client, handle_file  # pylint: disable=g-import-not-at-top
+  photo = io.BytesIO()
+  Image.fromarray(np.random.default_rng(5).integers(0, 256, (120, 160, 3), np.uint8)).save(
+      photo, format="JPEG", quality=90)
+  (tmp_path / "IMG_2024.jpg").write_bytes(photo.getvalue())
+  clients = [Client(app_url[0], verbose=False) for _ in range(8)]
+  jobs = [c.submit([handle_file(str(tmp_path / "IMG_2024.jpg"))], "", False, api_name="/locate")
+          for c in clients]
+  answers = [job.result(timeout=300) for job in jobs]
+  for html, results in answers:
+    assert len(results) == 1 and "error" not in results[0], results
+    assert results[0]["name"] == "IMG_2024.jpg" and "place" in results[0]
+    assert "/tmp" not in html and "Errno" not in html
+  assert len({results[0]["place"] for _, results in answers}) == 1
+  # Nothing of the uploads stays on disk: no copy of the photo, no empty placeholder files.
+  _, tmp = app_url
+  cache = next(tmp.glob("jaxgeo-demo-*"))
+  left = [p for p in cache.rglob("*") if p.is_file()]
+  assert not [p for p in left if p.read_bytes() == photo.getvalue()]
+  assert not [p for p in left if p.stat().st_size == 0], left
+
+
+# With --share, Gradio opens a tunnel through gradio.live: the test points every request Gradio
+# makes at a closed port of this machine instead, so the link fails at once without leaving it
+# and the app serves locally -- still as a --share app.
+_NO_SHARE_LINK = {"GRADIO_SHARE_SERVER_ADDRESS": "127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9",
+                  "HTTP_PROXY": "http://127.0.0.1:9", "NO_PROXY": "127.0.0.1,localhost"}
+
+
+@pytest.mark.parametrize("flag", ["--coarse", "--share"])
+def test_coarse_and_share_answer_every_photo_coarsely(runlocal_workdir, tmp_path, flag):
+  from demo_server import running_app  # pylint: disable=g-import-not-at-top
+  from gradio_client import Client, handle_file  # pylint: disable=g-import-not-at-top
+  photos = sorted(EXAMPLES.glob("*.jpg"))
+  with running_app(runlocal_workdir, tmp_path, flag,
+                   env=_NO_SHARE_LINK if flag == "--share" else None) as url:
+    client = Client(url, verbose=False)
+    html, results = client.predict([handle_file(str(p)) for p in photos], "48.86, 2.35", False,
+                                   api_name="/locate")
+    _, reranked = client.predict("48.86, 2.35", api_name="/rerank")
+  log = (tmp_path / "app.log").read_text()
+  assert [r["name"] for r in results] == [p.name for p in photos]
+  why = ("public share link" if flag == "--share" else "started with --coarse")
+  for result in results + reranked:  # every answer, also after a typed location
+    assert result["coarse"] and any(why in reason for reason in result["reasons"]), result
+    south, west, north, east = result["region"]
+    assert north - south == 10 and east - west == 10
+    for fine in ("latitude", "longitude", "alternatives", "tags", "landmark", "true_location"):
+      assert fine not in result, (fine, result)
+    assert len(result["granularities"]) == 1  # the coarsest partition only
+  assert "Predicted place" not in html and html.count("Coarse region:") == len(photos)
+  assert "48.8566" not in html and "2.2924" not in html  # the example's EXIF GPS stays hidden
+  if flag == "--share":
+    assert "--share opens a PUBLIC link" in log and "Could not create share link" in log
 
 
 def test_app_queues_concurrent_users(client, app_url):

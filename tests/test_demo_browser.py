@@ -69,6 +69,8 @@ def test_upload_in_the_browser_shows_the_place(runlocal_workdir, tmp_path_factor
       truth = page.locator(".jaxgeo-truth").first.inner_text()
       maps = page.locator("img.jaxgeo-map").count()
       notice = page.locator("#responsible-use").inner_text()
+      card = page.locator("#model-card").inner_text()
+      answer_warning = page.locator(".jaxgeo-result .jaxgeo-warning").first.inner_text()
       page.screenshot(path=str(screenshot), full_page=True)
       # An example is one click away: the click runs the prediction.
       page.get_by_role("button", name="reykjavik").click()
@@ -99,6 +101,10 @@ def test_upload_in_the_browser_shows_the_place(runlocal_workdir, tmp_path_factor
   assert truth.startswith("True place (EXIF GPS): 48.8566, 2.2924") and "km away" in truth
   assert maps == 2
   assert "never stores them" in notice
+  # What the model knows, above the answers, and the toy-world warning on the answer itself.
+  assert card.startswith("What this model knows. Trained on yfcc100m_geo/yfcc100m (")
+  assert "% within 25 / 200 / 750 km" in card
+  assert answer_warning.startswith("This model was trained only on jaxgeo's generated toy world")
   # Half a degree per pixel of the 720 px map, and the page may scale it.
   assert picked == pytest.approx([48.86, 2.35], abs=1.5)
   # Offline: the page loaded nothing from anywhere but the app (no CDN, tiles or web fonts).

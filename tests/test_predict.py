@@ -16,11 +16,13 @@ from flax import nnx
 from geopy import distance as geopy_distance
 from PIL import Image
 
-from jaxgeo import inference, landmark_index, locsens as locsens_api, predict, prediction
+from jaxgeo import (inference, landmark_index, locsens as locsens_api, model_card, predict,
+                    prediction)
 from jaxgeo.data import images as images_lib, pipeline, synthetic, transforms, vocab
 from jaxgeo.models import locsens as locsens_model
 from jaxgeo.geo import gazetteer, s2
 from jaxgeo.photos import load_photo
+from photo_files import heic_with_gps
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 
@@ -119,6 +121,20 @@ def test_prediction_fields(predictor, toy_photos):
   assert [t.score for t in p.tags] == sorted((t.score for t in p.tags), reverse=True)
   assert p.true_location is None and not p.coarse
   json.dumps(p.to_dict())  # JSON-able
+
+
+def test_a_toy_world_model_says_so_on_every_answer(predictor, runlocal_workdir):
+  card = predictor.card
+  assert card.toy_world and card.train_dataset == "yfcc100m_geo/yfcc100m"
+  assert card.num_train_photos == len(pipeline.open_split(
+      "yfcc100m_geo/yfcc100m", "train", str(runlocal_workdir / "tfds")))
+  results = json.loads((runlocal_workdir / "results.json").read_text())
+  im2gps3k = next(t for t in card.tests if t.dataset == "geo_testsets/im2gps3k")
+  assert im2gps3k.accuracy[200] == results["geo_testsets/im2gps3k"]["hierarchy"]["acc@200km"]
+  assert card.landmark_gap == {"gldv2/test": results["gldv2/test"]["landmark"]["gap"]}
+  for p in [predictor.predict(_jpeg_with_gps(51.5055, -0.0754), name="tower_bridge.jpg"),
+            predictor.predict(_noise_image(80, 60), coarse=True)]:
+    assert p.warning == model_card.TOY_WORLD_WARNING
 
 
 def test_batches_of_any_size_give_the_same_answers_without_recompiling(predictor, toy_photos):
@@ -330,6 +346,7 @@ def test_cli_on_a_folder_with_bad_files(runlocal_workdir, toy_photos, tmp_path):
   for p in toy_photos[:3]:
     (photos / p.name).write_bytes(p.read_bytes())
   (photos / "sub" / "gps.jpg").write_bytes(_jpeg_with_gps(35.6762, 139.6503))
+  (photos / "sub" / "IMG_0042.HEIC").write_bytes(heic_with_gps(-33.8568, 151.2153)[0])
   (photos / "zero.jpg").write_bytes(b"")
   (photos / "sub" / "notes.png").write_text("not a photo\n" * 100)
   data = toy_photos[0].read_bytes()
@@ -344,12 +361,12 @@ def test_cli_on_a_folder_with_bad_files(runlocal_workdir, toy_photos, tmp_path):
   assert result.returncode == 0, result.stderr[-3000:]
   yfcc4k = len(pipeline.open_split("geo_testsets/yfcc4k", "test",
                                    str(runlocal_workdir / "tfds")))
-  assert f"Predicted {4 + yfcc4k} of {8 + yfcc4k} photos; skipped 4" in result.stdout
+  assert f"Predicted {5 + yfcc4k} of {9 + yfcc4k} photos; skipped 4" in result.stdout
   for name, reason in [("zero.jpg", "empty_image"), ("notes.png", "not_an_image"),
                        ("truncated.jpg", "corrupt_image"), ("missing.jpg", "missing_image")]:
     assert any(name in line and reason in line for line in result.stdout.splitlines()), name
   report = json.loads((out / "report.json").read_text())
-  assert report["predicted"] == 4 + yfcc4k and report["skipped"] == 4
+  assert report["predicted"] == 5 + yfcc4k and report["skipped"] == 4
   assert (out / "report.txt").read_text().count("\n  skipped ") == 4
   with open(out / "predictions.csv", encoding="utf-8") as f:
     rows = list(csv.DictReader(f))
@@ -361,16 +378,25 @@ def test_cli_on_a_folder_with_bad_files(runlocal_workdir, toy_photos, tmp_path):
         (float(r["latitude"]), float(r["longitude"]))).km, rel=1e-4, abs=1e-3)
   rows = [r for r in rows if r not in labelled]
   assert sorted(pathlib.Path(r["source"]).name for r in rows) == sorted(
-      [p.name for p in toy_photos[:3]] + ["gps.jpg"])
+      [p.name for p in toy_photos[:3]] + ["gps.jpg", "IMG_0042.HEIC"])
   gps_row = next(r for r in rows if r["source"].endswith("gps.jpg"))
   assert gps_row["true_source"] == "exif"
   assert float(gps_row["distance_km"]) == pytest.approx(geopy_distance.great_circle(
       (35.6762, 139.6503), (float(gps_row["latitude"]), float(gps_row["longitude"]))).km,
       rel=1e-4)
+  heic_row = next(r for r in rows if r["source"].endswith("IMG_0042.HEIC"))  # iPhone photo
+  assert heic_row["true_source"] == "exif"
+  assert (float(heic_row["true_latitude"]), float(heic_row["true_longitude"])) == (
+      pytest.approx(-33.8568, abs=1e-4), pytest.approx(151.2153, abs=1e-4))
   assert all(r["place"] and r["tags"] for r in rows)
+  # The toy-world model says what it knows, in the report and on every answer.
+  assert all(r["warning"] == model_card.TOY_WORLD_WARNING for r in rows + labelled)
+  assert f"WARNING: {model_card.TOY_WORLD_WARNING}" in result.stdout
+  assert "Trained on yfcc100m_geo/yfcc100m (" in (out / "report.txt").read_text()
+  assert report["model"]["toy_world"] and report["model"]["tests"]
   # GeoJSON (RFC 7946): a FeatureCollection of Points at [longitude, latitude].
   geo = json.loads((out / "predictions.geojson").read_text())
-  assert geo["type"] == "FeatureCollection" and len(geo["features"]) == 4 + yfcc4k
+  assert geo["type"] == "FeatureCollection" and len(geo["features"]) == 5 + yfcc4k
   by_source = {r["source"]: r for r in rows + labelled}
   for feature in geo["features"]:
     assert feature["type"] == "Feature" and feature["geometry"]["type"] == "Point"

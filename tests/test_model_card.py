@@ -1,0 +1,54 @@
+"""What a model knows (jaxgeo.model_card): read from a workdir's config, results and data."""
+
+from __future__ import annotations
+
+import json
+
+import ml_collections
+
+from jaxgeo import model_card
+
+
+def _workdir(tmp_path, toy: bool):
+  (tmp_path / "results.json").write_text(json.dumps({
+      "geo_testsets/im2gps3k": {
+          "hierarchy": {"acc@1km": 0.1, "acc@25km": 0.28, "acc@200km": 0.369, "acc@750km": 0.511,
+                        "acc@2500km": 0.67, "num_examples": 2997.0},
+          "cells_50_5000": {"acc@25km": 0.1, "num_examples": 2997.0}},
+      "gldv2/test": {"landmark": {"gap": 0.2512, "top1": 0.5}}}))
+  info = tmp_path / "tfds" / "yfcc100m_geo" / "mp16" / "1.0.0"
+  info.mkdir(parents=True)
+  (info / "dataset_info.json").write_text(json.dumps({"splits": [
+      {"name": "train", "shardLengths": ["4000000", "676000"]},
+      {"name": "validation", "shardLengths": ["47695"]}]}))
+  return ml_collections.ConfigDict({
+      "toy_world": {"enabled": toy, "dir": ""},
+      "data": {"dir": "", "train": "yfcc100m_geo/mp16"}})
+
+
+def test_card_of_a_real_data_run(tmp_path):
+  config = _workdir(tmp_path, toy=False)
+  card = model_card.load_model_card(str(tmp_path), config, str(tmp_path / "tfds"), 37500)
+  assert card.num_train_photos == 4_676_000 and not card.toy_world and card.warning == ""
+  assert card.describe() == (
+      "Trained on yfcc100m_geo/mp16 (4,676,000 photos), checkpoint of step 37,500. "
+      "Tested: geo_testsets/im2gps3k (2,997 photos): 28.0 / 36.9 / 51.1 % within "
+      "25 / 200 / 750 km. Landmarks: GAP 0.251 on gldv2/test.")
+  assert card.to_dict()["tests"] == [{"dataset": "geo_testsets/im2gps3k", "num_photos": 2997,
+                                      "acc@25km": 0.28, "acc@200km": 0.369, "acc@750km": 0.511}]
+
+
+def test_toy_world_card_warns(tmp_path):
+  config = _workdir(tmp_path, toy=True)
+  card = model_card.load_model_card(str(tmp_path), config, str(tmp_path / "tfds"), 30)
+  assert card.warning == model_card.TOY_WORLD_WARNING
+  assert "generated toy world" in card.describe()
+  assert "Tested on the toy world's own test sets:" in card.describe()
+
+
+def test_card_without_results_or_data(tmp_path):
+  config = ml_collections.ConfigDict({"data": {"dir": "", "train": "gldv2/train_clean"}})
+  card = model_card.load_model_card(str(tmp_path), config, str(tmp_path / "none"), 5)
+  assert card.num_train_photos is None and card.tests == () and card.warning == ""
+  assert card.describe() == ("Trained on gldv2/train_clean (size unknown), checkpoint of step 5."
+                             " No test results in the workdir (results.json).")
