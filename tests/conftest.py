@@ -13,6 +13,9 @@ import sys  # noqa: E402
 
 import pytest  # noqa: E402
 
+# With JAXGEO_FAIL_ON_SKIP=1 (CI), a skipped test fails the run.
+from jaxgeo.testing.strict_skips import pytest_sessionfinish  # noqa: E402,F401
+
 REPO = pathlib.Path(__file__).resolve().parent.parent
 
 
