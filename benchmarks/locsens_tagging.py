@@ -43,9 +43,8 @@ import numpy as np  # noqa: E402
 from flax import nnx  # noqa: E402
 
 from benchmarks.photo_locations import photo_like_points  # noqa: E402
-from jaxgeo import locsens  # noqa: E402
 from jaxgeo.data import vocab as vocab_lib  # noqa: E402
-from jaxgeo.models import locsens as locsens_lib  # noqa: E402
+from jaxgeo.locsens import ranking, scorer as scorer_lib  # noqa: E402
 
 
 def _time_once(fn) -> float:
@@ -106,11 +105,11 @@ def main() -> None:
   args = parser.parse_args()
   rng = np.random.default_rng(0)
   e = 300
-  model = locsens_lib.LocSens(e, 300, locsens_lib.PAPER_HIDDEN_SIZES, 32,
+  model = scorer_lib.LocSens(e, 300, scorer_lib.PAPER_HIDDEN_SIZES, 32,
                               rngs=nnx.Rngs(params=0))
   tags = (rng.normal(size=(args.vocabulary, e)) / np.sqrt(e)).astype(np.float32)
   vocabulary = vocab_lib.TagVocabulary([f"tag{i}" for i in range(args.vocabulary)])
-  scorer = locsens.LocSensScorer(model, tags, np.zeros(args.vocabulary, np.float32), vocabulary)
+  scorer = ranking.LocSensScorer(model, tags, np.zeros(args.vocabulary, np.float32), vocabulary)
   images = rng.normal(size=(max(args.images, args.two_stage_batch), e)).astype(np.float32)
   lat, lon = photo_like_points(len(images), seed=1)
   print(f"devices: {jax.devices()}; scorer random-initialised at paper sizes, "
@@ -126,7 +125,7 @@ def main() -> None:
   full_args = (scorer.params, scorer.tag_sides, scorer.tag_embeddings, scorer.tag_bias,
                jnp.asarray(images[:n]), jnp.asarray(lat[:n], jnp.float32),
                jnp.asarray(lon[:n], jnp.float32), jnp.ones(n))
-  full_exe = locsens._rank.lower(scorer.graphdef, *full_args, k=10, candidates=0,
+  full_exe = ranking._rank.lower(scorer.graphdef, *full_args, k=10, candidates=0,
                                  chunk=4096).compile()
   full_ids = None
 
@@ -155,7 +154,7 @@ def main() -> None:
         f"(random-initialised scorer and tag head: chance is about "
         f"{100 * args.candidates / args.vocabulary:.1f}%)")
   if args.workdir:
-    trained = locsens.load_locsens(args.workdir, required=True)
+    trained = ranking.load_locsens(args.workdir, required=True)
     test = trained.load_index("test")
     keep = (test.tag_ids >= 0).any(1)
     f_ids = trained.rank_tags(test.image[keep], test.latitude[keep], test.longitude[keep],
@@ -172,11 +171,11 @@ def main() -> None:
   n_slice = min(args.full_index_slice, args.index)
   index_images = rng.normal(size=(args.index, e)).astype(np.float32)
   build = time.perf_counter()
-  sides = locsens._image_sides(scorer.graphdef, scorer.params, index_images[:n_slice])
+  sides = ranking._image_sides(scorer.graphdef, scorer.params, index_images[:n_slice])
   sides.block_until_ready()
   build = time.perf_counter() - build
   tag = scorer.tag_embeddings[:1]
-  search = jax.jit(lambda params, sides, tag, la, lo: locsens_lib.score_photos(
+  search = jax.jit(lambda params, sides, tag, la, lo: scorer_lib.score_photos(
       nnx.merge(scorer.graphdef, params), sides, tag, la, lo, jnp.ones(1), chunk=16384))
   full_slice = _time(lambda: search(scorer.params, sides, tag, jnp.asarray(lat[:1], jnp.float32),
                                     jnp.asarray(lon[:1], jnp.float32)), 1)

@@ -3,8 +3,8 @@ r"""Predictor latency per photo on CPU: one photo at a time vs jitted batches, t
   python benchmarks/predict_latency.py [--workdir runs/quickstart] [--batch_size 16]
       [--single 8] [--rounds 6] [--photo_size 1024x768] [--models quickstart,resnet50]
 
-Times in ONE run, on this machine, the real `jaxgeo.inference.Predictor` end to end: JPEG bytes of
-a phone-sized photo in (decoded with EXIF orientation, resized and centre-cropped as evaluation
+Times in ONE run, on this machine, the real `jaxgeo.predict.predictor.Predictor` end to end: JPEG
+bytes of a phone-sized photo in (decoded with EXIF orientation, resized and centre-cropped as evaluation
 does), the full `Prediction` out (top-5 places with offline place names, per-granularity
 probabilities, tags, landmark). Two models:
   * quickstart: the tiny ResNet at 64 px with the quickstart's heads. With --workdir, the trained
@@ -34,9 +34,9 @@ import numpy as np
 from flax import nnx
 from PIL import Image
 
-from jaxgeo import inference
 from jaxgeo.geo import hierarchy as hierarchy_lib, partitions as partitions_lib
 from jaxgeo.models import geolocator
+from jaxgeo.predict import predictor as predictor_lib
 from photo_locations import photo_like_points
 
 
@@ -55,7 +55,7 @@ def make_photos(n: int, width: int, height: int, seed: int = 0) -> list[bytes]:
 
 def random_predictor(backbone: str, image_size: int, num_photos: int, tau_min: int,
                      tau_max: list[int], vocabulary_size: int, num_landmarks: int,
-                     batch_size: int) -> inference.Predictor:
+                     batch_size: int) -> predictor_lib.Predictor:
   lat, lon = photo_like_points(num_photos, uniform_share=0.05)
   parts, _ = partitions_lib.build_partitions(lat, lon, tau_min=tau_min, tau_max=tau_max)
   parts = [dataclass_replace_name(p, partitions_lib.partition_name(tau_min, t))
@@ -65,7 +65,7 @@ def random_predictor(backbone: str, image_size: int, num_photos: int, tau_min: i
                                 vocabulary_size=vocabulary_size, num_landmarks=num_landmarks,
                                 rngs=nnx.Rngs(params=0))
   graphdef, params, rest = nnx.split(model, nnx.Param, ...)
-  return inference.Predictor(
+  return predictor_lib.Predictor(
       graphdef, params, rest, image_size=image_size, tree=tree,
       tags=[f"tag{i}" for i in range(vocabulary_size)] if vocabulary_size else None,
       landmark_ids=np.arange(num_landmarks) if num_landmarks else None,
@@ -81,7 +81,7 @@ def percentiles(seconds: list[float]) -> tuple[float, float]:
   return float(np.percentile(seconds, 50)) * 1e3, float(np.percentile(seconds, 95)) * 1e3
 
 
-def time_model_only(predictor: inference.Predictor, size: int, repeats: int) -> float:
+def time_model_only(predictor: predictor_lib.Predictor, size: int, repeats: int) -> float:
   """Median seconds of the jitted forward on a prepared (size, H, W, 3) batch."""
   pixels = jax.device_put(np.zeros((size, predictor.image_size, predictor.image_size, 3),
                                    np.uint8), predictor.device)
@@ -97,7 +97,7 @@ def time_model_only(predictor: inference.Predictor, size: int, repeats: int) -> 
   return float(np.median(times))
 
 
-def bench(name: str, predictor: inference.Predictor, photos: list[bytes], single: int,
+def bench(name: str, predictor: predictor_lib.Predictor, photos: list[bytes], single: int,
           rounds: int) -> dict[str, float]:
   b = predictor.batch_size
   predictor.predict(photos[0])  # compile the 1-photo shape
@@ -150,7 +150,7 @@ def main() -> None:
   models = args.models.split(",")
   if "quickstart" in models:
     if args.workdir:
-      predictor = inference.Predictor.from_workdir(args.workdir, batch_size=args.batch_size)
+      predictor = predictor_lib.Predictor.from_workdir(args.workdir, batch_size=args.batch_size)
       label = f"quickstart (trained, {args.workdir})"
     else:
       predictor = random_predictor("tiny", 64, 20_000, 10, [1000, 400, 150], 1000, 30,

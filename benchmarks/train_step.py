@@ -10,7 +10,8 @@ Times in ONE run, on this machine:
   * jaxgeo: `jaxgeo.train.train_step` (the real code path) on a `Geolocator` with the MP-16-sized
     geo heads (cells_50_5000: 3298, cells_50_2000: 7202, cells_50_1000: 12893 classes), no
     landmark head, a 10k-tag head with --tag_head; SGD momentum 0.9 + weight decay 1e-4 from
-    `jaxgeo.optim.make_optimizer`; uint8 NHWC batches at --image_size; the state is built the way
+    `jaxgeo.run.optim.make_optimizer`; uint8 NHWC batches at --image_size; the state is built the
+    way
     `train_and_evaluate` builds it (`graphdef = nnx.graphdef(nnx.eval_shape(make))`, a jitted
     `init_state`) and the step is jitted with donate_argnums=0. With --dtype bfloat16 the model
     computes in bf16 and keeps float32 parameters (the `model.dtype` config).
@@ -28,7 +29,7 @@ FLOP/s over a jnp matmul peak measured in the same run (--matmul_size, float32, 
 jaxgeo's ResNet runs its convolutions through `jaxgeo.models.convolution` (1x1 convs as 2-D dots,
 k x k weight gradients on large maps as row-wise matmuls; both found with this benchmark);
 --convs no_rows drops the row-wise gradients, --convs lax uses plain lax convolutions. Both sides
-run under `jaxgeo.host_memory`'s default glibc malloc settings, as `jaxgeo.main` does on the CPU
+run under `jaxgeo.run.host_memory`'s default glibc malloc settings, as `jaxgeo.main` does on the CPU
 (the script restarts itself with them); --malloc_tuning single_arena uses its one-arena setting
 (faster for this model, slower for the quickstart), off glibc's defaults, for both sides.
 PyTorch runs in a fresh subprocess (sharing the process with JAX made it 3-7x slower, see
@@ -42,7 +43,7 @@ machine, jnp matmul peak 284-316 GFLOP/s; a profile of the step with `jax.profil
   * Page faults: XLA:CPU allocates each execution's 1.3 GB temporary buffer afresh and glibc
     maps and unmaps it with mmap: 334k minor page faults per step (`/usr/bin/time`, strace shows
     one 1.3 GB mmap per step). GLIBC_TUNABLES with one arena, no mmap, no trim (now
-    `jaxgeo.host_memory.SINGLE_ARENA`) brought that to 55k: jaxgeo 1.78 -> 1.47 s/step.
+    `jaxgeo.run.host_memory.SINGLE_ARENA`) brought that to 55k: jaxgeo 1.78 -> 1.47 s/step.
     PyTorch gains as much from the same setting (channels_last 1.12 -> 0.96, NCHW 1.52 ->
     1.11), so the ratios barely move.
   * 3x3 weight gradients: XLA's runs at 40-70 GFLOP/s on the 56x56 and 28x28 maps (PyTorch's
@@ -151,12 +152,13 @@ _parser.add_argument("--convs", choices=("jaxgeo", "no_rows", "lax"), default="j
                      "row-wise weight gradients), without the row-wise gradients, or plain lax "
                      "convolutions, to time the difference.")
 _parser.add_argument("--malloc_tuning", choices=("on", "off", "single_arena"), default="on",
-                     help="Run both sides under jaxgeo.host_memory's default glibc settings (as "
+                     help="Run both sides under jaxgeo.run.host_memory's default glibc settings "
+                     "(as "
                      "jaxgeo.main does on the CPU), its one-arena setting, or glibc's defaults.")
 ARGS = _parser.parse_args()
 
 if not ARGS.torch_child:  # the PyTorch process inherits the environment chosen here
-  from jaxgeo import host_memory  # noqa: E402
+  from jaxgeo.run import host_memory  # noqa: E402
   os.environ[host_memory.ENV_VAR] = {"on": "default", "off": "0"}.get(ARGS.malloc_tuning,
                                                                       ARGS.malloc_tuning)
   host_memory.reexec_with_malloc_tuning()
@@ -178,8 +180,9 @@ import numpy as np  # noqa: E402
 import optax  # noqa: E402
 from flax import nnx  # noqa: E402
 
-from jaxgeo import optim, train  # noqa: E402
+from jaxgeo import train  # noqa: E402
 from jaxgeo.models import convolution, geolocator  # noqa: E402
+from jaxgeo.run import optim  # noqa: E402
 
 PARTITIONS = {"cells_50_5000": 3298, "cells_50_2000": 7202, "cells_50_1000": 12893}
 VOCABULARY_SIZE = 10_000

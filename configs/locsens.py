@@ -25,7 +25,7 @@ decoding (about 1.5k photos/s per 2 CPU cores).
 
 import ml_collections
 
-# The paper's scorer MLP (also jaxgeo.models.locsens.PAPER_HIDDEN_SIZES; configs import no JAX).
+# The paper's scorer MLP (also jaxgeo.locsens.scorer.PAPER_HIDDEN_SIZES; configs import no JAX).
 PAPER_HIDDEN_SIZES = (2048, 2048, 2048, 1024, 512)
 
 

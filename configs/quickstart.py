@@ -18,7 +18,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.seed = 0
 
   # The toy world: generated into `dir` (default <workdir>/toy_world) unless it is already there
-  # with the same settings. The fields are those of jaxgeo.data.synthetic.ToyWorldConfig.
+  # with the same settings. The fields are those of jaxgeo.toy_world.generator.ToyWorldConfig.
   config.toy_world = ml_collections.ConfigDict()
   config.toy_world.enabled = True
   config.toy_world.dir = ""

@@ -45,8 +45,8 @@ from absl import logging
 from PIL import Image
 
 from demo import privacy, report, search, uploads, world_map
-from jaxgeo import inference, photos
-from jaxgeo.data.images import BadImage
+from jaxgeo.data.raw.images import BadImage
+from jaxgeo.predict import photos, predictor as predictor_lib
 
 EXAMPLES = REPO / "demo" / "examples"
 _EXAMPLE_DIGESTS = frozenset(hashlib.sha256(p.read_bytes()).digest()
@@ -176,7 +176,7 @@ def parse_location(text: str | None) -> tuple[tuple[float, float] | None, str]:
 class Demo:
   """The loaded model and the handlers of the UI's events."""
 
-  def __init__(self, settings: Settings, predictor: inference.Predictor,
+  def __init__(self, settings: Settings, predictor: predictor_lib.Predictor,
                searcher: search.PhotoSearch | None, search_note: str = ""):
     self.settings = settings
     self.predictor = predictor
@@ -317,7 +317,7 @@ def build_app(demo: Demo) -> gr.Blocks:
                 f"{'; tags' if predictor.has_tags else ''}"
                 f"{'; landmarks' if predictor.has_landmarks else ''}). Mode: {mode}. "
                 "Everything runs on this machine, offline.")
-    if predictor.card is not None:  # what the model knows (jaxgeo.model_card)
+    if predictor.card is not None:  # what the model knows (jaxgeo.predict.model_card)
       gr.Markdown(f"**What this model knows.** {predictor.card.describe()}",
                   elem_id="model-card")
       if predictor.card.warning:
@@ -396,7 +396,7 @@ def main(argv: list[str] | None = None) -> None:
   # The land mask (~2 s) loads while the checkpoint is restored, before the first user waits.
   mask = threading.Thread(target=world_map.land_share, daemon=True)
   mask.start()
-  predictor = inference.Predictor.from_workdir(settings.workdir, five_crop=settings.five_crop,
+  predictor = predictor_lib.Predictor.from_workdir(settings.workdir, five_crop=settings.five_crop,
                                                locsens=settings.locsens or None)
   mask.join()
   demo = Demo(settings, predictor, *search.load_search(settings.locsens or settings.workdir,

@@ -4,7 +4,7 @@ Photo geolocation can be turned against the people in a photo. The demo therefor
 coarse box (a 10-degree grid cell, ~1,000 km, and the country) instead of places, alternatives,
 landmarks and distances when:
 - the photo shows a face (the same OpenCV Haar cascade as the data sets' face ratio,
-  `jaxgeo.data.faces`);
+  `jaxgeo.data.raw.faces`);
 - the face check cannot run (OpenCV missing): failing safe, every photo is coarse, and the UI
   says how to install it;
 - the app was started with a public share link (`--share`) or with `--coarse`.
@@ -17,7 +17,7 @@ import math
 
 from PIL import Image
 
-from jaxgeo.data import faces
+from jaxgeo.data.raw import faces
 
 # Side of the coarse grid cells, in degrees.
 COARSE_DEGREES = 10.0

@@ -15,7 +15,10 @@ import numpy as np
 from absl import logging
 from PIL import Image
 
+from jaxgeo.data import pipeline
 from jaxgeo.geo import distance
+from jaxgeo.locsens import ranking
+from jaxgeo.run import restore
 
 # The search tab's clickable world map (pixels; the height is half).
 MAP_WIDTH = 720
@@ -83,9 +86,7 @@ def load_search(workdir: str, data_dir: str | None = None,
 
   `scorer`: the workdir's LocSens scorer if already loaded (the Predictor's tag ranker).
   """
-  from jaxgeo import locsens, train_locsens, trained  # pylint: disable=g-import-not-at-top
-  from jaxgeo.data import pipeline  # pylint: disable=g-import-not-at-top
-  scorer = scorer or locsens.load_locsens(workdir)
+  scorer = scorer or ranking.load_locsens(workdir)
   if scorer is None:
     return None, f"{workdir} has no trained LocSens model: {UNAVAILABLE_HINT}"
   spec = scorer.config["test"]
@@ -97,8 +98,8 @@ def load_search(workdir: str, data_dir: str | None = None,
   # make_index leaves out photos without coordinates; the others keep the split's order.
   records = np.flatnonzero(np.isfinite(photos.latitude) & np.isfinite(photos.longitude))
   stage1 = scorer.config.get("stage1_workdir") or workdir
-  data_dir = data_dir or trained.data_dir_of(trained.load_config(stage1), stage1)
-  name, split = train_locsens.parse_dataset(spec)
+  data_dir = data_dir or restore.data_dir_of(restore.load_config(stage1), stage1)
+  name, split = pipeline.parse_dataset(spec)
   try:
     source = pipeline.open_split(name, split, data_dir)
   except Exception as e:  # pylint: disable=broad-except  (TFDS raises several kinds)

@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 from PIL import Image, ImageOps
 
-from jaxgeo import photos
+from jaxgeo.predict import photos
 
 # Decompression-bomb guard: a small file can declare a huge canvas. 40 MP is above common phone
 # cameras' default output (12-24 MP, 48-50 MP binned to 12) and far below what takes the
@@ -34,7 +34,7 @@ class UploadError(ValueError):
 
 
 def accepted_formats() -> str:
-  """The formats to name in messages; HEIC where the plugin is installed (jaxgeo.photos)."""
+  """The formats to name in messages; HEIC where the plugin is installed (jaxgeo.predict.photos)."""
   return FORMATS + (", HEIC" if photos.HEIC_SUPPORTED else f" ({photos.HEIC_HINT})")
 
 

@@ -27,10 +27,11 @@ import numpy as np
 from absl import app, flags, logging
 from flax import nnx
 
-from jaxgeo import sharding
+from jaxgeo import prepare
 from jaxgeo.data import pipeline
 from jaxgeo.evaluators import geolocation, landmarks
 from jaxgeo.geo import coordinate_csv, distance, hierarchy as hierarchy_lib
+from jaxgeo.run import restore, sharding
 
 
 def eval_step(state: dict, batch: dict[str, jax.Array], *, graphdef: nnx.GraphDef,
@@ -144,12 +145,6 @@ def _retrieval_metrics(state, graphdef, config, index_source, batch_sharding, qu
           "num_queries": float(scored.size), "index_size": float(len(index["id"]))}
 
 
-def parse_dataset(spec: str) -> tuple[str, str]:
-  """`name[:split]`, e.g. `geo_testsets/im2gps3k` or `yfcc100m_geo/yfcc100m:validation`."""
-  name, _, split = spec.partition(":")
-  return name, split or "test"
-
-
 def evaluate_datasets(state: dict, graphdef: nnx.GraphDef, tree: hierarchy_lib.Hierarchy,
                       config: ml_collections.ConfigDict, data_dir: str, specs,
                       batch_sharding: jax.sharding.Sharding,
@@ -165,14 +160,14 @@ def evaluate_datasets(state: dict, graphdef: nnx.GraphDef, tree: hierarchy_lib.H
   per_process = config.eval_batch_size // jax.process_count()
   results = {}
   for spec in specs:
-    name, split = parse_dataset(spec)
+    name, split = pipeline.parse_dataset(spec)
     source = pipeline.open_split(name, split, data_dir)
     if name.startswith("gldv2/"):
       if landmark_ids is None:
         raise ValueError(f"{spec} is scored by the landmark head; enable model.landmark_head.")
       # Configs written before the key existed have no index.
       index_spec = config.get("landmark_index", "")
-      index_source = pipeline.open_split(*parse_dataset(index_spec), data_dir) if (
+      index_source = pipeline.open_split(*pipeline.parse_dataset(index_spec), data_dir) if (
           index_spec) else None
       results[spec] = {"landmark": evaluate_landmarks(state, graphdef, config, source,
                                                       batch_sharding, landmark_ids, index_source)}
@@ -237,15 +232,13 @@ def _define_flags() -> None:
 
 def main(argv: list[str]) -> None:
   del argv
-  # The trainer imports this module, so these imports wait until the CLI runs.
-  from jaxgeo import prepare, trained  # pylint: disable=g-import-not-at-top
   args = flags.FLAGS
   if args.results_csv:
     score_results_files(args.results_csv, args.coordinate_columns)
     return
   if not args.workdir:
     raise app.UsageError("Give --workdir (a training run) or --results_csv (results files).")
-  run = trained.load_trained_run(args.workdir, args.data_dir)
+  run = restore.load_trained_run(args.workdir, args.data_dir)
   logging.info("Evaluating the checkpoint of step %d.", run.step)
   train_coordinates = (prepare.split_coordinates(run.config.data.train, "train", run.data_dir)
                        if run.tree else None)

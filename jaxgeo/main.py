@@ -19,7 +19,9 @@ from ml_collections import config_flags
 
 import jax
 
-from jaxgeo import distributed, host_memory, train
+from jaxgeo import train
+from jaxgeo.locsens import ranking, train as locsens_train
+from jaxgeo.run import distributed, host_memory
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Path to a config file (configs/*.py), optionally `path:arg`.",
@@ -33,10 +35,9 @@ def run_locsens(config, workdir: str) -> dict | None:
   section = config.get("locsens")
   if not section or not section.get("enabled", True):
     return None
-  from jaxgeo import locsens, train_locsens  # pylint: disable=g-import-not-at-top
   section = section.copy_and_resolve_references()
   section.stage1_workdir = section.stage1_workdir or workdir
-  return train_locsens.train_and_evaluate(section, os.path.join(workdir, locsens.LOCSENS_DIR))
+  return locsens_train.train_and_evaluate(section, os.path.join(workdir, ranking.LOCSENS_DIR))
 
 
 def _config_file_arg(argv: list[str]) -> str | None:

@@ -20,8 +20,9 @@ import ml_collections
 import numpy as np
 import tensorflow_datasets as tfds
 
-from jaxgeo.data import pipeline, synthetic
+from jaxgeo.data import pipeline
 from jaxgeo.geo import partitions as partitions_lib
+from jaxgeo.toy_world import generator
 from tfds_builders.geo_testsets import geo_testsets_dataset_builder
 from tfds_builders.gldv2 import gldv2_dataset_builder
 from tfds_builders.yfcc100m_geo import yfcc100m_geo_dataset_builder
@@ -65,15 +66,15 @@ def _write_stamp(directory: str, settings: dict[str, Any]) -> None:
   os.replace(tmp, os.path.join(directory, _STAMP))
 
 
-def toy_world_config(config: ml_collections.ConfigDict) -> synthetic.ToyWorldConfig:
+def toy_world_config(config: ml_collections.ConfigDict) -> generator.ToyWorldConfig:
   """The generator's settings from the `toy_world` config section (plus the global seed)."""
-  fields = {f.name for f in dataclasses.fields(synthetic.ToyWorldConfig)}
+  fields = {f.name for f in dataclasses.fields(generator.ToyWorldConfig)}
   values = {k: v for k, v in config.toy_world.items() if k not in ("enabled", "dir")}
   unknown = sorted(set(values) - fields)
   if unknown:
     raise ValueError(f"config.toy_world has unknown key(s) {unknown}; known: {sorted(fields)}.")
   values.setdefault("seed", config.seed)
-  return synthetic.ToyWorldConfig(**values)
+  return generator.ToyWorldConfig(**values)
 
 
 def make_toy_world(config: ml_collections.ConfigDict, workdir: str) -> str:
@@ -87,7 +88,7 @@ def make_toy_world(config: ml_collections.ConfigDict, workdir: str) -> str:
         logging.info("Toy world: reusing %s (same settings).", out_dir)
         return out_dir
   logging.info("Toy world: generating %s into %s", world_config, out_dir)
-  manifest = synthetic.generate_toy_world(out_dir, world_config)
+  manifest = generator.generate_toy_world(out_dir, world_config)
   logging.info("Toy world: done in %.1f s.", manifest["generation"]["seconds"])
   return out_dir
 

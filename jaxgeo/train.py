@@ -20,13 +20,14 @@ import optax
 from absl import logging
 from flax import nnx
 
-from jaxgeo import checkpointing, distributed, evaluate as evaluate_lib, metrics as metrics_lib
-from jaxgeo import optim, prepare, sharding, trained, weights
+from jaxgeo import evaluate as evaluate_lib, prepare
 from jaxgeo.data import pipeline, vocab as vocab_lib
 from jaxgeo.geo import hierarchy as hierarchy_lib, partitions as partitions_lib
-from jaxgeo.models import geolocator
+from jaxgeo.models import pretrained
+from jaxgeo.run import checkpointing, distributed, metrics as metrics_lib
+from jaxgeo.run import optim, restore, sharding, state as state_lib
 
-State = dict[str, Any]
+State = state_lib.State
 
 
 def masked_cross_entropy(logits: jax.Array, labels: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -40,7 +41,8 @@ def masked_cross_entropy(logits: jax.Array, labels: jax.Array) -> tuple[jax.Arra
 
 def compute_loss(outputs: dict[str, jax.Array], batch: dict[str, jax.Array],
                  partition_names: tuple[str, ...],
-                 weights: ml_collections.ConfigDict) -> tuple[jax.Array, dict[str, jax.Array]]:
+                 loss_weights: ml_collections.ConfigDict
+                 ) -> tuple[jax.Array, dict[str, jax.Array]]:
   """Weighted sum of the heads' losses; the geo heads are averaged, as the seeds do."""
   metrics = {}
   geo = []
@@ -48,14 +50,14 @@ def compute_loss(outputs: dict[str, jax.Array], batch: dict[str, jax.Array],
     ce, acc = masked_cross_entropy(outputs[f"geo/{name}"], batch[f"label_{name}"])
     geo.append(ce)
     metrics[f"loss/{name}"], metrics[f"top1/{name}"] = ce, acc
-  loss = weights.get("geo", 1.0) * sum(geo) / len(geo) if geo else jnp.zeros((), jnp.float32)
+  loss = loss_weights.get("geo", 1.0) * sum(geo) / len(geo) if geo else jnp.zeros((), jnp.float32)
   if "tag" in outputs:
     ce, acc = masked_cross_entropy(outputs["tag"], batch["tag"])
-    loss += weights.get("tag", 1.0) * ce
+    loss += loss_weights.get("tag", 1.0) * ce
     metrics["loss/tag"], metrics["top1/tag"] = ce, acc
   if "landmark" in outputs:
     ce, acc = masked_cross_entropy(outputs["landmark"], batch["landmark"])
-    loss += weights.get("landmark", 1.0) * ce
+    loss += loss_weights.get("landmark", 1.0) * ce
     metrics["loss/landmark"], metrics["top1/landmark"] = ce, acc
   metrics["loss"] = loss
   return loss, metrics
@@ -83,42 +85,11 @@ def train_step(state: State, batch: dict[str, jax.Array], *, graphdef: nnx.Graph
           "step": state["step"] + 1}, metrics
 
 
-def create_train_state(config: ml_collections.ConfigDict, num_classes: dict[str, int],
-                       vocabulary_size: int, tx: optax.GradientTransformation,
-                       mesh: jax.sharding.Mesh,
-                       num_landmarks: int = 0) -> tuple[nnx.GraphDef, State, Any]:
-  """The model's graph and its state (params, BatchNorm statistics, optimizer, step).
-
-  The state is born sharded: shapes come from `jax.eval_shape`, shardings from them, and a
-  jitted init writes every array straight to its devices.
-  """
-  make = functools.partial(geolocator.make_model, config.model, num_classes, vocabulary_size,
-                           num_landmarks, config.seed)
-
-  def init_state() -> State:
-    _, params, rest = nnx.split(make(), nnx.Param, ...)
-    return {"params": params, "rest": rest, "opt_state": tx.init(params),
-            "step": jnp.zeros((), jnp.int32)}
-
-  shardings = sharding.param_shardings(jax.eval_shape(init_state), mesh,
-                                       config.mesh.get("fsdp_min_size", 2**18))
-  state = jax.jit(init_state, out_shardings=shardings)()
-  num_params = sum(x.size for x in jax.tree.leaves(state["params"]))
-  logging.info("Model %s: %.2fM parameters.", config.model.backbone, num_params / 1e6)
-  return nnx.graphdef(nnx.eval_shape(make)), state, shardings
-
-
-def abstract_like(state: State) -> Any:
-  """Shapes, dtypes and shardings of a state: what orbax restores into."""
-  return jax.tree.map(
-      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), state)
-
-
 def load_pretrained(graphdef: nnx.GraphDef, state: State, path: str,
                     tx: optax.GradientTransformation) -> State:
   """Loads ImageNet backbone weights (torchvision/timm or Keras v2 files) into a fresh state."""
   model = nnx.merge(graphdef, state["params"], state["rest"])
-  report = weights.load_pretrained(model.backbone, path)
+  report = pretrained.load_pretrained(model.backbone, path)
   logging.info("Pretrained backbone from %s: %d arrays loaded, skipped %s.", path,
                len(report.loaded), list(report.skipped))
   _, params, rest = nnx.split(model, nnx.Param, ...)
@@ -143,20 +114,20 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   names = tuple(p.name for p in partitions)
   landmark_names = None
   if config.model.get("landmark_head", False):
-    ids_path = os.path.join(data.data_dir, trained.landmark_source_of(config), "1.0.0",
-                            trained.LANDMARK_IDS_FILE)
-    landmark_names = trained.read_landmark_ids(ids_path)
+    ids_path = os.path.join(data.data_dir, restore.landmark_source_of(config), "1.0.0",
+                            restore.LANDMARK_IDS_FILE)
+    landmark_names = restore.read_landmark_ids(ids_path)
     if jax.process_index() == 0:  # the workdir alone is enough to predict with
-      shutil.copyfile(ids_path, os.path.join(workdir, trained.LANDMARK_IDS_FILE))
+      shutil.copyfile(ids_path, os.path.join(workdir, restore.LANDMARK_IDS_FILE))
   vocabulary = None
   if config.model.get("tag_head", True):
     counts = vocab_lib.read_tag_counts(os.path.join(
         data.data_dir, config.data.train, "1.0.0", "tag_counts_train.tsv"))
     vocabulary = vocab_lib.make_vocabulary(counts, config.model.vocabulary_size)
     if jax.process_index() == 0:
-      vocabulary.save(os.path.join(workdir, trained.VOCABULARY_FILE))
+      vocabulary.save(os.path.join(workdir, restore.VOCABULARY_FILE))
   train_source = pipeline.open_split(config.data.train, "train", data.data_dir)
-  if landmark_names is not None and trained.landmark_source_of(config) != config.data.train:
+  if landmark_names is not None and restore.landmark_source_of(config) != config.data.train:
     # Landmark photos (GLDv2) mixed into the geolocation stream: they train the landmark head
     # (and the backbone), their partition and tag labels are -1 (masked); the geolocation
     # photos' landmark label is -1 in turn. An epoch is one pass over the mixed source.
@@ -185,8 +156,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   num_landmarks = len(landmark_names) if landmark_names is not None else 0
   schedule = optim.make_learning_rate_schedule(config.optim, steps_per_epoch, total_steps)
   tx = optim.make_optimizer(config.optim, schedule)
-  graphdef, state, state_shardings = create_train_state(config, num_classes, vocabulary_size,
-                                                        tx, mesh, num_landmarks)
+  graphdef, state, state_shardings = state_lib.create_geolocator_state(
+      config, num_classes, vocabulary_size, tx, mesh, num_landmarks)
 
   # The jitted steps.
   step_fn = jax.jit(
@@ -205,7 +176,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
                                     config.checkpoint_every_steps, config.get("keep", 2))
   first_step = 0
   if ckpt.latest_step() is not None:
-    state, meta = ckpt.restore(ckpt.latest_step(), abstract_like(state), data_iter)
+    state, meta = ckpt.restore(ckpt.latest_step(), state_lib.abstract_like(state), data_iter)
     first_step = int(state["step"])
     logging.info("Resumed from step %d (%s).", first_step, meta)
   elif config.model.get("pretrained"):

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from jaxgeo import checkpointing, metrics, sharding
+from jaxgeo.run import checkpointing, metrics, sharding
 
 
 def _loader():

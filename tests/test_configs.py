@@ -6,8 +6,8 @@ import pytest
 from flax import nnx
 
 from configs import deeplocation, gldv2_landmarks, mp16_resnet50, quickstart
-from jaxgeo import optim
 from jaxgeo.models import geolocator
+from jaxgeo.run import optim
 
 MP16_CELLS = {"cells_50_5000": 3298, "cells_50_2000": 7202, "cells_50_1000": 12893}
 

@@ -245,22 +245,22 @@ def test_face_check_finds_a_face_and_no_face_in_landscapes():
 
 def _prediction(coarse: bool = False):
   """A Prediction as the Predictor returns it (its own dataclasses), for a photo of Paris."""
-  from jaxgeo import prediction  # pylint: disable=g-import-not-at-top
-  places = [prediction.Place(48.8584, 2.2945, 0.6, "cells_fine", 3, "47e66f", "Paris, France",
+  from jaxgeo.predict import answers  # pylint: disable=g-import-not-at-top
+  places = [answers.Place(48.8584, 2.2945, 0.6, "cells_fine", 3, "47e66f", "Paris, France",
                              "FR"),
-            prediction.Place(51.5074, -0.1278, 0.3, "cells_fine", 7, "487604",
+            answers.Place(51.5074, -0.1278, 0.3, "cells_fine", 7, "487604",
                              "London, United Kingdom", "GB")]
-  return prediction.Prediction(
+  return answers.Prediction(
       source="photo.jpg", places=places,
-      granularities=[prediction.Granularity("cells_coarse", 10, 1, 0.8),
-                     prediction.Granularity("cells_fine", 40, 3, 0.5),
-                     prediction.Granularity("hierarchy", 40, 3, 0.6)],
-      tags=[prediction.Tag("eiffel tower", 0.4), prediction.Tag("paris", 0.3)],
+      granularities=[answers.Granularity("cells_coarse", 10, 1, 0.8),
+                     answers.Granularity("cells_fine", 40, 3, 0.5),
+                     answers.Granularity("hierarchy", 40, 3, 0.6)],
+      tags=[answers.Tag("eiffel tower", 0.4), answers.Tag("paris", 0.3)],
       tag_source="locsens",
       tag_location=(48.85656, 2.29236),
-      landmark=prediction.Landmark(True, 1234, "Eiffel Tower", 0.9, 0.5, 3),
-      neighbours=[prediction.IndexMatch("abc", 1234, 0.87)],
-      true_location=prediction.TrueLocation(48.85656, 2.29236, "exif", 0.16), coarse=coarse,
+      landmark=answers.Landmark(True, 1234, "Eiffel Tower", 0.9, 0.5, 3),
+      neighbours=[answers.IndexMatch("abc", 1234, 0.87)],
+      true_location=answers.TrueLocation(48.85656, 2.29236, "exif", 0.16), coarse=coarse,
       five_crop=False)
 
 
@@ -345,7 +345,7 @@ def test_app_predicts_an_example(client, runlocal_workdir):
   from gradio_client import handle_file  # pylint: disable=g-import-not-at-top
 
   from jaxgeo.geo import distance  # pylint: disable=g-import-not-at-top
-  from jaxgeo.trained import load_config, load_tree  # pylint: disable=g-import-not-at-top
+  from jaxgeo.run.restore import load_config, load_tree  # pylint: disable=g-import-not-at-top
   html, results = client.predict([handle_file(str(EXAMPLES / "paris_eiffel_tower.jpg"))], "",
                                   False, api_name="/locate")
   (result,) = results
@@ -358,7 +358,7 @@ def test_app_predicts_an_example(client, runlocal_workdir):
   assert list(result["granularities"]) == [*tree.names, "hierarchy"]
   # Tags: LocSens ranks them for the EXIF GPS position when the run has it, else the tag head.
   assert result["tags"] and result["tag_source"] in ("locsens", "tag_head")
-  # The example's EXIF GPS (48.856560, 2.292364) and its distance to the prediction.
+  # The example's EXIF GPS (48.856560, 2.292364) and its distance to the answers.
   truth = result["true_location"]
   assert (truth["latitude"], truth["longitude"], truth["source"]) == (48.85656, 2.29236, "exif")
   expected_km = float(distance.great_circle_km(48.856560, 2.292364, result["latitude"],
@@ -367,7 +367,7 @@ def test_app_predicts_an_example(client, runlocal_workdir):
   # The page: the place, a world map and a regional one inlined, the GPS line.
   assert f"Predicted place:</b> {result['place']}" in html.replace("&#x27;", "'")
   # The toy-world model says so on every answer.
-  from jaxgeo.model_card import TOY_WORLD_WARNING  # pylint: disable=g-import-not-at-top
+  from jaxgeo.predict.model_card import TOY_WORLD_WARNING  # pylint: disable=g-import-not-at-top
   assert result["warning"] == TOY_WORLD_WARNING
   assert html.count('class="jaxgeo-warning"') == 1 and "generated toy world" in html
   assert html.count('class="jaxgeo-map"') == 2 and "data:image/png;base64," in html
@@ -446,8 +446,8 @@ def test_app_reranks_tags_for_a_typed_place(client):
 
 
 def test_app_search_tab(client, runlocal_workdir):
-  from jaxgeo import locsens  # pylint: disable=g-import-not-at-top
-  scorer = locsens.load_locsens(str(runlocal_workdir))
+  from jaxgeo.locsens import ranking  # pylint: disable=g-import-not-at-top
+  scorer = ranking.load_locsens(str(runlocal_workdir))
   if scorer is None:  # a run without stage 2: the tab says so and the app keeps serving
     message, gallery, _ = client.predict("beach", "48.86, 2.35", 1000, api_name="/search")
     assert "no trained LocSens model" in message and gallery == []

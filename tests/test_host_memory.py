@@ -6,9 +6,9 @@ import sys
 
 import pytest
 
-from jaxgeo import host_memory
+from jaxgeo.run import host_memory
 
-_PROGRAM = ("import os, sys; from jaxgeo import host_memory; "
+_PROGRAM = ("import os, sys; from jaxgeo.run import host_memory; "
             "host_memory.reexec_with_malloc_tuning(); "
             "print(os.environ.get('GLIBC_TUNABLES'), sys.argv[1:])")
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from jaxgeo.data import images
+from jaxgeo.data.raw import images
 
 
 def _noise(mode, size=(80, 60), seed=0):

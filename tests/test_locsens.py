@@ -10,27 +10,27 @@ import pytest
 from flax import nnx
 
 from configs import locsens as locsens_config
-from jaxgeo import sharding, train_locsens
-from jaxgeo.evaluators import tagging
 from jaxgeo.geo import distance
-from jaxgeo.models import locsens as locsens_lib
+from jaxgeo.locsens import evaluate as locsens_evaluate
+from jaxgeo.locsens import scorer as scorer_lib, train as train_locsens
+from jaxgeo.run import sharding
 
 
 def _small_model(seed=0):
-  return locsens_lib.LocSens(8, 16, (64, 32), num_groups=8, rngs=nnx.Rngs(params=seed))
+  return scorer_lib.LocSens(8, 16, (64, 32), num_groups=8, rngs=nnx.Rngs(params=seed))
 
 
 # Jitted entry points: one compile each instead of one per eager op (slow on a busy CPU).
 _call = nnx.jit(lambda model, *args: model(*args))
 _embed_locations = nnx.jit(lambda model, *args: model.embed_locations(*args))
-_score_tags = nnx.jit(locsens_lib.score_tags, static_argnames="chunk")
-_score_photos = nnx.jit(locsens_lib.score_photos, static_argnames="chunk")
+_score_tags = nnx.jit(scorer_lib.score_tags, static_argnames="chunk")
+_score_photos = nnx.jit(scorer_lib.score_photos, static_argnames="chunk")
 _side = nnx.jit(lambda model, x, which: getattr(model, which)(x), static_argnums=2)
 
 
 def test_scorer_has_the_paper_sizes():
   config = locsens_config.get_config().locsens
-  model = nnx.eval_shape(lambda: locsens_lib.make_locsens(config, 300, 0))
+  model = nnx.eval_shape(lambda: scorer_lib.make_locsens(config, 300, 0))
   branches = 2 * (300 * 300 + 300) + (2 * 300 + 300)
   sizes = (900, 2048, 2048, 2048, 1024, 512)
   mlp = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
@@ -167,11 +167,11 @@ def test_tagging_metrics_by_hand():
   top = np.array([[2, 9, 8, 7, 6, 0, 10, 11, 12, 13],   # right at 1
                   [2, 9, 8, 7, 6, 0, 10, 11, 12, 3],    # right at 10
                   [2, 9, 8, 7, 6, 0, 10, 11, 12, 13]])  # never
-  m = tagging.tagging_metrics(top, truth)
+  m = locsens_evaluate.tagging_metrics(top, truth)
   assert m["a@1"] == pytest.approx(1 / 3) and m["a@10"] == pytest.approx(2 / 3)
   # Distinct test tags {1,2,3,4,5}; top-1 predictions {2}: predicted 1/5, correct 1/5.
   assert m["tags_predicted"] == pytest.approx(0.2) and m["tags_correct"] == pytest.approx(0.2)
-  assert tagging.frequency_ranking(truth, 6, 3).tolist() == [1, 2, 3]
+  assert locsens_evaluate.frequency_ranking(truth, 6, 3).tolist() == [1, 2, 3]
 
 
 def test_retrieval_precision_by_hand():
@@ -179,7 +179,7 @@ def test_retrieval_precision_by_hand():
   index_lat, index_lon = np.array([41.39, 40.42, 41.39]), np.array([2.17, -3.70, 2.17])
   index_tags = np.array([[7, -1], [7, 1], [1, -1]])
   top = np.array([[0, 1, 2] + [2] * 7])  # query: tag 7 at Barcelona
-  m = tagging.retrieval_metrics(top, np.array([7]), np.array([41.39]), np.array([2.17]),
+  m = locsens_evaluate.retrieval_metrics(top, np.array([7]), np.array([41.39]), np.array([2.17]),
                                 index_tags, index_lat, index_lon)
   assert m["p@10/any"] == pytest.approx(0.2)
   assert m["p@10/750km"] == pytest.approx(0.2) and m["p@10/200km"] == pytest.approx(0.1)
@@ -204,8 +204,8 @@ def test_sharded_step_equals_one_device_step():
   results = []
   for devices in (jax.devices()[:1], jax.devices()):
     mesh = sharding.make_mesh(ml_collections.ConfigDict({"data": -1, "fsdp": 1}), devices)
-    tx = train_locsens.make_tx(config, 10, 10)
-    graphdef, state, shardings = train_locsens.create_state(config, 8, tx, mesh)
+    tx = scorer_lib.make_tx(config, 10, 10)
+    graphdef, state, shardings = scorer_lib.create_state(config, 8, tx, mesh)
     step = jax.jit(functools.partial(train_locsens.train_step, graphdef=graphdef, tx=tx,
                                      config=config, total_steps=10),
                    in_shardings=(shardings, sharding.batch_sharding(mesh),
@@ -227,7 +227,7 @@ def test_tag_head_search_ranks_by_logit_and_skips_the_query_photo():
   images, tags = rng.normal(size=(40, 8)), rng.normal(size=(5, 8))
   bias = rng.normal(size=5)
   queries, exclude = np.array([0, 3, 3, 4]), np.array([7, 0, 39, 12])
-  rows = tagging.tag_head_search(images, tags, bias, queries, exclude, k=10, chunk=3)
+  rows = locsens_evaluate.tag_head_search(images, tags, bias, queries, exclude, k=10, chunk=3)
   logits = tags[queries] @ images.T + bias[queries][:, None]
   logits[np.arange(4), exclude] = -np.inf
   np.testing.assert_array_equal(rows, np.argsort(-logits, 1)[:, :10])

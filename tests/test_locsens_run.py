@@ -8,8 +8,8 @@ import ml_collections
 import numpy as np
 import pytest
 
-from jaxgeo import embeddings, locsens, train_locsens, trained
-from jaxgeo.evaluators import tagging
+from jaxgeo.locsens import embeddings, evaluate as locsens_evaluate, ranking, train as train_locsens
+from jaxgeo.run import restore
 
 
 def test_quickstart_trains_and_evaluates_stage_2(runlocal_workdir):
@@ -35,10 +35,10 @@ def test_quickstart_trains_and_evaluates_stage_2(runlocal_workdir):
 
 
 def test_scorer_api_tags_and_searches(runlocal_workdir, tmp_path):
-  scorer = locsens.load_locsens(str(runlocal_workdir), required=True)
-  assert locsens.load_locsens(str(tmp_path)) is None
+  scorer = ranking.load_locsens(str(runlocal_workdir), required=True)
+  assert ranking.load_locsens(str(tmp_path)) is None
   with pytest.raises(FileNotFoundError, match="No trained LocSens scorer"):
-    locsens.load_locsens(str(tmp_path), required=True)
+    ranking.load_locsens(str(tmp_path), required=True)
   photos = scorer.load_index("test")
   images = photos.image[:5]
   full_ids, full_scores = scorer.rank_tags(images, photos.latitude[:5], photos.longitude[:5],
@@ -79,7 +79,7 @@ def test_scorer_api_tags_and_searches(runlocal_workdir, tmp_path):
 
 
 def test_extraction_is_resumable_and_matches_the_run(runlocal_workdir, tmp_path):
-  run = trained.load_trained_run(str(runlocal_workdir))
+  run = restore.load_trained_run(str(runlocal_workdir))
   out = str(tmp_path / "emb")
   embeddings.extract_embeddings(run, "yfcc100m_geo/yfcc100m", "validation", out, batch_size=8,
                                 shard_size=8)
@@ -117,11 +117,12 @@ def test_rerun_reuses_stage_2(runlocal_workdir, tmp_path):
   assert os.path.getmtime(shard) == mtime  # extraction reused
   assert sorted(os.listdir(stage2 / "checkpoints")) == sorted(
       os.listdir(runlocal_workdir / "locsens" / "checkpoints"))  # no step trained again
-  assert tagging.flatten_results(results) == pytest.approx(tagging.flatten_results(before))
+  assert locsens_evaluate.flatten_results(results) == pytest.approx(
+      locsens_evaluate.flatten_results(before))
   # Interrupted after step 10: the resumed run sees the same batches (functions of the step)
   # and ends where the uninterrupted one did.
   shutil.rmtree(stage2 / "checkpoints" / "20")
   resumed = train_locsens.train_and_evaluate(config, str(stage2))
   assert sorted(os.listdir(stage2 / "checkpoints")) == ["10", "20"]
-  assert tagging.flatten_results(resumed) == pytest.approx(tagging.flatten_results(before),
-                                                           rel=1e-4, abs=1e-6)
+  assert locsens_evaluate.flatten_results(resumed) == pytest.approx(
+      locsens_evaluate.flatten_results(before), rel=1e-4, abs=1e-6)

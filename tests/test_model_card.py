@@ -1,4 +1,4 @@
-"""What a model knows (jaxgeo.model_card): read from a workdir's config, results and data."""
+"""What a model knows (jaxgeo.predict.model_card): from a workdir's config, results and data."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 
 import ml_collections
 
-from jaxgeo import model_card
+from jaxgeo.predict import model_card
 
 
 def _workdir(tmp_path, toy: bool):

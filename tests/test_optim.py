@@ -6,7 +6,7 @@ import numpy as np
 import optax
 import pytest
 
-from jaxgeo import optim
+from jaxgeo.run import optim
 
 
 def _config(**kwargs):

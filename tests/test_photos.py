@@ -1,4 +1,5 @@
-"""Decoding photos (jaxgeo.photos): HEIC/HEIF as iPhones write them, with and without the plugin."""
+"""Decoding photos (jaxgeo.predict.photos): HEIC/HEIF as iPhones write them, with and without
+the plugin."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ import textwrap
 import numpy as np
 import pytest
 
-from jaxgeo import photos
-from jaxgeo.data import images as images_lib
+from jaxgeo.data.raw import images as images_lib
+from jaxgeo.predict import photos
 from photo_files import heic_with_gps
 
 def test_heic_decodes_upright_with_its_gps():
@@ -42,8 +43,8 @@ def test_without_the_plugin_heic_is_refused_with_how_to_enable_it(tmp_path):
   code = textwrap.dedent("""
       import sys
       sys.modules["pillow_heif"] = None  # as if the heic extra were not installed
-      from jaxgeo import photos
-      from jaxgeo.data.images import BadImage
+      from jaxgeo.predict import photos
+      from jaxgeo.data.raw.images import BadImage
       assert not photos.HEIC_SUPPORTED
       try:
         photos.load_photo(sys.argv[1])

@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from jaxgeo.data import pipeline, synthetic, transforms, vocab
+from jaxgeo.data import pipeline, transforms, vocab
 from jaxgeo.geo import partitions as partitions_lib
+from jaxgeo.toy_world import generator
 from tfds_builders.yfcc100m_geo import yfcc100m_geo_dataset_builder as yfcc_builder
 
 NAME = "yfcc100m_geo/yfcc100m_val20"
@@ -22,7 +23,7 @@ NAME = "yfcc100m_geo/yfcc100m_val20"
 def built(tmp_path_factory):
   """A 300-photo toy world, built into ArrayRecord, with partitions and a tag vocabulary."""
   root = tmp_path_factory.mktemp("pipeline")
-  synthetic.generate_toy_world(root / "world", synthetic.ToyWorldConfig(
+  generator.generate_toy_world(root / "world", generator.ToyWorldConfig(
       num_train_photos=300, num_test_photos=4, num_yfcc4k_photos=2, num_landmarks=2,
       image_size=64, gldv2_train_per_landmark=2, gldv2_index_per_landmark=1,
       gldv2_test_photos=2), num_workers=1)

@@ -16,20 +16,22 @@ from flax import nnx
 from geopy import distance as geopy_distance
 from PIL import Image
 
-from jaxgeo import (inference, landmark_index, locsens as locsens_api, model_card, predict,
-                    prediction)
-from jaxgeo.data import images as images_lib, pipeline, synthetic, transforms, vocab
-from jaxgeo.models import locsens as locsens_model
+from jaxgeo.data import pipeline, transforms, vocab
+from jaxgeo.data.raw import images as images_lib
 from jaxgeo.geo import gazetteer, s2
-from jaxgeo.photos import load_photo
+from jaxgeo.locsens import ranking, scorer as scorer_lib
+from jaxgeo.predict import answers, cli, landmark_index, model_card, predictor as predictor_lib
+from jaxgeo.predict.photos import load_photo
+from jaxgeo.toy_world import generator
 from photo_files import heic_with_gps
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
-def predictor(runlocal_workdir) -> inference.Predictor:
-  return inference.Predictor.from_workdir(str(runlocal_workdir), batch_size=4, top_k=5, num_tags=5)
+def predictor(runlocal_workdir) -> predictor_lib.Predictor:
+  return predictor_lib.Predictor.from_workdir(str(runlocal_workdir), batch_size=4, top_k=5,
+                                              num_tags=5)
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +82,7 @@ def test_distributions_sum_to_one_and_hierarchy_is_the_product_rule(predictor, t
 
 
 def test_forward_agrees_with_the_model(predictor, toy_photos):
-  """inference.forward runs the heads itself (to also get the GeM descriptor): same logits."""
+  """predictor_lib.forward runs the heads itself (to also get the GeM descriptor): same logits."""
   model = nnx.merge(predictor.graphdef, predictor.params, predictor.rest, copy=True)
   model.eval()
   pixels = np.stack([transforms.eval_crops(load_photo(p).image, predictor.image_size)
@@ -144,15 +146,16 @@ def test_batches_of_any_size_give_the_same_answers_without_recompiling(predictor
     assert a.places[0].class_id == b.places[0].class_id
     assert a.places[0].probability == pytest.approx(b.places[0].probability, rel=1e-4)
   predictor.predict_batch(toy_photos[:3])  # a 3 pads to the 4 bucket: no new shape
-  assert predictor._forward._cache_size() <= len(inference.bucket_sizes(predictor.batch_size)) + 2
+  assert predictor._forward._cache_size() <= len(
+      predictor_lib.bucket_sizes(predictor.batch_size)) + 2
 
 
 def test_place_names_of_the_toy_cities():
   """The toy world's cities are real: the offline gazetteer names them (no network)."""
-  names = gazetteer.default_gazetteer().lookup([c.lat for c in synthetic.CITIES],
-                                                [c.lon for c in synthetic.CITIES])
+  names = gazetteer.default_gazetteer().lookup([c.lat for c in generator.CITIES],
+                                                [c.lon for c in generator.CITIES])
   assert all(n.label and n.country for n in names)
-  by_city = dict(zip((c.name for c in synthetic.CITIES), names))
+  by_city = dict(zip((c.name for c in generator.CITIES), names))
   assert by_city["Paris"].label == "Paris, France"
   assert by_city["London"].label == "London, United Kingdom"
   assert by_city["Tokyo"].label == "Tokyo, Japan"  # not one of its wards
@@ -217,7 +220,7 @@ def test_coarse_mode_hides_fine_coordinates(predictor):
     assert place.partition == coarsest.name
     assert place.latitude == round(place.latitude) and place.longitude == round(place.longitude)
     assert "," not in place.name  # a country, no city
-    assert s2.cell_levels(s2.tokens_to_cell_ids([place.cell]))[0] <= inference.COARSE_MAX_LEVEL
+    assert s2.cell_levels(s2.tokens_to_cell_ids([place.cell]))[0] <= predictor_lib.COARSE_MAX_LEVEL
   assert (p.true_location.latitude, p.true_location.longitude) == (49.0, 2.0)
 
 
@@ -281,7 +284,7 @@ def test_landmark_index_finds_its_own_photos(predictor, runlocal_workdir, tmp_pa
 
 def test_a_run_without_partitions_or_vocabulary_answers_with_what_it_has(predictor, toy_photos):
   """A landmarks-only run (configs/gldv2_landmarks.py) has no places, granularities or tags."""
-  only = inference.Predictor(predictor.graphdef, predictor.params, predictor.rest,
+  only = predictor_lib.Predictor(predictor.graphdef, predictor.params, predictor.rest,
                              image_size=predictor.image_size, tree=None,
                              landmark_ids=predictor.landmark_ids,
                              landmark_names=predictor.landmark_names, batch_size=4)
@@ -289,9 +292,9 @@ def test_a_run_without_partitions_or_vocabulary_answers_with_what_it_has(predict
   assert p.places == [] and p.granularities == [] and p.top is None
   assert p.tags == [] and p.tag_source == "none"
   assert (p.landmark is not None) == predictor.has_landmarks
-  row = dict(zip(predict.csv_header(()), predict.csv_row(p, ())))
+  row = dict(zip(cli.csv_header(()), cli.csv_row(p, ())))
   assert row["latitude"] == row["place"] == "" and "prob_hierarchy" not in row
-  assert predict.geojson_feature(p)["geometry"] is None  # RFC 7946 allows a null geometry
+  assert cli.geojson_feature(p)["geometry"] is None  # RFC 7946 allows a null geometry
 
 
 def test_tags_at_without_locsens_keeps_the_tag_head_ranking(predictor, toy_photos):
@@ -310,18 +313,18 @@ def test_locsens_ranks_the_tags_for_the_given_exif_or_predicted_place(
     predictor, runlocal_workdir, toy_photos):
   """A LocSens scorer over this run's tag head (small, random weights: the wiring is tested,
   not the training, which tests/test_locsens*.py cover)."""
-  if (runlocal_workdir / locsens_api.LOCSENS_DIR).exists():  # the quickstart trains stage 2
+  if (runlocal_workdir / ranking.LOCSENS_DIR).exists():  # the quickstart trains stage 2
     assert predictor.tag_ranker is not None
   model = nnx.merge(predictor.graphdef, predictor.params, predictor.rest, copy=True)
   kernel = np.asarray(model.tag_head.classify.kernel[...])
-  scorer = locsens_api.LocSensScorer(
-      locsens_model.LocSens(kernel.shape[0], 32, (64, 32), 8, rngs=nnx.Rngs(0)), kernel.T,
+  scorer = ranking.LocSensScorer(
+      scorer_lib.LocSens(kernel.shape[0], 32, (64, 32), 8, rngs=nnx.Rngs(0)), kernel.T,
       np.asarray(model.tag_head.classify.bias[...]), vocab.TagVocabulary(predictor.tags))
   old, predictor.tag_ranker = predictor.tag_ranker, scorer
   try:
     def expected(p, where):
       ids, scores = scorer.rank_tags(p.image_embedding, where[0], where[1], k=5)
-      return [prediction.Tag(predictor.tags[i], pytest.approx(float(s), abs=1e-5))
+      return [answers.Tag(predictor.tags[i], pytest.approx(float(s), abs=1e-5))
               for i, s in zip(ids, scores)]
     given = predictor.predict(toy_photos[0], location=(-33.86, 151.21))
     assert given.tag_source == "locsens" and given.tag_location == (-33.86, 151.21)

@@ -5,7 +5,7 @@ import ml_collections
 import pytest
 from jax.sharding import PartitionSpec as P
 
-from jaxgeo import sharding
+from jaxgeo.run import sharding
 
 
 def test_mesh_shapes():

@@ -10,8 +10,9 @@ import optax
 import pytest
 from flax import nnx
 
-from jaxgeo import sharding, train
+from jaxgeo import train
 from jaxgeo.models import geolocator
+from jaxgeo.run import sharding
 
 NUM_CLASSES = {"coarse": 7, "fine": 13}
 

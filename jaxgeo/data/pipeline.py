@@ -26,6 +26,12 @@ MASK_KEY = "_mask"
 INDEX_KEY = "_index"
 
 
+def parse_dataset(spec: str) -> tuple[str, str]:
+  """`name[:split]`, e.g. `geo_testsets/im2gps3k` or `yfcc100m_geo/yfcc100m:validation`."""
+  name, _, split = spec.partition(":")
+  return name, split or "test"
+
+
 def open_split(name: str, split: str, data_dir: str):
   """Random-access source over a built split; images stay JPEG bytes (decoded by transforms)."""
   return tfds.data_source(name, split=split, data_dir=data_dir, download=False,

@@ -9,8 +9,7 @@ import jax.numpy as jnp
 import ml_collections
 from flax import nnx
 
-from jaxgeo import weights
-from jaxgeo.models import heads, resnet
+from jaxgeo.models import heads, pretrained, resnet
 
 
 class Geolocator(nnx.Module):
@@ -34,7 +33,7 @@ class Geolocator(nnx.Module):
     self.dtype = dtype
     # Input scaling of the weights this backbone family loads (torch: ImageNet mean/std; Keras
     # v2: [-1, 1]), so pretrained weights see what they were trained on.
-    self.preprocess = weights.preprocessing_for(self.backbone)
+    self.preprocess = pretrained.preprocessing_for(self.backbone)
 
   def __call__(self, images: jax.Array,
                dropout_key: jax.Array | None = None) -> dict[str, jax.Array]:

@@ -41,7 +41,7 @@ from absl import logging
 import numpy as np
 import tensorflow_datasets as tfds
 
-from jaxgeo.data import images, skips, yfcc
+from jaxgeo.data.raw import images, skips, yfcc
 from jaxgeo.geo import coordinate_csv
 
 _DESCRIPTION = __doc__

@@ -22,7 +22,7 @@ tf = pytest.importorskip("tensorflow",
 import tensorflow_datasets as tfds  # noqa: E402
 import tensorflow_datasets.testing  # noqa: E402,F401  (makes tfds.testing available)
 
-from jaxgeo.data import skips  # noqa: E402
+from jaxgeo.data.raw import skips  # noqa: E402
 from tfds_builders import testing
 from tfds_builders.geo_testsets import geo_testsets_dataset_builder as gt  # noqa: E402
 from tfds_builders.geo_testsets import make_dummy_data  # noqa: E402
@@ -47,7 +47,7 @@ YFCC4K_SKIPPED = {"bad_coordinates": 1, "corrupt_image": 1, "duplicate_id": 1,
 class _TestCase(tfds.testing.DatasetBuilderTestCase):
   DATASET_CLASS = gt.Builder
   SKIP_CHECKSUMS = True  # manual download: nothing is fetched
-  # The shared readers (pandas, jaxgeo.data.images/yfcc) read local files with `open`, so the
+  # The shared readers (pandas, jaxgeo.data.raw.images/yfcc) read local files with `open`, so the
   # builder does too; TFDS's check for gfile-only I/O does not apply.
   MOCK_OUT_FORBIDDEN_OS_FUNCTIONS = False
 
@@ -328,7 +328,7 @@ def test_dummy_data_matches_its_generator(tmp_path):
 def test_builds_without_tensorflow(tmp_path):
   result = testing.run_without_tensorflow("""
       import tensorflow_datasets as tfds
-      from jaxgeo.data import skips
+      from jaxgeo.data.raw import skips
       from tfds_builders.geo_testsets import geo_testsets_dataset_builder as gt
 
       manual_dir, data_dir = sys.argv[1:]

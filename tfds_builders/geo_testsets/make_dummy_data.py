@@ -1,6 +1,6 @@
 r"""Regenerates dummy_data/: a few Im2GPS, Im2GPS3k and YFCC4k records in their official formats.
 
-The photos and good rows come from the project's toy world (jaxgeo.data.synthetic, seeded, so
+The photos and good rows come from the project's toy world (jaxgeo.toy_world.generator, seeded, so
 the output is byte-identical on every run); the bad records are made by hand here, one of each
 kind the builder must skip, so that tests can assert exact skip counts:
 
@@ -25,22 +25,23 @@ import os
 import shutil
 import tempfile
 
-from jaxgeo.data import images, synthetic, yfcc
+from jaxgeo.data.raw import images, yfcc
+from jaxgeo.toy_world import generator
 
 DUMMY_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "dummy_data")
-_PLACES_HEADER = ",".join(synthetic.PLACES365_HEADER)
-_PLACES_HEADER_2018 = ",".join(synthetic.PLACES365_HEADER_2018)
+_PLACES_HEADER = ",".join(generator.PLACES365_HEADER)
+_PLACES_HEADER_2018 = ",".join(generator.PLACES365_HEADER_2018)
 _LAT, _LON = 2, 3  # columns of the values of the places365 CSV (whatever the header says)
 _YFCC_LON, _YFCC_LAT, _YFCC_MARKER = 12, 13, 24  # columns of the 25-column YFCC100M layout
 
 
 def _toy_world(out: str, seed: int, num_test_photos: int, num_yfcc4k_photos: int) -> None:
-  config = synthetic.ToyWorldConfig(
+  config = generator.ToyWorldConfig(
       seed=seed, num_train_photos=1, num_test_photos=num_test_photos,
       num_yfcc4k_photos=num_yfcc4k_photos, image_size=48, num_landmarks=2,
       gldv2_train_per_landmark=1, gldv2_index_per_landmark=1, gldv2_test_photos=1,
       bad_fraction=0.0, mp16=False)
-  synthetic.generate_toy_world(out, config, num_workers=1)
+  generator.generate_toy_world(out, config, num_workers=1)
 
 
 def _read_lines(path: str) -> list[str]:

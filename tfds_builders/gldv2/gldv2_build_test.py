@@ -19,10 +19,9 @@ import pytest
 import tensorflow_datasets as tfds
 from PIL import Image
 
-from jaxgeo.data import skips, splits
+from jaxgeo.data.raw import skips, splits
 from tfds_builders import testing
-from tfds_builders.gldv2 import gldv2_dataset_builder as gldv2
-from tfds_builders.gldv2 import make_dummy_data as dummy
+from tfds_builders.gldv2 import gldv2_dataset_builder as gldv2, make_dummy_data as dummy
 from tfds_builders.gldv2.gldv2_dataset_builder import RETRIEVAL_SOLUTION
 
 DUMMY_DIR = dummy.DUMMY_DIR

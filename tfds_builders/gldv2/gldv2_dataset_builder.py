@@ -32,7 +32,7 @@ from etils import epath
 import numpy as np
 import tensorflow_datasets as tfds
 
-from jaxgeo.data import images, skips, splits
+from jaxgeo.data.raw import images, skips, splits
 
 _DESCRIPTION = __doc__
 _CITATION = """\

@@ -2,7 +2,7 @@
 
   python tfds_builders/gldv2/make_dummy_data.py
 
-Step 1 writes a toy world with jaxgeo.data.synthetic (5 landmarks: 20 train images, 16 of them
+Step 1 writes a toy world with jaxgeo.toy_world.generator (5 landmarks: 20 train images, 16 of them
 in GLDv2-clean; 10 index and 8 test images; 48 px) and copies its `gldv2/` folder. Step 2 adds
 hand-made bad records in the official format, so the tests can check every skip reason:
 
@@ -32,10 +32,10 @@ import shutil
 import tarfile
 import tempfile
 
-from jaxgeo.data import synthetic
+from jaxgeo.toy_world import generator
 
 DUMMY_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "dummy_data")
-TOY_CONFIG = synthetic.ToyWorldConfig(
+TOY_CONFIG = generator.ToyWorldConfig(
     seed=0, num_train_photos=20, num_test_photos=1, num_yfcc4k_photos=1, image_size=48,
     num_landmarks=5, gldv2_train_per_landmark=4, gldv2_index_per_landmark=2,
     gldv2_test_photos=8, gldv2_ignored_fraction=0.0, bad_fraction=0.0, mp16=False)
@@ -96,7 +96,7 @@ def _write(path: str, data: bytes) -> None:
 def make_dummy_data(out_dir: str = DUMMY_DIR) -> None:
   """Writes the dummy data to out_dir (replacing an earlier copy)."""
   with tempfile.TemporaryDirectory() as tmp:
-    synthetic.generate_toy_world(tmp, TOY_CONFIG, num_workers=1)
+    generator.generate_toy_world(tmp, TOY_CONFIG, num_workers=1)
     if os.path.isdir(out_dir):
       shutil.rmtree(out_dir)
     shutil.copytree(os.path.join(tmp, "gldv2"), out_dir)

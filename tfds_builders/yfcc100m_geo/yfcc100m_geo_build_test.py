@@ -15,7 +15,7 @@ import pytest
 import tensorflow_datasets as tfds
 from PIL import Image
 
-from jaxgeo.data import skips, yfcc
+from jaxgeo.data.raw import skips, yfcc
 from tfds_builders import testing
 from tfds_builders.yfcc100m_geo import yfcc100m_geo_dataset_builder as builder_lib
 

@@ -28,7 +28,7 @@ import tensorflow_datasets as tfds
 from absl import logging
 from etils import epath
 
-from jaxgeo.data import images, skips, splits, yfcc
+from jaxgeo.data.raw import images, skips, splits, yfcc
 from jaxgeo.geo import coordinate_csv
 
 _DESCRIPTION = __doc__
@@ -260,7 +260,7 @@ class _Processor:
       return e
     ratio = -1.0
     if self.face_ratio:
-      from jaxgeo.data import faces  # pylint: disable=g-import-not-at-top
+      from jaxgeo.data.raw import faces  # pylint: disable=g-import-not-at-top
       ratio = faces.face_area_ratio(image)
     return record["photo_id"], {**record, "image": data, "face_area_ratio": ratio}
 

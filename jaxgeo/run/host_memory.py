@@ -56,7 +56,7 @@ def chosen_tunables() -> str | None:
   if choice not in _SETTINGS:
     raise ValueError(f"{ENV_VAR}={os.environ[ENV_VAR]!r}: use 0 (glibc's defaults), 1 or "
                      "default (no mmap, no trimming), or single_arena (also one arena; see "
-                     "jaxgeo/host_memory.py).")
+                     "jaxgeo/run/host_memory.py).")
   return _SETTINGS[choice]
 
 
@@ -75,7 +75,7 @@ def reexec_with_malloc_tuning() -> None:
     return
   tunables = chosen_tunables()
   logging.info("Restarting with GLIBC_TUNABLES=%s (XLA:CPU's per-step buffers; see "
-               "jaxgeo/host_memory.py; %s=0 turns this off).", tunables, ENV_VAR)
+               "jaxgeo/run/host_memory.py; %s=0 turns this off).", tunables, ENV_VAR)
   sys.stdout.flush()
   sys.stderr.flush()
   os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]],

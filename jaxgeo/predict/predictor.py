@@ -1,13 +1,13 @@
 r"""The Predictor: a trained workdir's model, ready for photos, in Python and behind the demo.
 
-  predictor = inference.Predictor.from_workdir("runs/quickstart")
-  prediction = predictor.predict("photo.jpg")  # jaxgeo.prediction.Prediction
+  predictor = Predictor.from_workdir("runs/quickstart")
+  prediction = predictor.predict("photo.jpg")  # jaxgeo.predict.answers.Prediction
 
 For each photo it gives the top-k places under the hierarchy's product rule (with an offline place
 name), each partition's confidence, tags (the tag head's, or ranked by the workdir's LocSens
 scorer for the given place, the EXIF GPS or the predicted place), the landmark (or "no landmark"
-below a threshold), the nearest landmark-index photos when `python -m jaxgeo.landmark_index` has
-built an index, and, if the photo carries EXIF GPS, the true place and the distance to the
+below a threshold), the nearest landmark-index photos when `python -m jaxgeo.predict.build_index`
+has built an index, and, if the photo carries EXIF GPS, the true place and the distance to the
 prediction.
 
 Photos are prepared as evaluation prepares them (upright RGB, shorter side resized to
@@ -31,13 +31,18 @@ from collections.abc import Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
+from absl import logging
+from flax import nnx
 
 from jaxgeo.data import transforms
 from jaxgeo.geo import distance, gazetteer as gazetteer_lib, s2
 from jaxgeo.geo.hierarchy import Hierarchy
-from jaxgeo.photos import LoadedPhoto, Photo, load_photo
-from jaxgeo.prediction import (Granularity, IndexMatch, Landmark, Place, Prediction, Tag,
-                               TrueLocation)
+from jaxgeo.locsens import ranking
+from jaxgeo.predict import landmark_index, model_card
+from jaxgeo.predict.answers import (Granularity, IndexMatch, Landmark, Place, Prediction, Tag,
+                                    TrueLocation)
+from jaxgeo.predict.photos import LoadedPhoto, Photo, load_photo
+from jaxgeo.run import restore
 
 HIERARCHY = "hierarchy"
 # Coarse answers: whole degrees (at most ~111 km off) and no finer partition than the coarsest.
@@ -54,7 +59,6 @@ def forward(params, rest, images: jax.Array, *, graphdef, tree: Hierarchy | None
   logits, for the landmark index. Softmax probabilities are averaged over crops (five-crop
   voting). With `full`, the whole distributions come back too (tests, maps).
   """
-  from flax import nnx  # pylint: disable=g-import-not-at-top
   model = nnx.merge(graphdef, params, rest, copy=True)
   model.eval()
   feature_map = model.backbone.features(model.preprocess(images, model.dtype))
@@ -110,9 +114,7 @@ def load_tag_ranker(where: str, *, required: bool, tags: Sequence[str]):
   Its vocabulary must be the tag head's (the scorer ranks the same tag ids); a scorer trained
   over another run is refused with a warning (or an error when `required`).
   """
-  from absl import logging  # pylint: disable=g-import-not-at-top
-  from jaxgeo import locsens  # pylint: disable=g-import-not-at-top
-  scorer = locsens.load_locsens(where, required=required)
+  scorer = ranking.load_locsens(where, required=required)
   if scorer is not None and list(scorer.vocabulary.tags) != list(tags):
     message = (f"The LocSens scorer in {where} has another tag vocabulary than the run "
                f"({len(scorer.vocabulary)} vs {len(tags)} tags): was it trained over this run?")
@@ -197,7 +199,7 @@ class Predictor:
     self.tag_ranker = tag_ranker
     self.step = step
     self.workdir = workdir
-    self.card = card  # jaxgeo.model_card.ModelCard: what the model has seen, how well it did
+    self.card = card  # model_card.ModelCard: what the model has seen, how well it did
     self._tokens = {}
     self.decode_threads = min(4, os.cpu_count() or 1)
     self._forward = jax.jit(forward, static_argnames=("graphdef", "tree", "crops", "top_k",
@@ -218,12 +220,11 @@ class Predictor:
       **options: the constructor's options (batch_size, top_k, num_tags,
         landmark_threshold, five_crop).
     """
-    from jaxgeo import landmark_index, model_card, trained  # pylint: disable=g-import-not-at-top
-    run = trained.load_trained_run(workdir, data_dir, step)
+    run = restore.load_trained_run(workdir, data_dir, step)
     card = model_card.load_model_card(workdir, run.config, run.data_dir, run.step)
     names = {}
     if run.landmark_ids is not None:
-      names = landmark_names_of(trained.landmark_ids_path(run.config, workdir, run.data_dir))
+      names = landmark_names_of(restore.landmark_ids_path(run.config, workdir, run.data_dir))
     index = landmark_index.LandmarkIndex.load_if_built(workdir, run.data_dir, run.step)
     scorer = None
     if locsens is not False and run.vocabulary is not None:
@@ -310,7 +311,7 @@ class Predictor:
       name: how the photo is named in the result (default: its path).
 
     Raises:
-      jaxgeo.data.images.BadImage: the photo cannot be read; the message names it.
+      jaxgeo.data.raw.images.BadImage: the photo cannot be read; the message names it.
     """
     photo = load_photo(photo, name, self.min_decode_side)
     return self.predict_batch([photo], locations=[location], coarse=coarse,

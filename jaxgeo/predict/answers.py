@@ -89,7 +89,7 @@ class Prediction:
   true_location: TrueLocation | None
   coarse: bool
   five_crop: bool
-  # What the model's training says of every answer (a toy-world model's, jaxgeo.model_card).
+  # What the model's training says of every answer (a toy-world model's, jaxgeo.predict.model_card).
   warning: str = ""
   image_embedding: np.ndarray | None = dataclasses.field(default=None, repr=False)  # tag head
 

@@ -30,9 +30,9 @@ import numpy as np
 from absl import logging
 from flax import nnx
 
-from jaxgeo import sharding
 from jaxgeo.data import pipeline
 from jaxgeo.evaluators import geolocation
+from jaxgeo.run import sharding
 
 MANIFEST = "manifest.json"
 MAX_TAGS = 15
@@ -69,7 +69,7 @@ def extract_embeddings(run, dataset: str, split: str, out_dir: str, *, batch_siz
   """Writes (or completes) the embedding shards of `dataset:split` under `out_dir`.
 
   Args:
-    run: a `jaxgeo.trained.TrainedRun` with a tag head.
+    run: a `jaxgeo.run.restore.TrainedRun` with a tag head.
     dataset, split: a built TFDS data set of `run.data_dir`, e.g. `yfcc100m_geo/yfcc100m`.
     out_dir: the folder of the shards and manifest.
     batch_size: global batch of the jitted forward pass (divided over processes).
@@ -181,3 +181,15 @@ def save_tag_embeddings(run, out_dir: str) -> None:
   np.save(os.path.join(out_dir, "tag_bias.npy"),
           np.asarray(jax.device_get(classify["bias"][...]), np.float32))
   run.vocabulary.save(os.path.join(out_dir, "vocabulary.txt"))
+
+
+def embeddings_dir(workdir: str, spec: str) -> str:
+  """Where the embeddings of a split (`name[:split]`) go in a stage-2 folder."""
+  name, split = pipeline.parse_dataset(spec)
+  return os.path.join(workdir, "embeddings", f"{name.replace('/', '_')}_{split}")
+
+
+def load_tag_table(workdir: str) -> tuple[np.ndarray, np.ndarray]:
+  """The tag head's tag embeddings and biases that `save_tag_embeddings` wrote."""
+  return (np.load(os.path.join(workdir, "tag_embeddings.npy")),
+          np.load(os.path.join(workdir, "tag_bias.npy")))

@@ -1,7 +1,6 @@
-r"""A nearest-photo index over a built GLDv2 index split, for "photos like yours".
+"""A nearest-photo index over a built GLDv2 index split, for "photos like yours".
 
-  python -m jaxgeo.landmark_index --workdir runs/quickstart [--split gldv2/index:index]
-
+Built by `python -m jaxgeo.predict.build_index --workdir runs/quickstart`.
 Every index photo is described by the landmark head's input: its GeM-pooled feature map,
 L2-normalised, so the dot product is the cosine similarity (the usual GLDv2 retrieval
 descriptor). The descriptors are written to `<workdir>/landmark_index/embeddings.npy` with the
@@ -18,9 +17,13 @@ import json
 import os
 
 import numpy as np
-from absl import app, flags, logging
+import tqdm
+from absl import logging
 
-from jaxgeo.prediction import IndexMatch
+from jaxgeo.data import pipeline
+from jaxgeo.data.raw import images
+from jaxgeo.predict.answers import IndexMatch
+from jaxgeo.predict.photos import load_photo
 
 INDEX_DIR = "landmark_index"
 DEFAULT_SPLIT = "gldv2/index:index"
@@ -50,7 +53,6 @@ class LandmarkIndex:
 
   def photo(self, image_id: str) -> bytes:
     """The JPEG bytes of an index photo (from the built split), e.g. to show it."""
-    from jaxgeo.data import pipeline  # pylint: disable=g-import-not-at-top
     try:
       row = int(self.rows[self.image_ids.index(image_id)])
     except ValueError:
@@ -85,7 +87,7 @@ class LandmarkIndex:
       rows = list(csv.DictReader(f))
     if len(rows) != len(embeddings):
       raise ValueError(f"{root}: {len(rows)} ids but {len(embeddings)} embeddings; rebuild "
-                       "with python -m jaxgeo.landmark_index.")
+                       "with python -m jaxgeo.predict.build_index.")
     if step is not None and meta["step"] != step:
       logging.warning("The landmark index in %s was built with the checkpoint of step %d; the "
                       "model is at step %d. Rebuild it for matching descriptors.", root,
@@ -102,9 +104,6 @@ def build_index(predictor, dataset: str = DEFAULT_SPLIT, data_dir: str | None = 
 
   Photos that cannot be decoded are skipped and counted (the builder already dropped most).
   """
-  from jaxgeo.data import images, pipeline  # pylint: disable=g-import-not-at-top
-  import tqdm  # pylint: disable=g-import-not-at-top
-  from jaxgeo.photos import load_photo  # pylint: disable=g-import-not-at-top
   if not predictor.has_landmarks:
     raise ValueError("The landmark index needs a model with a landmark head "
                      "(config.model.landmark_head=True).")
@@ -140,31 +139,3 @@ def build_index(predictor, dataset: str = DEFAULT_SPLIT, data_dir: str | None = 
                        landmark_ids=np.array(landmark_ids, np.int64),
                        rows=np.array(rows, np.int64), dataset=f"{name}:{split or 'index'}",
                        data_dir=data_dir, step=predictor.step)
-
-
-def _define_flags() -> None:
-  flags.DEFINE_string("workdir", None, "Workdir of a run with a landmark head.")
-  flags.DEFINE_string("split", DEFAULT_SPLIT, "Built split to index, `name:split`.")
-  flags.DEFINE_string("data_dir", None, "TFDS data dir (default: the run's).")
-  flags.DEFINE_integer("limit", None, "Index only the first N photos.")
-  flags.DEFINE_integer("batch_size", 32, "Photos per jitted batch.")
-  flags.mark_flags_as_required(["workdir"])
-
-
-def main(argv: list[str]) -> None:
-  del argv
-  from jaxgeo.inference import Predictor  # pylint: disable=g-import-not-at-top
-  args = flags.FLAGS
-  predictor = Predictor.from_workdir(args.workdir, data_dir=args.data_dir,
-                                     batch_size=args.batch_size)
-  from jaxgeo import trained  # pylint: disable=g-import-not-at-top
-  data_dir = args.data_dir or trained.data_dir_of(trained.load_config(args.workdir),
-                                                  args.workdir)
-  index = build_index(predictor, args.split, data_dir, args.limit)
-  out = index.save(args.workdir)
-  print(f"Indexed {len(index)} photos of {index.dataset} (step {index.step}) -> {out}")
-
-
-if __name__ == "__main__":
-  _define_flags()
-  app.run(main)

@@ -19,8 +19,9 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from jaxgeo import embeddings as embeddings_lib
+from jaxgeo.data import vocab as vocab_lib
 from jaxgeo.geo import distance
+from jaxgeo.locsens import embeddings as embeddings_lib, ranking
 
 RADII_KM = (2500.0, 750.0, 200.0, 25.0, 1.0)
 TAGGING_KEYS = ("a@1", "a@10", "tags_predicted", "tags_correct")
@@ -99,13 +100,10 @@ def format_table(rows: dict[str, dict[str, float]], keys) -> str:
 def evaluate_locsens(model, workdir: str, config: ml_collections.ConfigDict,
                      train: embeddings_lib.Embeddings) -> dict[str, Any]:
   """Tagging and retrieval on `config.test`, next to the tag head and tag frequency."""
-  # Imports here: jaxgeo.locsens loads scorers through the trainer, which imports this module.
-  from jaxgeo import locsens, train_locsens  # pylint: disable=g-import-not-at-top
-  from jaxgeo.data import vocab as vocab_lib  # pylint: disable=g-import-not-at-top
-  tag_embeddings, tag_bias = train_locsens.load_tag_table(workdir)
+  tag_embeddings, tag_bias = embeddings_lib.load_tag_table(workdir)
   vocabulary = vocab_lib.TagVocabulary.load(os.path.join(workdir, "vocabulary.txt"))
-  scorer = locsens.LocSensScorer(model, tag_embeddings, tag_bias, vocabulary, workdir, config)
-  test = embeddings_lib.load_embeddings(train_locsens.embeddings_dir(workdir, config.test))
+  scorer = ranking.LocSensScorer(model, tag_embeddings, tag_bias, vocabulary, workdir, config)
+  test = embeddings_lib.load_embeddings(embeddings_lib.embeddings_dir(workdir, config.test))
   limit = config.get("eval_max_photos", 0)
   rng = np.random.default_rng(config.seed)
 
@@ -115,7 +113,7 @@ def evaluate_locsens(model, workdir: str, config: ml_collections.ConfigDict,
     rows = np.sort(rng.choice(rows, limit, replace=False))
   images, truth = test.image[rows], test.tag_ids[rows]
   lat, lon = test.latitude[rows], test.longitude[rows]
-  candidates = config.get("two_stage_candidates", locsens.DEFAULT_CANDIDATES)
+  candidates = config.get("two_stage_candidates", ranking.DEFAULT_CANDIDATES)
   ranked = {
       "locsens": scorer.rank_tags(images, lat, lon, mode="full")[0],
       f"locsens two-stage (top {candidates})": scorer.rank_tags(

@@ -2,7 +2,7 @@ r"""Predictions for a folder of photos, or a built test split, as CSV and GeoJSO
 
   python -m jaxgeo.predict --workdir runs/quickstart photos/ more.jpg tfds:geo_testsets/im2gps3k:test
 
-Runs `jaxgeo.inference.Predictor` (see there for what each answer holds) over files, folders
+Runs `jaxgeo.predict.predictor.Predictor` (see there for what each answer holds) over files, folders
 (recursively, by photo extension) and `tfds:name:split`, and writes `predictions.csv`,
 `predictions.geojson` and `report.txt`/`report.json` (files skipped, with the reason) to
 `--output_dir`; bad files never stop it. Photos of a data set split carry their labels, so the
@@ -20,12 +20,16 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
+import tqdm
+from absl import app, flags
 
-from jaxgeo import inference
-from jaxgeo.data import images as images_lib
-from jaxgeo.inference import DEFAULT_LANDMARK_THRESHOLD, HIERARCHY, Predictor
-from jaxgeo.photos import PHOTO_EXTENSIONS, LoadedPhoto, load_photo
-from jaxgeo.prediction import Prediction
+from jaxgeo.data import pipeline
+from jaxgeo.data.raw import images as images_lib
+from jaxgeo.predict import predictor as predictor_lib
+from jaxgeo.predict.answers import Prediction
+from jaxgeo.predict.photos import LoadedPhoto, PHOTO_EXTENSIONS, load_photo
+from jaxgeo.predict.predictor import DEFAULT_LANDMARK_THRESHOLD, HIERARCHY, Predictor
+from jaxgeo.run import restore
 
 TFDS_PREFIX = "tfds:"
 
@@ -51,7 +55,6 @@ def collect_inputs(specs: Sequence[str], data_dir: str | None) -> tuple[int, Ite
   A named file is taken whatever its extension (it is reported if it is not a photo); a missing
   path is passed on so that it is reported, not silently dropped.
   """
-  from jaxgeo.data import pipeline  # pylint: disable=g-import-not-at-top
   counted, parts = 0, []
   for spec in specs:
     if spec.startswith(TFDS_PREFIX):
@@ -142,7 +145,6 @@ def predict_files(predictor: Predictor, specs: Sequence[str], output_dir: str, *
 
   Photos that cannot be read are reported by name with the reason and skipped.
   """
-  import tqdm  # pylint: disable=g-import-not-at-top
   os.makedirs(output_dir, exist_ok=True)
   total, inputs = collect_inputs(specs, data_dir)
   names = predictor.partition_names
@@ -180,7 +182,7 @@ def predict_files(predictor: Predictor, specs: Sequence[str], output_dir: str, *
         return e
 
     batch = []
-    pool = inference.decode_pool(max(1, predictor.decode_threads))
+    pool = predictor_lib.decode_pool(max(1, predictor.decode_threads))
     for items in _chunks(inputs, predictor.batch_size):
       for item, photo in zip(items, pool.map(load, items)):
         if isinstance(photo, images_lib.BadImage):
@@ -208,7 +210,7 @@ def predict_files(predictor: Predictor, specs: Sequence[str], output_dir: str, *
 
 def format_report(report: dict[str, Any]) -> str:
   lines = []
-  if report.get("model"):  # what the model knows (jaxgeo.model_card), before its answers
+  if report.get("model"):  # what the model knows (jaxgeo.predict.model_card), before its answers
     lines.append(f"Model {report['model']['workdir']}: {report['model']['description']}")
     if report["model"]["warning"]:
       lines.append(f"WARNING: {report['model']['warning']}")
@@ -222,8 +224,8 @@ def format_report(report: dict[str, Any]) -> str:
   return "\n".join(lines) + "\n"
 
 
-def _define_flags() -> None:
-  from absl import flags  # pylint: disable=g-import-not-at-top
+def define_flags() -> None:
+  """The command line's flags (`python -m jaxgeo.predict`, jaxgeo/predict/__main__.py)."""
   flags.DEFINE_string("workdir", None, "Workdir of a training run (its latest checkpoint).")
   flags.DEFINE_string("output_dir", "predictions", "Where predictions.csv/.geojson and the "
                       "report go.")
@@ -243,29 +245,16 @@ def _define_flags() -> None:
 
 
 def main(argv: list[str]) -> None:
-  from absl import flags  # pylint: disable=g-import-not-at-top
-  from jaxgeo import trained  # pylint: disable=g-import-not-at-top
   args = flags.FLAGS
   specs = argv[1:]
   if not specs:
-    raise app_usage_error("Give photos, folders or tfds:name:split after the flags.")
+    raise app.UsageError("Give photos, folders or tfds:name:split after the flags.")
   predictor = Predictor.from_workdir(
       args.workdir, data_dir=args.data_dir, step=args.step, batch_size=args.batch_size,
       top_k=args.top_k, num_tags=args.num_tags, landmark_threshold=args.landmark_threshold,
       five_crop=args.five_crop)
-  data_dir = args.data_dir or trained.data_dir_of(trained.load_config(args.workdir),
+  data_dir = args.data_dir or restore.data_dir_of(restore.load_config(args.workdir),
                                                   args.workdir)
   report = predict_files(predictor, specs, args.output_dir, data_dir=data_dir,
                          coarse=args.coarse, online_names=args.online_names)
   sys.stdout.write(format_report(report))
-
-
-def app_usage_error(message: str) -> Exception:
-  from absl import app  # pylint: disable=g-import-not-at-top
-  return app.UsageError(message)
-
-
-if __name__ == "__main__":
-  from absl import app  # pylint: disable=g-import-not-at-top
-  _define_flags()
-  app.run(main)

@@ -25,9 +25,9 @@ import ml_collections
 import numpy as np
 from flax import nnx
 
-from jaxgeo import checkpointing, embeddings as embeddings_lib, sharding
 from jaxgeo.data import vocab as vocab_lib
-from jaxgeo.models import locsens as locsens_lib
+from jaxgeo.locsens import embeddings as embeddings_lib, scorer as scorer_lib
+from jaxgeo.run import checkpointing, sharding, state as state_lib
 
 LOCSENS_DIR = "locsens"
 DEFAULT_CANDIDATES = 100
@@ -74,12 +74,12 @@ def _rank(graphdef, params, tag_sides, tag_embeddings, tag_bias, images, lat, lo
   """Top-k tags: whole vocabulary (candidates 0) or the tag head's top `candidates` re-ranked."""
   model = nnx.merge(graphdef, params)
   if not candidates:
-    scores = locsens_lib.score_tags(model, images, lat, lon, present, tag_sides, chunk=chunk)
+    scores = scorer_lib.score_tags(model, images, lat, lon, present, tag_sides, chunk=chunk)
     top, ids = jax.lax.top_k(scores, k)
     return ids, top
   logits = images @ tag_embeddings.T + tag_bias
   _, ids = jax.lax.top_k(logits, candidates)
-  scores = locsens_lib.score_tags(model, images, lat, lon, present, tag_sides, candidates=ids)
+  scores = scorer_lib.score_tags(model, images, lat, lon, present, tag_sides, candidates=ids)
   top, where = jax.lax.top_k(scores, k)
   return jnp.take_along_axis(ids, where, -1), top
 
@@ -88,7 +88,7 @@ def _rank(graphdef, params, tag_sides, tag_embeddings, tag_bias, images, lat, lo
 def _search(graphdef, params, image_sides, tags, lat, lon, present, exclude, *, k: int,
             chunk: int):
   model = nnx.merge(graphdef, params)
-  scores = locsens_lib.score_photos(model, image_sides, tags, lat, lon, present, chunk=chunk)
+  scores = scorer_lib.score_photos(model, image_sides, tags, lat, lon, present, chunk=chunk)
   scores = jnp.where(jnp.arange(scores.shape[1])[None] == exclude[:, None], -jnp.inf, scores)
   return jax.lax.top_k(scores, k)
 
@@ -111,7 +111,7 @@ def _search_two_stage(graphdef, params, images, image_sides, tags, tag_bias, lat
 class LocSensScorer:
   """A trained scorer with its tag table: ranks tags for photos, photos for (tag, place)."""
 
-  def __init__(self, model: locsens_lib.LocSens, tag_embeddings: np.ndarray,
+  def __init__(self, model: scorer_lib.LocSens, tag_embeddings: np.ndarray,
                tag_bias: np.ndarray, vocabulary: vocab_lib.TagVocabulary,
                workdir: str | None = None, config: ml_collections.ConfigDict | None = None):
     if len(vocabulary) != len(tag_embeddings):
@@ -125,7 +125,7 @@ class LocSensScorer:
     self.tag_sides = _tag_sides(self.graphdef, self.params, self.tag_embeddings)  # once
 
   @property
-  def model(self) -> locsens_lib.LocSens:
+  def model(self) -> scorer_lib.LocSens:
     return nnx.merge(self.graphdef, self.params)
 
   def rank_tags(self, image_embeddings: np.ndarray, latitude=None, longitude=None, *,
@@ -177,9 +177,8 @@ class LocSensScorer:
     """The extracted photos of the stage-2 config's `train` or `test` split."""
     if self.workdir is None or self.config is None:
       raise ValueError("load_index needs a scorer loaded from a workdir (load_locsens).")
-    from jaxgeo import train_locsens  # pylint: disable=g-import-not-at-top  (it imports this)
     return embeddings_lib.load_embeddings(
-        train_locsens.embeddings_dir(self.workdir, self.config[split]))
+        embeddings_lib.embeddings_dir(self.workdir, self.config[split]))
 
   def make_index(self, photos: embeddings_lib.Embeddings, batch_size: int = 65536) -> PhotoIndex:
     """Precomputes the image side of every photo (photos without coordinates are left out)."""
@@ -260,9 +259,8 @@ def load_locsens(workdir: str, step: int | None = None,
   Returns None when the workdir has no trained stage 2 (no `locsens/checkpoints`), or raises
   FileNotFoundError saying what is missing when `required`.
   """
-  from jaxgeo import train_locsens  # pylint: disable=g-import-not-at-top  (it imports this)
   directory = locsens_dir(workdir)
-  config_path = os.path.join(directory, train_locsens.CONFIG_FILE)
+  config_path = os.path.join(directory, scorer_lib.CONFIG_FILE)
   ckpt_dir = os.path.join(directory, "checkpoints")
   if not (os.path.exists(config_path) and os.path.isdir(ckpt_dir)
           and os.path.exists(os.path.join(directory, "tag_embeddings.npy"))):
@@ -273,11 +271,11 @@ def load_locsens(workdir: str, step: int | None = None,
     return None
   with open(config_path) as f:
     config = ml_collections.ConfigDict(json.load(f))
-  tag_embeddings, tag_bias = train_locsens.load_tag_table(directory)
+  tag_embeddings, tag_bias = embeddings_lib.load_tag_table(directory)
   vocabulary = vocab_lib.TagVocabulary.load(os.path.join(directory, "vocabulary.txt"))
   mesh = sharding.make_mesh(config.get("mesh", ml_collections.ConfigDict()))
-  tx = train_locsens.make_tx(config, 1, 1)
-  graphdef, state, _ = train_locsens.create_state(config, tag_embeddings.shape[1], tx, mesh)
+  tx = scorer_lib.make_tx(config, 1, 1)
+  graphdef, state, _ = scorer_lib.create_state(config, tag_embeddings.shape[1], tx, mesh)
   ckpt = checkpointing.Checkpointer(ckpt_dir, 1)
   try:
     step = ckpt.latest_step() if step is None else step
@@ -285,9 +283,7 @@ def load_locsens(workdir: str, step: int | None = None,
       if required:
         raise FileNotFoundError(f"{ckpt_dir} holds no checkpoint: has stage 2 trained?")
       return None
-    abstract = jax.tree.map(
-        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), state)
-    state, _ = ckpt.restore(step, abstract, None)
+    state, _ = ckpt.restore(step, state_lib.abstract_like(state), None)
   finally:
     ckpt.close()
   model = nnx.merge(graphdef, state["params"])

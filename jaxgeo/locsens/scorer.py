@@ -11,12 +11,18 @@ the image part of every photo in an index) is computed once and reused by every 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import ml_collections
+import optax
+from absl import logging
 from flax import nnx
+
+from jaxgeo.run import optim, state as state_lib
 
 PAPER_HIDDEN_SIZES = (2048, 2048, 2048, 1024, 512)
 
@@ -185,3 +191,31 @@ def score_photos(model: LocSens, image_sides: jax.Array, tag_embedding: jax.Arra
   scores = jax.lax.map(lambda block: model.after_first_layer(query[:, None, :] + block[None]),
                        blocks)
   return jnp.moveaxis(scores, 0, 1).reshape(query.shape[0], -1)[:, :num_photos]
+
+
+# The scorer's config in its folder (the `locsens` section it was trained with).
+CONFIG_FILE = "config.json"
+
+
+def create_state(config: ml_collections.ConfigDict, embedding_size: int,
+                 tx: optax.GradientTransformation, mesh: jax.sharding.Mesh
+                 ) -> tuple[nnx.GraphDef, state_lib.State, Any]:
+  """Scorer graph and its state, born sharded (shapes first, then a jitted init)."""
+  make = functools.partial(make_locsens, config, embedding_size, config.seed)
+
+  def init_state() -> state_lib.State:
+    params = nnx.state(make(), nnx.Param)
+    return {"params": params, "opt_state": tx.init(params), "step": jnp.zeros((), jnp.int32)}
+
+  state, shardings = state_lib.create_sharded(init_state, mesh,
+                                              config.get("fsdp_min_size", 2**18))
+  logging.info("LocSens scorer: %.2fM parameters.",
+               sum(x.size for x in jax.tree.leaves(state["params"])) / 1e6)
+  return nnx.graphdef(nnx.eval_shape(make)), state, shardings
+
+
+def make_tx(config: ml_collections.ConfigDict, steps_per_epoch: int, total_steps: int
+            ) -> optax.GradientTransformation:
+  """The scorer's optimizer and learning-rate schedule, from `config.optim`."""
+  return optim.make_optimizer(
+      config.optim, optim.make_learning_rate_schedule(config.optim, steps_per_epoch, total_steps))

@@ -31,15 +31,13 @@ import orbax.checkpoint as ocp
 from absl import logging
 from flax import nnx
 
-from jaxgeo import checkpointing, embeddings as embeddings_lib, metrics as metrics_lib, optim
-from jaxgeo import sharding, trained
-from jaxgeo.evaluate import parse_dataset
-from jaxgeo.evaluators import tagging
+from jaxgeo.data import pipeline
 from jaxgeo.geo import distance
-from jaxgeo.models import locsens as locsens_lib
+from jaxgeo.locsens import embeddings as embeddings_lib
+from jaxgeo.locsens import evaluate as locsens_evaluate, scorer as scorer_lib
+from jaxgeo.run import checkpointing, metrics as metrics_lib, optim, restore, sharding
 
 State = dict[str, Any]
-CONFIG_FILE = "config.json"
 
 
 # Triplet sampling (host, NumPy, vectorised).
@@ -183,38 +181,9 @@ def train_step(state: State, batch: dict[str, jax.Array], tag_table: jax.Array, 
           "step": state["step"] + 1}, metrics
 
 
-def create_state(config: ml_collections.ConfigDict, embedding_size: int,
-                 tx: optax.GradientTransformation, mesh: jax.sharding.Mesh
-                 ) -> tuple[nnx.GraphDef, State, Any]:
-  """Scorer graph and its state, born sharded (shapes first, then a jitted init)."""
-  make = functools.partial(locsens_lib.make_locsens, config, embedding_size, config.seed)
-
-  def init_state() -> State:
-    params = nnx.state(make(), nnx.Param)
-    return {"params": params, "opt_state": tx.init(params), "step": jnp.zeros((), jnp.int32)}
-
-  shardings = sharding.param_shardings(jax.eval_shape(init_state), mesh,
-                                       config.get("fsdp_min_size", 2**18))
-  state = jax.jit(init_state, out_shardings=shardings)()
-  logging.info("LocSens scorer: %.2fM parameters.",
-               sum(x.size for x in jax.tree.leaves(state["params"])) / 1e6)
-  return nnx.graphdef(nnx.eval_shape(make)), state, shardings
-
-
-def make_tx(config: ml_collections.ConfigDict, steps_per_epoch: int, total_steps: int
-            ) -> optax.GradientTransformation:
-  return optim.make_optimizer(
-      config.optim, optim.make_learning_rate_schedule(config.optim, steps_per_epoch, total_steps))
-
-
 def _global(x: np.ndarray, sharding_: jax.sharding.Sharding) -> jax.Array:
   """A host array that every process holds whole -> a global array (its slices per device)."""
   return jax.make_array_from_callback(x.shape, sharding_, lambda index: x[index])
-
-
-def embeddings_dir(workdir: str, spec: str) -> str:
-  name, split = parse_dataset(spec)
-  return os.path.join(workdir, "embeddings", f"{name.replace('/', '_')}_{split}")
 
 
 def _latest_step(stage1_workdir: str) -> int | None:
@@ -227,27 +196,22 @@ def _latest_step(stage1_workdir: str) -> int | None:
 def extract(config: ml_collections.ConfigDict, workdir: str) -> dict[str, str]:
   """Extracts (or reuses) the embeddings of the train and test splits; saves tag embeddings."""
   stage1 = config.stage1_workdir
-  dirs = {role: embeddings_dir(workdir, config[role]) for role in ("train", "test")}
+  dirs = {role: embeddings_lib.embeddings_dir(workdir, config[role]) for role in ("train", "test")}
   if all(embeddings_lib.is_complete(d) and embeddings_lib.stage1_step(d) == _latest_step(stage1)
          for d in dirs.values()) and os.path.exists(os.path.join(workdir, "tag_embeddings.npy")):
     logging.info("LocSens: reusing the extracted embeddings in %s.", list(dirs.values()))
     return dirs
-  run = trained.load_trained_run(stage1)
+  run = restore.load_trained_run(stage1)
   logging.info("LocSens: embeddings from %s (checkpoint of step %d).", stage1, run.step)
   embeddings_lib.save_tag_embeddings(run, workdir)
   for role in ("train", "test"):
-    name, split = parse_dataset(config[role])
+    name, split = pipeline.parse_dataset(config[role])
     embeddings_lib.extract_embeddings(
         run, name, split, dirs[role],
         batch_size=config.extract_batch_size, shard_size=config.shard_size)
   if jax.process_count() > 1:  # process 0 wrote the shards; the others read them next
     ocp.multihost.get_barrier_sync_fn()(key="jaxgeo:locsens_extract", timeout_ms=3600 * 1000)
   return dirs
-
-
-def load_tag_table(workdir: str) -> tuple[np.ndarray, np.ndarray]:
-  return (np.load(os.path.join(workdir, "tag_embeddings.npy")),
-          np.load(os.path.join(workdir, "tag_bias.npy")))
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
@@ -258,13 +222,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   """
   os.makedirs(workdir, exist_ok=True)
   if jax.process_index() == 0:
-    with open(os.path.join(workdir, CONFIG_FILE), "w") as f:
+    with open(os.path.join(workdir, scorer_lib.CONFIG_FILE), "w") as f:
       f.write(config.to_json_best_effort(indent=2))
 
   # Data: embeddings of the train and test splits, and the tag table.
   dirs = extract(config, workdir)
   data = embeddings_lib.load_embeddings(dirs["train"])
-  tag_table, _ = load_tag_table(workdir)
+  tag_table, _ = embeddings_lib.load_tag_table(workdir)
   tagged_rows = np.flatnonzero((data.tag_ids >= 0).any(1))
   if not len(tagged_rows):
     raise ValueError(f"{config.train} has no photo with a vocabulary tag: nothing to train on.")
@@ -287,7 +251,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   batch_sharding = sharding.batch_sharding(mesh)
   schedule = optim.make_learning_rate_schedule(config.optim, steps_per_epoch, total_steps)
   tx = optim.make_optimizer(config.optim, schedule)
-  graphdef, state, state_shardings = create_state(config, tag_table.shape[1], tx, mesh)
+  graphdef, state, state_shardings = scorer_lib.create_state(config, tag_table.shape[1], tx, mesh)
   tag_table_device = _global(tag_table, sharding.replicated(mesh))
   step_fn = jax.jit(
       functools.partial(train_step, graphdef=graphdef, tx=tx, config=config,
@@ -324,10 +288,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
 
   # Evaluation on the test split, next to the baselines.
   model = nnx.merge(graphdef, state["params"])
-  results = tagging.evaluate_locsens(model, workdir, config, train=data)
+  results = locsens_evaluate.evaluate_locsens(model, workdir, config, train=data)
   if jax.process_index() == 0:
     with open(os.path.join(workdir, "results.json"), "w") as f:
       json.dump(results, f, indent=2)
-  writer.write(total_steps, tagging.flatten_results(results))
+  writer.write(total_steps, locsens_evaluate.flatten_results(results))
   writer.close()
   return results

@@ -15,8 +15,8 @@ import os
 import urllib.parse
 from collections.abc import Iterator
 
-# Column of each field in the 25-column layout (FORMATS.md); the 23-column layout drops the line
-# number (0) and the hash (2).
+# Column of each field in the 25-column layout, in the order YFCC100M documents; the 23-column
+# layout drops the line number (0) and the hash (2).
 _COLUMNS_25 = {"photo_id": 1, "hash": 2, "user": 3, "taken": 5, "title": 8, "tags": 10,
                "longitude": 12, "latitude": 13, "accuracy": 14, "download_url": 16, "marker": 24}
 _COLUMNS_23 = {k: (v - 1 if v == 1 else v - 2) for k, v in _COLUMNS_25.items() if k != "hash"}

@@ -1,6 +1,6 @@
 """Photos in: decoding a path, bytes or PIL image upright in RGB, with its EXIF GPS position.
 
-Bad files raise `jaxgeo.data.images.BadImage` with a short reason and the photo's name, so the
+Bad files raise `jaxgeo.data.raw.images.BadImage` with a short reason and the photo's name, so the
 batch CLI can report and skip them and the demo can show a message and keep serving.
 
 HEIC/HEIF (what iPhones take by default) is read through the `pillow-heif` plugin when it is
@@ -20,7 +20,7 @@ from typing import Union
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from jaxgeo.data import images as images_lib
+from jaxgeo.data.raw import images as images_lib
 
 try:
   import pillow_heif  # pylint: disable=g-import-not-at-top

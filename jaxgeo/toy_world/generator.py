@@ -4,10 +4,10 @@ No real photos can be downloaded at run time, so the quickstart generates ~20k p
 content depends on where they were taken (climate by latitude band, region building styles,
 terrain, a few landmarks at fixed real coordinates), with user tags that depend on content and
 place, and writes them exactly as YFCC100M, MP-16, Im2GPS3k, YFCC4k and Google Landmarks v2 are
-distributed (see FORMATS.md). The project's data-set builders then read these files as they would
-read the real ones.
+distributed (each builder's README in tfds_builders/ describes them). The project's data-set
+builders then read these files as they would read the real ones.
 
-  python -m jaxgeo.data.synthetic --out /tmp/toy_world --num_train_photos 20000
+  python -m jaxgeo.toy_world --out /tmp/toy_world --num_train_photos 20000
 
 Every photo is drawn from its own generator seeded by (seed, split, index), so the output is
 byte-identical for a seed whatever the number of worker processes. Only `manifest.json`'s
@@ -37,8 +37,8 @@ from absl import flags
 import msgpack
 import numpy as np
 
-from jaxgeo.data import toy_render
-from jaxgeo.data.toy_render import Scene
+from jaxgeo.toy_world import render
+from jaxgeo.toy_world.render import Scene
 
 # Records per MP-16 msgpack shard, as GeoEstimation distributes them.
 MP16_SHARD_SIZE = 4096
@@ -68,8 +68,8 @@ class City:
   country: str
   lat: float
   lon: float
-  region: str  # a toy_render.REGIONS style
-  climate: str  # a toy_render.CLIMATES entry
+  region: str  # a render.REGIONS style
+  climate: str  # a render.CLIMATES entry
   p_water: float  # share of photos with water (sea, river, lake, fjord)
   p_mountain: float  # share of photos with mountains
   local_tags: tuple[str, ...] = ()  # nicknames and names in the local script
@@ -185,7 +185,7 @@ _CITY_INDEX = {c.name: i for i, c in enumerate(CITIES)}
 
 @dataclasses.dataclass(frozen=True)
 class Landmark:
-  """A real landmark at its real coordinate, drawn with toy_render.LANDMARK_SHAPES[shape]."""
+  """A real landmark at its real coordinate, drawn with render.LANDMARK_SHAPES[shape]."""
   name: str
   city: str
   lat: float
@@ -381,7 +381,8 @@ class ToyWorldConfig:
     """Raises ValueError naming the offending field."""
     if not 0 < self.num_landmarks <= len(LANDMARKS):
       raise ValueError(f"ToyWorldConfig.num_landmarks={self.num_landmarks}: must be in "
-                       f"1..{len(LANDMARKS)} (the landmarks of jaxgeo.data.synthetic.LANDMARKS).")
+                       f"1..{len(LANDMARKS)} (the landmarks of "
+                       "jaxgeo.toy_world.generator.LANDMARKS).")
     if not 0.0 <= self.bad_fraction <= 0.1:
       raise ValueError(f"ToyWorldConfig.bad_fraction={self.bad_fraction}: must be in [0, 0.1] "
                        f"(it is the share of rows of each of the {len(BAD_KINDS)} bad kinds).")
@@ -602,9 +603,9 @@ def _places_labels(rng: np.random.Generator, scene: Scene) -> dict[str, Any]:
   probs = np.array([indoor, natural, urban]) * rng.uniform(0.8, 1.2, 3)
   probs /= probs.sum()
   s3 = int(np.argmax(probs))
-  s16 = {0: 0, 1: 4 + toy_render.TERRAINS.index(scene.terrain),
-         2: 10 + toy_render.CLIMATES.index(scene.climate) % 6}[s3]
-  s365 = (s16 * 23 + toy_render.REGIONS.index(scene.region) * 2 + int(scene.snow)) % 365
+  s16 = {0: 0, 1: 4 + render.TERRAINS.index(scene.terrain),
+         2: 10 + render.CLIMATES.index(scene.climate) % 6}[s3]
+  s365 = (s16 * 23 + render.REGIONS.index(scene.region) * 2 + int(scene.snow)) % 365
   return {"S3_Label": s3, "S16_Label": s16, "S365_Label": s365,
           "Prob_indoor": float(probs[0]), "Prob_natural": float(probs[1]),
           "Prob_urban": float(probs[2])}
@@ -753,7 +754,7 @@ def _make_photo(task: tuple) -> dict[str, Any]:
                                   landmark_x=rng.uniform(0.25, 0.75),
                                   landmark_squash=rng.uniform(0.7, 1.3),
                                   skyline=scene.skyline * 0.5)
-    return {"jpeg": toy_render.render_jpeg(scene, rng)}
+    return {"jpeg": render.render_jpeg(scene, rng)}
 
   _, _, photo_id, pool, kind = task
   mode, ci, lm, lat, lon, dist = _sample_place(rng, world)
@@ -779,7 +780,7 @@ def _make_photo(task: tuple) -> dict[str, Any]:
       rec["lon"] = f"{rng.choice([-1, 1]) * rng.uniform(180.5, 360.0):.6f}"
   if kind == "missing_image":
     return rec
-  jpeg = toy_render.render_jpeg(scene, rng)
+  jpeg = render.render_jpeg(scene, rng)
   if kind == "empty_image":
     # Multimedia Commons holds some 0-byte files and some tiny (< 1 KB) stubs.
     jpeg = b"" if rng.random() < 0.5 else jpeg[:int(rng.integers(100, 1000))]
@@ -1152,7 +1153,8 @@ def _prepare_out_dir(root: str) -> None:
     if os.path.isdir(path):
       shutil.rmtree(path)
   with open(os.path.join(root, _MARKER), "w") as f:
-    f.write("Written by jaxgeo.data.synthetic; manifest.json appears when the world is complete.\n")
+    f.write("Written by jaxgeo.toy_world.generator; manifest.json appears when the world is "
+            "complete.\n")
 
 
 def generate_toy_world(out_dir: str | os.PathLike, config: ToyWorldConfig = ToyWorldConfig(),
@@ -1198,7 +1200,7 @@ def generate_toy_world(out_dir: str | os.PathLike, config: ToyWorldConfig = ToyW
 
   manifest = {
       "format_version": 1,
-      "generator": "jaxgeo.data.synthetic",
+      "generator": "jaxgeo.toy_world.generator",
       "seed": config.seed,
       "config": dataclasses.asdict(config),
       "counts": {**yfcc["counts"], **tests["counts"], **gld["counts"],
@@ -1211,7 +1213,7 @@ def generate_toy_world(out_dir: str | os.PathLike, config: ToyWorldConfig = ToyW
                  for c, w in zip(CITIES, _city_weights())],
       "landmarks": landmarks,
       "layouts": {
-          "yfcc100m_dataset": "25 tab-separated columns, no header (FORMATS.md order)",
+          "yfcc100m_dataset": "25 tab-separated columns, no header (the YFCC100M order)",
           "yfcc100m_dataset_23col": "23 columns: the 25-column layout without line number "
                                     "(0) and photo hash (2)",
           "yfcc100m_images": "data/images/<hash[:3]>/<hash[3:6]>/<hash>.jpg, hash = MD5 of "
@@ -1289,8 +1291,7 @@ def main(argv: list[str]) -> None:
         f"({c['gldv2_test_with_landmark']} with a landmark); {len(m['landmarks'])} landmarks")
 
 
-if __name__ == "__main__":
-  # Run through the importable module, so pool workers unpickle jaxgeo.data.synthetic functions.
-  from jaxgeo.data import synthetic as _synthetic  # pylint: disable=g-import-not-at-top
-  _synthetic._define_flags()  # pylint: disable=protected-access
-  app.run(_synthetic.main)
+def run_command_line() -> None:
+  """`python -m jaxgeo.toy_world` (jaxgeo/toy_world/__main__.py): flags, then `main`."""
+  _define_flags()
+  app.run(main)

@@ -18,10 +18,10 @@ import ml_collections
 import numpy as np
 from flax import nnx
 
-from jaxgeo import checkpointing, optim, sharding
 from jaxgeo.data import vocab as vocab_lib
 from jaxgeo.geo import hierarchy as hierarchy_lib, partitions as partitions_lib
 from jaxgeo.models import geolocator
+from jaxgeo.run import checkpointing, optim, sharding, state as state_lib
 
 LANDMARK_IDS_FILE = "landmark_ids.csv"
 VOCABULARY_FILE = "vocabulary.txt"
@@ -108,7 +108,6 @@ def load_trained_run(workdir: str, data_dir: str | None = None,
   `step` picks a checkpoint (default: the latest). The state is restored onto the mesh of the
   run's config over the devices present now, whatever it was trained on.
   """
-  from jaxgeo import train  # pylint: disable=g-import-not-at-top  (train imports this module)
   config = load_config(workdir)
   data_dir = data_dir or data_dir_of(config, workdir)
   tree = load_tree(config, workdir)
@@ -120,7 +119,7 @@ def load_trained_run(workdir: str, data_dir: str | None = None,
                 else None)
   mesh = sharding.make_mesh(config.mesh)
   tx = optim.make_optimizer(config.optim, optim.make_learning_rate_schedule(config.optim, 1, 1))
-  graphdef, state, _ = train.create_train_state(
+  graphdef, state, _ = state_lib.create_geolocator_state(
       config, {p.name: p.num_classes for p in (tree.partitions if tree else ())},
       len(vocabulary) if vocabulary else 0, tx, mesh,
       len(landmark_ids) if landmark_ids is not None else 0)
@@ -129,7 +128,7 @@ def load_trained_run(workdir: str, data_dir: str | None = None,
     step = ckpt.latest_step() if step is None else step
     if step is None:
       raise FileNotFoundError(f"No checkpoint in {workdir}/checkpoints: has the run trained?")
-    state, _ = ckpt.restore(step, train.abstract_like(state), None)
+    state, _ = ckpt.restore(step, state_lib.abstract_like(state), None)
   finally:
     ckpt.close()
   return TrainedRun(workdir=workdir, config=config, data_dir=data_dir, tree=tree,
