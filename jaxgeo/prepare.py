@@ -22,6 +22,7 @@ import tensorflow_datasets as tfds
 
 from jaxgeo.data import pipeline
 from jaxgeo.geo import partitions as partitions_lib
+from jaxgeo.run import restore
 from jaxgeo.toy_world import generator
 from tfds_builders.geo_testsets import geo_testsets_dataset_builder
 from tfds_builders.gldv2 import gldv2_dataset_builder
@@ -144,12 +145,10 @@ def make_partitions(config: ml_collections.ConfigDict, workdir: str,
     settings.update(input=os.path.abspath(cfg.input_csv), input_size=stat.st_size,
                     input_mtime_ns=stat.st_mtime_ns, coordinate_columns=cfg.coordinate_columns)
   else:
-    info = os.path.join(data_dir, config.data.train, "1.0.0", "dataset_info.json")
-    if not os.path.exists(info):
-      raise FileNotFoundError(
-          f"Built data set {config.data.train} not found in {data_dir}: build it with `tfds "
-          f"build tfds_builders/{config.data.train.split('/')[0]} ...` (see README) and set "
-          "--config.data.dir, or set --config.partitions.input_csv.")
+    try:
+      info = os.path.join(pipeline.dataset_dir(config.data.train, data_dir), "dataset_info.json")
+    except FileNotFoundError as e:
+      raise FileNotFoundError(f"{e} Or set --config.partitions.input_csv.") from None
     settings.update(input=f"{config.data.train}:train", input_mtime_ns=os.stat(info).st_mtime_ns)
   if _stamp_matches(out_dir, settings):
     logging.info("Partitions: reusing %s (same input and settings).", out_dir)
@@ -173,7 +172,7 @@ def make_partitions(config: ml_collections.ConfigDict, workdir: str,
 
 def prepare_data(config: ml_collections.ConfigDict, workdir: str) -> PreparedData:
   """Runs the preparation stages in order and returns where their outputs are."""
-  data_dir = config.data.dir or os.path.join(workdir, "tfds")
+  data_dir = restore.data_dir_of(config, workdir)
   toy_world_dir = None
   if config.toy_world.enabled:
     toy_world_dir = make_toy_world(config, workdir)

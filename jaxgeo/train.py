@@ -114,15 +114,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   names = tuple(p.name for p in partitions)
   landmark_names = None
   if config.model.get("landmark_head", False):
-    ids_path = os.path.join(data.data_dir, restore.landmark_source_of(config), "1.0.0",
-                            restore.LANDMARK_IDS_FILE)
+    ids_path = os.path.join(pipeline.dataset_dir(restore.landmark_source_of(config),
+                                                 data.data_dir), restore.LANDMARK_IDS_FILE)
     landmark_names = restore.read_landmark_ids(ids_path)
     if jax.process_index() == 0:  # the workdir alone is enough to predict with
       shutil.copyfile(ids_path, os.path.join(workdir, restore.LANDMARK_IDS_FILE))
   vocabulary = None
   if config.model.get("tag_head", True):
     counts = vocab_lib.read_tag_counts(os.path.join(
-        data.data_dir, config.data.train, "1.0.0", "tag_counts_train.tsv"))
+        pipeline.dataset_dir(config.data.train, data.data_dir), "tag_counts_train.tsv"))
     vocabulary = vocab_lib.make_vocabulary(counts, config.model.vocabulary_size)
     if jax.process_index() == 0:
       vocabulary.save(os.path.join(workdir, restore.VOCABULARY_FILE))

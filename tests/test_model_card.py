@@ -3,10 +3,28 @@
 from __future__ import annotations
 
 import json
+import os
 
 import ml_collections
+import pytest
+import tensorflow_datasets as tfds
 
 from jaxgeo.predict import model_card
+from tfds_builders.yfcc100m_geo import yfcc100m_geo_dataset_builder as yfcc_builder
+
+DUMMY = os.path.join(os.path.dirname(yfcc_builder.__file__), "dummy_data")
+TRAIN = "yfcc100m_geo/mp16_card"  # the 12 MP-16 photos of the builder's dummy data, all train
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> str:
+  """A real built training set, so the card reads its size as it would a user's."""
+  out = tmp_path_factory.mktemp("tfds")
+  builder = yfcc_builder.Builder(
+      config=yfcc_builder.BuilderConfig(name="mp16_card", source="mp16", validation_fraction=0),
+      data_dir=os.fspath(out), file_format="array_record")
+  builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=DUMMY))
+  return os.fspath(out)
 
 
 def _workdir(tmp_path, toy: bool):
@@ -16,31 +34,25 @@ def _workdir(tmp_path, toy: bool):
                         "acc@2500km": 0.67, "num_examples": 2997.0},
           "cells_50_5000": {"acc@25km": 0.1, "num_examples": 2997.0}},
       "gldv2/test": {"landmark": {"gap": 0.2512, "top1": 0.5}}}))
-  info = tmp_path / "tfds" / "yfcc100m_geo" / "mp16" / "1.0.0"
-  info.mkdir(parents=True)
-  (info / "dataset_info.json").write_text(json.dumps({"splits": [
-      {"name": "train", "shardLengths": ["4000000", "676000"]},
-      {"name": "validation", "shardLengths": ["47695"]}]}))
   return ml_collections.ConfigDict({
-      "toy_world": {"enabled": toy, "dir": ""},
-      "data": {"dir": "", "train": "yfcc100m_geo/mp16"}})
+      "toy_world": {"enabled": toy, "dir": ""}, "data": {"dir": "", "train": TRAIN}})
 
 
-def test_card_of_a_real_data_run(tmp_path):
+def test_card_of_a_real_data_run(tmp_path, data_dir):
   config = _workdir(tmp_path, toy=False)
-  card = model_card.load_model_card(str(tmp_path), config, str(tmp_path / "tfds"), 37500)
-  assert card.num_train_photos == 4_676_000 and not card.toy_world and card.warning == ""
+  card = model_card.load_model_card(str(tmp_path), config, data_dir, 37500)
+  assert card.num_train_photos == 12 and not card.toy_world and card.warning == ""
   assert card.describe() == (
-      "Trained on yfcc100m_geo/mp16 (4,676,000 photos), checkpoint of step 37,500. "
+      "Trained on yfcc100m_geo/mp16_card (12 photos), checkpoint of step 37,500. "
       "Tested: geo_testsets/im2gps3k (2,997 photos): 28.0 / 36.9 / 51.1 % within "
       "25 / 200 / 750 km. Landmarks: GAP 0.251 on gldv2/test.")
   assert card.to_dict()["tests"] == [{"dataset": "geo_testsets/im2gps3k", "num_photos": 2997,
                                       "acc@25km": 0.28, "acc@200km": 0.369, "acc@750km": 0.511}]
 
 
-def test_toy_world_card_warns(tmp_path):
+def test_toy_world_card_warns(tmp_path, data_dir):
   config = _workdir(tmp_path, toy=True)
-  card = model_card.load_model_card(str(tmp_path), config, str(tmp_path / "tfds"), 30)
+  card = model_card.load_model_card(str(tmp_path), config, data_dir, 30)
   assert card.warning == model_card.TOY_WORLD_WARNING
   assert "generated toy world" in card.describe()
   assert "Tested on the toy world's own test sets:" in card.describe()

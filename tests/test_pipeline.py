@@ -232,3 +232,16 @@ def test_vocabulary_drops_most_frequent_and_numeric_tags(tmp_path):
   (tmp_path / "bad.tsv").write_text("paris\t3\nno count here\n")
   with pytest.raises(ValueError, match="bad.tsv:2"):
     vocab.read_tag_counts(tmp_path / "bad.tsv")
+
+
+def test_built_data_sets_are_found_through_tfds(built):
+  data_dir = built["data_dir"]
+  folder = pipeline.dataset_dir(NAME, data_dir)
+  assert folder == os.path.join(data_dir, "yfcc100m_geo", "yfcc100m_val20", "1.0.0")
+  assert os.path.exists(os.path.join(folder, "tag_counts_train.tsv"))
+  assert pipeline.split_size(NAME, "train", data_dir) == len(
+      pipeline.open_split(NAME, "train", data_dir))
+  with pytest.raises(FileNotFoundError, match="Built data set yfcc100m_geo/mp16 not found in "):
+    pipeline.dataset_dir("yfcc100m_geo/mp16", data_dir)
+  assert pipeline.parse_dataset("gldv2/index:index") == ("gldv2/index", "index")
+  assert pipeline.parse_dataset("geo_testsets/im2gps3k") == ("geo_testsets/im2gps3k", "test")

@@ -32,6 +32,34 @@ def parse_dataset(spec: str) -> tuple[str, str]:
   return name, split or "test"
 
 
+def _built(name: str, data_dir: str):
+  """TFDS's builder of a built data set (read from its files), or FileNotFoundError."""
+  try:
+    builder = tfds.builder(name, data_dir=data_dir)
+  except tfds.core.registered.DatasetNotFoundError:
+    builder = None
+  if builder is None or not builder.is_prepared():
+    raise FileNotFoundError(
+        f"Built data set {name} not found in {data_dir}: build it with `tfds build "
+        f"tfds_builders/{name.split('/')[0]} ...` (see README), or point --config.data.dir at "
+        "where it was built.")
+  return builder
+
+
+def dataset_dir(name: str, data_dir: str) -> str:
+  """The folder of a built data set (`<data_dir>/<name>/<version>`), as TFDS finds it.
+
+  Files the builders write beside the shards (build reports, tag counts, landmark ids) are read
+  from here; the version is TFDS's business, not spelled out by callers.
+  """
+  return os.fspath(_built(name, data_dir).data_dir)
+
+
+def split_size(name: str, split: str, data_dir: str) -> int:
+  """Examples in a built split, from the data set's info (no record is read)."""
+  return _built(name, data_dir).info.splits[split].num_examples
+
+
 def open_split(name: str, split: str, data_dir: str):
   """Random-access source over a built split; images stay JPEG bytes (decoded by transforms)."""
   return tfds.data_source(name, split=split, data_dir=data_dir, download=False,

@@ -17,10 +17,10 @@ import numpy as np
 from jax.experimental import multihost_utils
 
 from jaxgeo.data.pipeline import INDEX_KEY, MASK_KEY
-from jaxgeo.geo import distance
+from jaxgeo.geo import distance, hierarchy as hierarchy_lib
 from jaxgeo.geo.hierarchy import Hierarchy
 
-HIERARCHY = "hierarchy"
+HIERARCHY = hierarchy_lib.NAME
 
 
 def predicted_coordinates(tree: Hierarchy, logits: dict[str, jax.Array]) -> dict[str, tuple]:

@@ -19,6 +19,10 @@ import numpy as np
 from jaxgeo.geo import distance, s2
 from jaxgeo.geo.partitions import Partition
 
+# What the product rule's predictions are called next to each partition's (metrics, results,
+# per-granularity answers).
+NAME = "hierarchy"
+
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class Hierarchy:

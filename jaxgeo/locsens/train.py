@@ -36,8 +36,9 @@ from jaxgeo.geo import distance
 from jaxgeo.locsens import embeddings as embeddings_lib
 from jaxgeo.locsens import evaluate as locsens_evaluate, scorer as scorer_lib
 from jaxgeo.run import checkpointing, metrics as metrics_lib, optim, restore, sharding
+from jaxgeo.run import state as state_lib
 
-State = dict[str, Any]
+State = state_lib.State
 
 
 # Triplet sampling (host, NumPy, vectorised).
@@ -264,9 +265,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
                                     config.checkpoint_every_steps, config.get("keep", 2))
   first_step = 0
   if ckpt.latest_step() is not None:
-    abstract = jax.tree.map(
-        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), state)
-    state, meta = ckpt.restore(ckpt.latest_step(), abstract, None)
+    state, meta = ckpt.restore(ckpt.latest_step(), state_lib.abstract_like(state), None)
     first_step = int(state["step"])
     logging.info("LocSens: resumed from step %d (%s).", first_step, meta)
 

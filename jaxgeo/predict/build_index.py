@@ -31,7 +31,8 @@ def main(argv: list[str]) -> None:
                                      batch_size=args.batch_size)
   data_dir = args.data_dir or restore.data_dir_of(restore.load_config(args.workdir),
                                                   args.workdir)
-  index = landmark_index.build_index(predictor, args.split, data_dir, args.limit)
+  index = landmark_index.build_index(predictor, data_dir=data_dir, dataset=args.split,
+                                     limit=args.limit)
   out = index.save(args.workdir)
   print(f"Indexed {len(index)} photos of {index.dataset} (step {index.step}) -> {out}")
 

@@ -98,7 +98,7 @@ class LandmarkIndex:
                dataset=meta["dataset"], data_dir=data_dir, step=int(meta["step"]))
 
 
-def build_index(predictor, dataset: str = DEFAULT_SPLIT, data_dir: str | None = None,
+def build_index(predictor, *, data_dir: str, dataset: str = DEFAULT_SPLIT,
                 limit: int | None = None) -> LandmarkIndex:
   """Descriptors of every photo of a built split (`name:split`), in the Predictor's batches.
 
@@ -108,7 +108,6 @@ def build_index(predictor, dataset: str = DEFAULT_SPLIT, data_dir: str | None = 
     raise ValueError("The landmark index needs a model with a landmark head "
                      "(config.model.landmark_head=True).")
   name, _, split = dataset.partition(":")
-  data_dir = data_dir or os.path.join(predictor.workdir, "tfds")
   source = pipeline.open_split(name, split or "index", data_dir)
   n = len(source) if limit is None else min(limit, len(source))
   chunks, ids, landmark_ids, rows, skipped = [], [], [], [], 0

@@ -7,7 +7,7 @@ the demo show this card (the training data, its size, the run's accuracy on its 
 every answer of a toy-world model carries `TOY_WORLD_WARNING`.
 
 Read from the workdir: `config.json` (the data), `results.json` (the final evaluation) and the
-built training split's `dataset_info.json` (its size), where present.
+built training split's info (its size), where present.
 """
 
 from __future__ import annotations
@@ -18,6 +18,10 @@ import os
 from typing import Any
 
 import ml_collections
+from absl import logging
+
+from jaxgeo.data import pipeline
+from jaxgeo.geo import hierarchy as hierarchy_lib
 
 TOY_WORLD_WARNING = ("This model was trained only on jaxgeo's generated toy world (synthetic "
                      "pictures of about 60 cities), not on real photos: for a real photo its "
@@ -82,13 +86,13 @@ class ModelCard:
 
 
 def _num_photos(data_dir: str, dataset: str, split: str = "train") -> int | None:
-  """Examples in a built split, from its dataset_info.json; None if it is not there."""
-  path = os.path.join(data_dir, dataset, "1.0.0", "dataset_info.json")
+  """Examples in a built split; None if it is not at hand (a workdir copied without its data)."""
   try:
-    with open(path, encoding="utf-8") as f:
-      splits = json.load(f)["splits"]
-    return sum(int(n) for s in splits if s["name"] == split for n in s["shardLengths"])
-  except (OSError, ValueError, KeyError, TypeError):
+    return pipeline.split_size(dataset, split, data_dir)
+  except (FileNotFoundError, KeyError, AssertionError, ValueError) as e:
+    # Not built here, no such split, or metadata TFDS cannot read: the card says "size unknown"
+    # rather than keep the model from answering.
+    logging.info("The size of %s:%s is unknown (%s).", dataset, split, e)
     return None
 
 
@@ -102,7 +106,7 @@ def load_model_card(workdir: str, config: ml_collections.ConfigDict, data_dir: s
       results = json.load(f)
   tests, gaps = [], {}
   for dataset, by_predictor in results.items():
-    hierarchy = by_predictor.get("hierarchy")
+    hierarchy = by_predictor.get(hierarchy_lib.NAME)
     if hierarchy:
       tests.append(TestResult(dataset, int(hierarchy["num_examples"]),
                               {km: float(hierarchy[f"acc@{km}km"]) for km in _KM}))

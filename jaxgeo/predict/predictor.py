@@ -35,7 +35,7 @@ from absl import logging
 from flax import nnx
 
 from jaxgeo.data import transforms
-from jaxgeo.geo import distance, gazetteer as gazetteer_lib, s2
+from jaxgeo.geo import distance, gazetteer as gazetteer_lib, hierarchy as hierarchy_lib, s2
 from jaxgeo.geo.hierarchy import Hierarchy
 from jaxgeo.locsens import ranking
 from jaxgeo.predict import landmark_index, model_card
@@ -44,7 +44,7 @@ from jaxgeo.predict.answers import (Granularity, IndexMatch, Landmark, Place, Pr
 from jaxgeo.predict.photos import LoadedPhoto, Photo, load_photo
 from jaxgeo.run import restore
 
-HIERARCHY = "hierarchy"
+HIERARCHY = hierarchy_lib.NAME
 # Coarse answers: whole degrees (at most ~111 km off) and no finer partition than the coarsest.
 COARSE_DECIMALS = 0
 COARSE_MAX_LEVEL = 6  # S2 level-6 cells are ~150 km across

@@ -18,7 +18,7 @@ import ml_collections
 import numpy as np
 from flax import nnx
 
-from jaxgeo.data import vocab as vocab_lib
+from jaxgeo.data import pipeline, vocab as vocab_lib
 from jaxgeo.geo import hierarchy as hierarchy_lib, partitions as partitions_lib
 from jaxgeo.models import geolocator
 from jaxgeo.run import checkpointing, optim, sharding, state as state_lib
@@ -87,7 +87,8 @@ def landmark_ids_path(config: ml_collections.ConfigDict, workdir: str, data_dir:
   own = os.path.join(workdir, LANDMARK_IDS_FILE)
   if os.path.exists(own):
     return own
-  return os.path.join(data_dir, landmark_source_of(config), "1.0.0", LANDMARK_IDS_FILE)
+  return os.path.join(pipeline.dataset_dir(landmark_source_of(config), data_dir),
+                      LANDMARK_IDS_FILE)
 
 
 def load_tree(config: ml_collections.ConfigDict,
