@@ -8,9 +8,10 @@ over the same values. Read by the header, the 2018 file puts a third of the phot
 and the rest at mirrored places.
 
 So every reader here decides the order from evidence: longitudes fill [-180, 180], latitudes only
-[-90, 90], so the column with values in 90 < |v| <= 180 holds longitudes. When both or neither
-column has such values the file does not say, and reading stops with an error that names the
-file and the `coordinate_columns` setting that forces an order:
+[-90, 90], so the column with values in 90 < |v| <= 180 holds longitudes (it must have at least
+three times as many as the other, so a corrupt row or two decide nothing). When neither column
+has such values, or both have about as many, the file does not say, and reading stops with an
+error that names the file and the `coordinate_columns` setting that forces an order:
 
 * `auto`: decide from the values (the default);
 * `as_named`: the column named LAT holds latitudes, the one named LON longitudes;
