@@ -31,10 +31,10 @@ chromium:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
-	      || echo "make: could not install chromium; tests/test_demo_browser.py will be skipped"; \
+	      || echo "make: could not install chromium; tests/demo/test_app_browser.py will be skipped"; \
 	  else \
 	    echo "make: chromium not found (run: sudo apt-get install chromium);" \
-	      "tests/test_demo_browser.py will be skipped"; \
+	      "tests/demo/test_app_browser.py will be skipped"; \
 	  fi; }
 
 ## Runs the whole test suite with every extra installed (as CI does).

@@ -24,6 +24,7 @@ from PIL import Image
 from jaxgeo.data import pipeline, vocab
 from jaxgeo.geo import partitions as partitions_lib
 from jaxgeo.toy_world import generator
+from jaxgeo.toy_world.config import ToyWorldConfig
 from tfds_builders.yfcc100m_geo import yfcc100m_geo_dataset_builder as yfcc_builder
 
 _NUM_PHOTOS = flags.DEFINE_integer("num_photos", 2000, "Photos in the generated data set.")
@@ -39,7 +40,7 @@ def build_data(root: str) -> tuple[str, str]:
   data_dir = os.path.join(root, "tfds")
   if not os.path.exists(os.path.join(data_dir, name)):
     world = os.path.join(root, "world")
-    generator.generate_toy_world(world, generator.ToyWorldConfig(
+    generator.generate_toy_world(world, ToyWorldConfig(
         num_train_photos=_NUM_PHOTOS.value, num_test_photos=10, num_yfcc4k_photos=2,
         num_landmarks=4, image_size=320, gldv2_train_per_landmark=2,
         gldv2_index_per_landmark=1, gldv2_test_photos=2))

@@ -182,7 +182,7 @@ from flax import nnx  # noqa: E402
 
 from jaxgeo import train  # noqa: E402
 from jaxgeo.models import convolution, geolocator  # noqa: E402
-from jaxgeo.run import optim  # noqa: E402
+from jaxgeo.run import config_base, optim  # noqa: E402
 
 PARTITIONS = {"cells_50_5000": 3298, "cells_50_2000": 7202, "cells_50_1000": 12893}
 VOCABULARY_SIZE = 10_000
@@ -237,11 +237,11 @@ def make_batch(rng: np.random.Generator, batch_size: int, size: int, tags: bool)
 
 def jaxgeo_step(batch_np: dict, run: bool):
   """(seconds per step or None, step FLOPs from XLA's cost analysis, step times)."""
-  model_config = ml_collections.ConfigDict({
-      "backbone": ARGS.backbone, "dtype": ARGS.dtype, "tag_head": ARGS.tag_head,
-      "landmark_head": False})
-  optim_config = ml_collections.ConfigDict({
-      "optimizer": "sgd", "momentum": MOMENTUM, "weight_decay": WEIGHT_DECAY})
+  model_config = config_base.base().model
+  model_config.update(backbone=ARGS.backbone, dtype=ARGS.dtype, tag_head=ARGS.tag_head,
+                      landmark_head=False)
+  optim_config = config_base.base().optim
+  optim_config.update(optimizer="sgd", momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
   tx = optim.make_optimizer(optim_config, optax.constant_schedule(LEARNING_RATE))
   make = functools.partial(geolocator.make_model, model_config, PARTITIONS,
                            VOCABULARY_SIZE if ARGS.tag_head else 0, 0, 0)
@@ -256,7 +256,8 @@ def jaxgeo_step(batch_np: dict, run: bool):
   step_fn = jax.jit(
       functools.partial(train.train_step, graphdef=graphdef, tx=tx,
                         partition_names=tuple(PARTITIONS),
-                        loss_weights=ml_collections.ConfigDict({"geo": 1.0, "tag": TAG_WEIGHT}),
+                        loss_weights=ml_collections.ConfigDict(
+                            {"geo": 1.0, "tag": TAG_WEIGHT, "landmark": 0.0}),
                         seed=0),
       donate_argnums=0)
   batch = jax.device_put(batch_np)

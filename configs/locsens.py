@@ -18,61 +18,25 @@ retrieval P@10 within 2500/750/200/25/1 km) go to <workdir>/locsens/results.json
 real data: no GPU and no YFCC100M on the development machine). Extraction is bound by JPEG
 decoding (about 1.5k photos/s per 2 CPU cores).
 
-`configs/locsens.py:toy` is the quickstart's stage 2 on its own, over a finished quickstart run:
-  python -m jaxgeo.main --config configs/locsens.py:toy --workdir runs/locsens_toy \
+`configs/locsens.py:runlocal` is the quickstart's stage 2 on its own, over a finished quickstart
+run:
+  python -m jaxgeo.main --config configs/locsens.py:runlocal --workdir runs/locsens_runlocal \
       --config.locsens.stage1_workdir=runs/quickstart
+
+Stage 2 only (`stage1 = False`): the base's stage-1 keys are there but nothing reads them, and
+`config.evals` is empty; the scorer's tagging and retrieval evaluation on `locsens.test` is stage
+2's own. The section's keys and their defaults (the paper's sizes) are the base's `locsens`.
 """
 
 import ml_collections
 
-# The paper's scorer MLP (also jaxgeo.locsens.scorer.PAPER_HIDDEN_SIZES; configs import no JAX).
-PAPER_HIDDEN_SIZES = (2048, 2048, 2048, 1024, 512)
+from configs import common
 
 
 def locsens_section(**overrides) -> ml_collections.ConfigDict:
-  """The `locsens` section at the paper's sizes; quickstart shrinks it."""
-  c = ml_collections.ConfigDict()
+  """The `locsens` section at the paper's sizes (the base's), on; quickstart shrinks it."""
+  c = common.base().locsens
   c.enabled = True
-  c.stage1_workdir = ""  # a trained geolocation workdir; "" = the workdir of this run
-  c.seed = 0
-  c.train = "yfcc100m_geo/yfcc100m:train"  # embeddings to train on
-  c.test = "yfcc100m_geo/yfcc100m:validation"  # embeddings to evaluate on
-  c.extract_batch_size = 256
-  c.shard_size = 65536  # photos per embedding shard: the unit of resumed extraction
-  # The scorer.
-  c.projection_size = 300
-  c.hidden_sizes = PAPER_HIDDEN_SIZES
-  c.num_groups = 32
-  # Triplets and loss.
-  c.mode = "tagging"  # negatives replace the image or the tag; "retrieval": the image only
-  c.num_negatives = 6
-  # Replacement tags: "uniform" over the vocabulary, "frequency" (drawn like the positives'
-  # tags) or "mixed" (half each).
-  c.negative_tags = "uniform"
-  c.margin = 0.1
-  c.batch_size = 1024
-  # Location balancing: "dropout" (progressive fusion), "sampling" or "none". The paper made
-  # them for retrieval, where the location must not drown the tag; tagging trains without.
-  c.location_balancing = "none"
-  c.no_location_fraction = 0.3  # dropout: share of steps before the location is fused
-  c.location_dropout = 0.5
-  c.sampling_km = 5000.0  # sampling: spread at the start, annealed to 0
-  c.sampling_anneal_fraction = 0.8
-  c.train_epochs = 10
-  c.train_steps = None  # or a number of steps instead of epochs
-  c.optim = ml_collections.ConfigDict()
-  c.optim.optimizer = "adamw"
-  c.optim.learning_rate = 1e-3
-  c.optim.weight_decay = 1e-4
-  c.optim.schedule = "cosine"
-  c.optim.warmup_steps = 500
-  c.mesh = ml_collections.ConfigDict({"data": -1, "fsdp": 1})
-  c.log_every_steps = 100
-  c.checkpoint_every_steps = 2000
-  # Evaluation.
-  c.two_stage_candidates = 500  # tag head's top-N re-ranked in two-stage tagging
-  c.eval_max_photos = 20000  # full-vocabulary tagging is 100k MLP passes a photo
-  c.max_queries = 5000
   c.update(overrides)
   return c
 
@@ -89,11 +53,9 @@ def toy_section() -> ml_collections.ConfigDict:
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  """`configs/locsens.py` (paper sizes) or `configs/locsens.py:toy` (the quickstart's section)."""
-  if arg not in (None, "toy"):
-    raise ValueError(f"Unknown config argument {arg!r}; use configs/locsens.py or "
-                     "configs/locsens.py:toy.")
-  config = ml_collections.ConfigDict()
-  config.seed = 0
-  config.locsens = toy_section() if arg == "toy" else locsens_section()
+  """`configs/locsens.py` (paper sizes) or `configs/locsens.py:runlocal` (the quickstart's)."""
+  arg = common.parse_arg(arg, __file__, runlocal=False)
+  config = common.base()
+  config.stage1 = False
+  config.locsens = toy_section() if arg.runlocal else locsens_section()
   return config

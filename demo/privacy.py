@@ -1,8 +1,8 @@
 """When the demo shows only a coarse region instead of a point, and why.
 
 Photo geolocation can be turned against the people in a photo. The demo therefore answers with a
-coarse box (a 10-degree grid cell, ~1,000 km, and the country) instead of places, alternatives,
-landmarks and distances when:
+coarse box (a 10-degree grid cell, ~1,000 km, and the country; `jaxgeo.predict.coarse`) instead
+of places, alternatives, landmarks and distances when:
 - the photo shows a face (the same OpenCV Haar cascade as the data sets' face ratio,
   `jaxgeo.data.raw.faces`);
 - the face check cannot run (OpenCV missing): failing safe, every photo is coarse, and the UI
@@ -13,14 +13,11 @@ landmarks and distances when:
 from __future__ import annotations
 
 import dataclasses
-import math
 
 from PIL import Image
 
 from jaxgeo.data.raw import faces
 
-# Side of the coarse grid cells, in degrees.
-COARSE_DEGREES = 10.0
 NO_OPENCV_NOTE = ("Face check unavailable: OpenCV is not installed (pip install "
                   "'jaxgeo[demo]'), so every photo gets the coarse answer.")
 
@@ -56,15 +53,3 @@ def decide(num_faces: int | None, *, share: bool = False, coarse: bool = False) 
     reasons.append(f"The photo shows {num_faces} face{'s' if num_faces > 1 else ''}: to protect "
                    "the people in it, only a coarse region is shown.")
   return Decision(coarse=bool(reasons), reasons=tuple(reasons), faces=num_faces)
-
-
-def coarse_box(lat: float, lon: float, degrees: float = COARSE_DEGREES
-               ) -> tuple[float, float, float, float]:
-  """(south, west, north, east) of the grid cell holding (lat, lon).
-
-  A fixed grid, not a box centred on the prediction, so the box itself does not give the point
-  away.
-  """
-  south = min(math.floor(lat / degrees) * degrees, 90.0 - degrees)
-  west = min(math.floor(lon / degrees) * degrees, 180.0 - degrees)
-  return south, west, south + degrees, west + degrees

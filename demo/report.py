@@ -19,6 +19,7 @@ from PIL import Image
 
 from demo import privacy, world_map
 from jaxgeo.geo import distance
+from jaxgeo.predict import coarse as coarse_lib
 
 # Alternatives farther than this from the top place stay off the regional map.
 REGIONAL_KM = 1500.0
@@ -56,7 +57,7 @@ def summary(name: str, prediction, decision: privacy.Decision) -> dict[str, Any]
     out["place"] = top.name
     out["probability"] = round(top.probability, 4)
     if decision.coarse:
-      out["region"] = list(privacy.coarse_box(top.latitude, top.longitude))
+      out["region"] = list(coarse_lib.box(top.latitude, top.longitude))
     else:
       out["latitude"], out["longitude"] = round(top.latitude, 5), round(top.longitude, 5)
       out["alternatives"] = [{"place": p.name, "latitude": round(p.latitude, 5),
@@ -85,7 +86,7 @@ def maps(prediction, coarse: bool, width: int = 720) -> list[world_map.RenderedM
   if top is None:
     return []
   if coarse:
-    south, west, north, east = privacy.coarse_box(top.latitude, top.longitude)
+    south, west, north, east = coarse_lib.box(top.latitude, top.longitude)
     region = world_map.Region(south, west, north, east, "prediction", "coarse region")
     return [world_map.render_map(regions=[region], width=width)]
   truth = prediction.true_location

@@ -97,7 +97,7 @@ def load_search(workdir: str, data_dir: str | None = None,
   index = scorer.make_index(photos)
   # make_index leaves out photos without coordinates; the others keep the split's order.
   records = np.flatnonzero(np.isfinite(photos.latitude) & np.isfinite(photos.longitude))
-  stage1 = scorer.config.get("stage1_workdir") or workdir
+  stage1 = scorer.config.stage1_workdir or str(workdir)
   data_dir = data_dir or restore.data_dir_of(restore.load_config(stage1), stage1)
   name, split = pipeline.parse_dataset(spec)
   try:

@@ -1,12 +1,20 @@
-r"""Evaluates a trained model on built test sets; the trainer's final evaluation uses it too.
+r"""Evaluates a trained model on built test sets; the trainer's evaluations use it too.
 
-  python -m jaxgeo.evaluate --workdir runs/quickstart --dataset geo_testsets/im2gps3k
+  python -m jaxgeo.evaluate --workdir runs/quickstart [--eval NAME]... [--dataset NAME[:SPLIT]]...
 
-Loads the run's config, partitions, vocabulary and latest checkpoint from the workdir, prints
-the km-accuracy table (each partition, the hierarchy, and two baselines on the same photos) and
-writes per-image results to `<workdir>/eval/<data set>.csv` in the conventional columns
-`img_id, gt_lat, predicted_lat, gt_long, predicted_long, great_circle_distance` (the hierarchy's
-prediction). `--dataset` takes `name[:split]` (default split `test`) and may be repeated.
+Loads the run's config, partitions, vocabulary and latest checkpoint from the workdir and runs
+the config's evals (`config.evals.<name> = dict(type=..., data=..., options)`, each scored by
+the evaluator of its type, EVALUATORS), or those `--eval` names, or one for each `--dataset`
+(`name[:split]`, default split `test`): the config's eval over the same data if there is one,
+else typed by the data set's builder, the one rule of jaxgeo.run.config_base.eval_type_of (GLDv2
+splits are scored by the landmark head, every other data set by geolocation), with the options of
+the config's first eval of that type (five_crop, the landmark index). Both flags may be repeated.
+
+A geolocation eval prints the km-accuracy table (each partition, the hierarchy, and two
+baselines on the same photos) and writes per-image results to `<workdir>/eval/<data set>.csv`
+in the conventional columns `img_id, gt_lat, predicted_lat, gt_long, predicted_long,
+great_circle_distance` (the hierarchy's prediction); a landmarks eval logs GAP and top-1 (and
+mAP@100 over its index).
 
   python -m jaxgeo.evaluate --results_csv im2gps3k_results.csv
 
@@ -17,8 +25,9 @@ values as for every coordinate CSV (jaxgeo.geo.coordinate_csv).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-import os
+from collections.abc import Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -31,7 +40,7 @@ from jaxgeo import prepare
 from jaxgeo.data import pipeline
 from jaxgeo.evaluators import geolocation, landmarks
 from jaxgeo.geo import coordinate_csv, distance, hierarchy as hierarchy_lib
-from jaxgeo.run import restore, sharding
+from jaxgeo.run import config_base, restore, sharding, workdir as workdir_lib
 
 
 def eval_step(state: dict, batch: dict[str, jax.Array], *, graphdef: nnx.GraphDef,
@@ -39,20 +48,16 @@ def eval_step(state: dict, batch: dict[str, jax.Array], *, graphdef: nnx.GraphDe
   """Errors of every predictor and the hierarchy's coordinates for one (padded) batch."""
   model = nnx.merge(graphdef, state["params"], state["rest"], copy=True)
   model.eval()
-  images = batch["image"]
-  if images.ndim == 5:  # (B, crops, H, W, C): vote over the crops
-    b, c = images.shape[:2]
-    outputs = model(images.reshape(b * c, *images.shape[2:]))
-    outputs = {k: v.reshape(b, c, *v.shape[1:]) for k, v in outputs.items()}
-  else:
-    outputs = model(images)
-  out = geolocation.prediction_errors_km(tree, outputs, batch["latitude"], batch["longitude"])
+  images, crops = batch["image"], 1
+  if images.ndim == 5:  # (B, crops, H, W, C): the model votes over each photo's crops
+    crops = images.shape[1]
+    images = images.reshape(-1, *images.shape[2:])
+  log_probs = model.predict(images, crops)
+  out = geolocation.prediction_errors_km(tree, log_probs, batch["latitude"], batch["longitude"])
   out["gt/latitude"], out["gt/longitude"] = batch["latitude"], batch["longitude"]
   for part in tree.partitions:
-    logits = outputs[f"geo/{part.name}"]
-    if logits.ndim == 3:
-      logits = jnp.mean(jax.nn.softmax(logits, axis=-1), axis=1)
-    out[f"rank/{part.name}"] = geolocation.label_rank(logits, batch[f"label_{part.name}"])
+    out[f"rank/{part.name}"] = geolocation.label_rank(log_probs[f"geo/{part.name}"],
+                                                      batch[f"label_{part.name}"])
   return out
 
 
@@ -62,13 +67,10 @@ def landmark_step(state: dict, batch: dict[str, jax.Array], *,
   (for retrieval) for one (padded) batch."""
   model = nnx.merge(graphdef, state["params"], state["rest"], copy=True)
   model.eval()
-  head = model.landmark_head
-  descriptor = head.pool(model.backbone.features(model.preprocess(batch["image"], model.dtype)))
-  probs = jax.nn.softmax(head.classify(descriptor.astype(model.dtype)).astype(jnp.float32), -1)
-  descriptor = descriptor / jnp.maximum(jnp.linalg.norm(descriptor, axis=-1, keepdims=True),
-                                        1e-12)
-  return {"landmark/class": jnp.argmax(probs, -1), "landmark/confidence": jnp.max(probs, -1),
-          "landmark/descriptor": descriptor}
+  out = model.predict(batch["image"])
+  return {"landmark/class": jnp.argmax(out["landmark"], -1),
+          "landmark/confidence": jnp.exp(jnp.max(out["landmark"], -1)),
+          "landmark/descriptor": out["landmark_descriptor"]}
 
 
 def _text(value) -> str:
@@ -145,61 +147,158 @@ def _retrieval_metrics(state, graphdef, config, index_source, batch_sharding, qu
           "num_queries": float(scored.size), "index_size": float(len(index["id"]))}
 
 
-def evaluate_datasets(state: dict, graphdef: nnx.GraphDef, tree: hierarchy_lib.Hierarchy,
-                      config: ml_collections.ConfigDict, data_dir: str, specs,
+@dataclasses.dataclass(frozen=True)
+class EvalContext:
+  """The model under evaluation and what the evaluators need besides the eval itself."""
+  state: dict
+  graphdef: nnx.GraphDef
+  tree: hierarchy_lib.Hierarchy | None  # None for a landmarks-only run
+  config: ml_collections.ConfigDict
+  data_dir: str
+  batch_sharding: jax.sharding.Sharding
+  train_coordinates: tuple[np.ndarray, np.ndarray] | None = None  # for the baselines
+  workdir: workdir_lib.Workdir | None = None  # for the per-image results
+  landmark_ids: np.ndarray | None = None  # GLDv2 landmark id of each landmark class
+
+
+def geolocation_eval(context: EvalContext, ev: ml_collections.ConfigDict,
+                     source) -> dict[str, dict[str, float]]:
+  """Km accuracy of each partition's head and of the hierarchy (with training coordinates, of
+  two baselines on the same photos too), each head's top-k; per-image results to the workdir.
+
+  `ev.five_crop`: vote over five crops instead of the centre crop.
+  """
+  spec, tree, config = ev.data, context.tree, context.config
+  step = jax.jit(functools.partial(eval_step, graphdef=context.graphdef, tree=tree))
+  order = [p.name for p in tree.partitions] + [geolocation.HIERARCHY]
+  id_key = pipeline.id_key(pipeline.parse_dataset(spec)[0], context.data_dir)
+  batches = pipeline.eval_batches(source, batch_size=config.eval_batch_size // jax.process_count(),
+                                  image_size=config.image_size, partitions=tree.partitions,
+                                  five_crop=ev.five_crop, id_key=id_key)
+  out = geolocation.collect_outputs(
+      batches,
+      lambda b: step(context.state, pipeline.to_global_arrays(b, context.batch_sharding)))
+  errors = {k: out[k] for k in order}
+  if context.train_coordinates is not None:
+    errors.update(geolocation.baseline_errors(
+        tree, *context.train_coordinates, out["gt/latitude"].astype(np.float64),
+        out["gt/longitude"].astype(np.float64), seed=config.seed))
+  result, table = geolocation.report(errors)
+  for part in tree.partitions:  # classification accuracy of each head, photos with a cell
+    result[part.name].update(geolocation.top_k_accuracy(out[f"rank/{part.name}"]))
+  logging.info("Evaluation on %s (%d photos):\n%s", spec, len(out["id"]), table)
+  workdir = context.workdir
+  if workdir and jax.process_index() == 0:  # per-image results beside the run
+    workdir.eval_dir.mkdir(parents=True, exist_ok=True)
+    path = workdir.eval_csv(spec)
+    geolocation.write_results_csv(path, out["id"], out["gt/latitude"], out["gt/longitude"],
+                                  out[f"{geolocation.HIERARCHY}/latitude"],
+                                  out[f"{geolocation.HIERARCHY}/longitude"])
+    logging.info("Per-image results: %s", path)
+  return result
+
+
+def landmarks_eval(context: EvalContext, ev: ml_collections.ConfigDict,
+                   source) -> dict[str, dict[str, float]]:
+  """The landmark head's recognition GAP and top-1 on a GLDv2 split, under `landmark`; with
+  `ev.index` (a built index split, `name:split`), retrieval mAP@100 over its descriptors too."""
+  index_source = (pipeline.open_split(*pipeline.parse_dataset(ev.index), context.data_dir)
+                  if ev.index else None)
+  result = {"landmark": evaluate_landmarks(context.state, context.graphdef, context.config,
+                                           source, context.batch_sharding, context.landmark_ids,
+                                           index_source)}
+  logging.info("Evaluation on %s: %s", ev.data, result["landmark"])
+  return result
+
+
+# The evaluator of each eval type (`config.evals.<name>.type`): (context, the eval, its data's
+# source) -> metrics by predictor. jaxgeo.run.config_base.EVAL_OPTIONS has each type's options.
+EVALUATORS = {"geolocation": geolocation_eval, "landmarks": landmarks_eval}
+
+
+def check_evals(evals: Mapping[str, ml_collections.ConfigDict],
+                config: ml_collections.ConfigDict) -> None:
+  """Raises ValueError for an eval the run cannot do: an unknown type, options other than its
+  type's, two evals over the same data (their results would share a key), a geolocation eval
+  without partitions or a landmarks eval without the landmark head."""
+  seen = {}
+  for name, ev in evals.items():
+    if ev.type not in EVALUATORS:
+      raise ValueError(f"evals.{name}.type is {ev.type!r}; known types: "
+                       f"{', '.join(EVALUATORS)}.")
+    keys = {"type", "data", *config_base.EVAL_OPTIONS[ev.type]}
+    if set(ev.keys()) != keys:
+      raise ValueError(f"evals.{name} has the keys {sorted(ev.keys())}, a {ev.type} eval "
+                       f"{sorted(keys)} (configs make evals with common.make_eval).")
+    data = pipeline.parse_dataset(ev.data)
+    if data in seen:
+      raise ValueError(f"evals.{seen[data]} and evals.{name} both evaluate {':'.join(data)}: "
+                       "results are keyed by the data, so evaluate each data set once.")
+    seen[data] = name
+    if ev.type == "geolocation" and config.partitions is None:
+      raise ValueError(f"evals.{name} ({ev.data}) is scored by geolocation, which needs "
+                       "partitions (config.partitions is None).")
+    if ev.type == "landmarks" and not config.model.landmark_head:
+      raise ValueError(f"evals.{name} ({ev.data}) is scored by the landmark head; enable "
+                       "model.landmark_head.")
+
+
+def evaluate_datasets(state: dict, graphdef: nnx.GraphDef, tree: hierarchy_lib.Hierarchy | None,
+                      config: ml_collections.ConfigDict, data_dir: str,
+                      evals: Mapping[str, ml_collections.ConfigDict],
                       batch_sharding: jax.sharding.Sharding,
                       train_coordinates: tuple[np.ndarray, np.ndarray] | None = None,
-                      csv_dir: str | None = None, landmark_ids: np.ndarray | None = None
+                      workdir: workdir_lib.Workdir | None = None,
+                      landmark_ids: np.ndarray | None = None
                       ) -> dict[str, dict[str, dict[str, float]]]:
-  """Metrics per data set and predictor; with training coordinates, the baselines too.
+  """Metrics of each eval (`config.evals`, or some), keyed by its data spec and predictor.
 
-  GLDv2 data sets (`gldv2/...`) are scored by the landmark head (GAP, top-1) under the key
-  `landmark`, with retrieval mAP@100 over `config.landmark_index` (a built index split,
-  `name:split`) when it is set; all others by geolocation.
+  Each eval is scored by the evaluator of its type (EVALUATORS), in the order of the data specs:
+  a ConfigDict's keys come sorted, so the evals' names carry no order, and results.json lists
+  the data sets the same way from one run to the next.
   """
-  per_process = config.eval_batch_size // jax.process_count()
+  check_evals(evals, config)
+  context = EvalContext(state, graphdef, tree, config, data_dir, batch_sharding,
+                        train_coordinates, workdir, landmark_ids)
   results = {}
-  for spec in specs:
-    name, split = pipeline.parse_dataset(spec)
-    source = pipeline.open_split(name, split, data_dir)
-    if name.startswith("gldv2/"):
-      if landmark_ids is None:
-        raise ValueError(f"{spec} is scored by the landmark head; enable model.landmark_head.")
-      # Configs written before the key existed have no index.
-      index_spec = config.get("landmark_index", "")
-      index_source = pipeline.open_split(*pipeline.parse_dataset(index_spec), data_dir) if (
-          index_spec) else None
-      results[spec] = {"landmark": evaluate_landmarks(state, graphdef, config, source,
-                                                      batch_sharding, landmark_ids, index_source)}
-      logging.info("Evaluation on %s: %s", spec, results[spec]["landmark"])
-      continue
-    if tree is None:
-      raise ValueError(f"{spec} is scored by geolocation, which needs partitions.")
-    step = jax.jit(functools.partial(eval_step, graphdef=graphdef, tree=tree))
-    order = [p.name for p in tree.partitions] + [geolocation.HIERARCHY]
-    id_key = "image_id" if "image_id" in source[0] else "photo_id"
-    batches = pipeline.eval_batches(source, batch_size=per_process,
-                                    image_size=config.image_size, partitions=tree.partitions,
-                                    five_crop=config.get("five_crop", False), id_key=id_key)
-    out = geolocation.collect_outputs(
-        batches, lambda b: step(state, pipeline.to_global_arrays(b, batch_sharding)))
-    errors = {k: out[k] for k in order}
-    if train_coordinates is not None:
-      errors.update(geolocation.baseline_errors(
-          tree, *train_coordinates, out["gt/latitude"].astype(np.float64),
-          out["gt/longitude"].astype(np.float64), seed=config.seed))
-    results[spec], table = geolocation.report(errors)
-    for part in tree.partitions:  # classification accuracy of each head, photos with a cell
-      results[spec][part.name].update(geolocation.top_k_accuracy(out[f"rank/{part.name}"]))
-    logging.info("Evaluation on %s (%d photos):\n%s", spec, len(out["id"]), table)
-    if csv_dir and jax.process_index() == 0:
-      os.makedirs(csv_dir, exist_ok=True)
-      path = os.path.join(csv_dir, f"{spec.replace('/', '_').replace(':', '_')}.csv")
-      geolocation.write_results_csv(path, out["id"], out["gt/latitude"], out["gt/longitude"],
-                                    out[f"{geolocation.HIERARCHY}/latitude"],
-                                    out[f"{geolocation.HIERARCHY}/longitude"])
-      logging.info("Per-image results: %s", path)
+  for ev in sorted(evals.values(), key=lambda ev: ev.data):
+    source = pipeline.open_split(*pipeline.parse_dataset(ev.data), data_dir)
+    results[ev.data] = EVALUATORS[ev.type](context, ev, source)
   return results
+
+
+def chosen_evals(config: ml_collections.ConfigDict, names: Sequence[str] | None,
+                 datasets: Sequence[str] | None) -> ml_collections.ConfigDict:
+  """The evals of `--eval` (names in config.evals) and `--dataset`; without either, all.
+
+  A `--dataset` is the config's eval over the same data if it has one (keyed by the spec as
+  given); else it is typed by its builder (config_base.eval_type_of: GLDv2 splits by the landmark
+  head, others by geolocation) with the options of the config's first eval of that type, in data
+  order (the type's defaults if it has none): a run evaluated with five crops, or with a landmark
+  index, evaluates another data set so too.
+  """
+  if not names and not datasets:
+    return config.evals
+  chosen = ml_collections.ConfigDict()
+  for name in names or ():
+    if name not in config.evals:
+      raise app.UsageError(f"--eval={name}: the run's config has no such eval; it has "
+                           f"{', '.join(config.evals.keys()) or 'none'}.")
+    chosen[name] = config.evals[name]
+  by_data = {pipeline.parse_dataset(ev.data): ev for ev in config.evals.values()}
+  in_data_order = sorted(config.evals.values(), key=lambda ev: ev.data)
+  for i, spec in enumerate(datasets or ()):
+    data = pipeline.parse_dataset(spec)
+    if data in by_data:
+      ev = by_data[data].copy_and_resolve_references()
+      ev.data = spec
+    else:
+      eval_type = config_base.eval_type_of(spec)
+      like = [ev for ev in in_data_order if ev.type == eval_type][:1]
+      ev = config_base.make_eval(eval_type, spec, **{
+          k: v for k, v in (like[0].items() if like else ()) if k not in ("type", "data")})
+    chosen[f"dataset{i}"] = ev
+  return chosen
 
 
 def score_results_files(paths, coordinate_columns: str = "auto") -> dict[str, dict[str, float]]:
@@ -222,7 +321,9 @@ def score_results_files(paths, coordinate_columns: str = "auto") -> dict[str, di
 def _define_flags() -> None:
   # Only when run as a program: the trainer imports this module next to main.py's flags.
   flags.DEFINE_string("workdir", None, "Workdir of a finished (or running) training.")
-  flags.DEFINE_multi_string("dataset", None, "Built data set, `name[:split]`.")
+  flags.DEFINE_multi_string("eval", None, "An eval of the run's config (config.evals.<name>).")
+  flags.DEFINE_multi_string("dataset", None, "Built data set, `name[:split]`: as the config's "
+                            "eval over it, else typed by its builder (see the module docstring).")
   flags.DEFINE_string("data_dir", None, "TFDS data dir (default: the run's).")
   flags.DEFINE_multi_string("results_csv", None, "Score per-image results files instead "
                             "(img_id,gt_lat,predicted_lat,gt_long,predicted_long); no workdir.")
@@ -242,9 +343,10 @@ def main(argv: list[str]) -> None:
   logging.info("Evaluating the checkpoint of step %d.", run.step)
   train_coordinates = (prepare.split_coordinates(run.config.data.train, "train", run.data_dir)
                        if run.tree else None)
+  evals = chosen_evals(run.config, args.eval, args.dataset)
   evaluate_datasets(run.state, run.graphdef, run.tree, run.config, run.data_dir,
-                    args.dataset or list(run.config.evals), sharding.batch_sharding(run.mesh),
-                    train_coordinates, csv_dir=os.path.join(args.workdir, "eval"),
+                    evals, sharding.batch_sharding(run.mesh),
+                    train_coordinates, workdir=run.workdir,
                     landmark_ids=run.landmark_ids)
 
 

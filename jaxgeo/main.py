@@ -1,27 +1,29 @@
 r"""The main job: `python -m jaxgeo.main --config configs/<name>.py --workdir DIR`.
 
-Config overrides use ml_collections' syntax, e.g. `--config.partitions.tau_min=20`. The log goes
-to the console and to `<workdir>/log.txt`; the resolved config to `<workdir>/config.json`.
+A config's argument follows a colon (`configs/quickstart.py:runlocal`; configs/common.py's
+parse_arg). Config overrides use ml_collections' syntax, e.g. `--config.partitions.tau_min=20`.
+The log goes to the console and to `<workdir>/log.txt`; the resolved config to
+`<workdir>/config.json`.
 """
 
 from __future__ import annotations
 
 import difflib
 import importlib.util
-import json
+import logging as python_logging
 import os
 import re
 import sys
 import time
 
+import jax
+import ml_collections
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-import jax
-
 from jaxgeo import train
-from jaxgeo.locsens import ranking, train as locsens_train
-from jaxgeo.run import distributed, host_memory
+from jaxgeo.locsens import train as locsens_train
+from jaxgeo.run import distributed, host_memory, workdir as workdir_lib
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Path to a config file (configs/*.py), optionally `path:arg`.",
@@ -30,14 +32,14 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for outputs, logs and
 flags.mark_flags_as_required(["config", "workdir"])
 
 
-def run_locsens(config, workdir: str) -> dict | None:
+def run_locsens(config: ml_collections.ConfigDict,
+                workdir: workdir_lib.Workdir) -> dict | None:
   """Stage 2 (LocSens) into `<workdir>/locsens`, over `locsens.stage1_workdir` or this workdir."""
-  section = config.get("locsens")
-  if not section or not section.get("enabled", True):
+  if not config.locsens.enabled:
     return None
-  section = section.copy_and_resolve_references()
-  section.stage1_workdir = section.stage1_workdir or workdir
-  return locsens_train.train_and_evaluate(section, os.path.join(workdir, ranking.LOCSENS_DIR))
+  section = config.locsens.copy_and_resolve_references()
+  section.stage1_workdir = section.stage1_workdir or str(workdir)
+  return locsens_train.train_and_evaluate(section, workdir.locsens)
 
 
 def _config_file_arg(argv: list[str]) -> str | None:
@@ -74,7 +76,8 @@ def _unknown_override(argv: list[str], config_arg: str) -> str:
 
 
 def parse_flags(argv: list[str]) -> list[str]:
-  """absl flag parsing with clear errors for a missing config file and an unknown key."""
+  """absl flag parsing with clear errors for a missing config file, an argument the config does
+  not take, and an unknown key."""
   config_arg = _config_file_arg(argv)
   if config_arg and not os.path.isfile(config_arg.split(":", 1)[0]):
     sys.exit(f"error: config file {config_arg.split(':', 1)[0]!r} not found (configs are "
@@ -84,6 +87,15 @@ def parse_flags(argv: list[str]) -> list[str]:
   except (KeyError, AttributeError):
     # ml_collections raises these, naming only the last key component, for an unknown override.
     sys.exit(_unknown_override(argv, config_arg))
+  except flags.IllegalFlagValueError as e:
+    # The config file's get_config(arg) refused its argument (configs/common.py's parse_arg):
+    # its message says what the config takes; the traceback around it says nothing more.
+    cause = e.__context__
+    while cause is not None and cause.__context__ is not None:
+      cause = cause.__context__
+    if isinstance(cause, ValueError):
+      sys.exit(f"error: {cause}")
+    raise
 
 
 # Libraries whose INFO lines (orbax writes a dozen per checkpoint) drown the run's own log;
@@ -91,17 +103,27 @@ def parse_flags(argv: list[str]) -> list[str]:
 _QUIET_LIBRARIES = ("/orbax/", "/tensorflow_datasets/", "/grain/", "/etils/")
 
 
-class _QuietLibraries(logging.logging.Filter):
+class _QuietLibraries(python_logging.Filter):
 
-  def filter(self, record: logging.logging.LogRecord) -> bool:
-    return record.levelno >= logging.logging.WARNING or not any(
+  def filter(self, record: python_logging.LogRecord) -> bool:
+    return record.levelno >= python_logging.WARNING or not any(
         lib in record.pathname for lib in _QUIET_LIBRARIES)
 
 
-def _log_to_workdir(workdir: str) -> None:
-  name = "log.txt" if jax.process_index() == 0 else f"log.process{jax.process_index()}.txt"
-  handler = logging.logging.FileHandler(os.path.join(workdir, name))
-  handler.setFormatter(logging.logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+class _LogFileHandler(python_logging.StreamHandler):
+  """Lines to a file of the workdir, local or in a bucket (where it is written on close)."""
+
+  def __init__(self, path):
+    super().__init__(workdir_lib.open_for_append(path))
+
+  def close(self) -> None:
+    self.stream.close()
+    super().close()
+
+
+def _log_to_workdir(workdir: workdir_lib.Workdir) -> None:
+  handler = _LogFileHandler(workdir.log(jax.process_index()))
+  handler.setFormatter(python_logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
   logger = logging.get_absl_logger()
   logger.addHandler(handler)
   logger.addFilter(_QuietLibraries())  # for the console and the file alike
@@ -112,20 +134,18 @@ def main(argv: list[str]) -> None:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   host_memory.reexec_with_malloc_tuning()  # on the CPU; a restart, so first of all
   mode = distributed.initialize_from_environment()  # before anything else touches JAX
-  config, workdir = _CONFIG.value, _WORKDIR.value
-  os.makedirs(workdir, exist_ok=True)
+  config, workdir = _CONFIG.value, workdir_lib.Workdir(_WORKDIR.value).make()
   _log_to_workdir(workdir)
   logging.info("Distributed mode: %s.", mode)
   if jax.process_index() == 0:
-    with open(os.path.join(workdir, "config.json"), "w") as f:
-      f.write(config.to_json_best_effort(indent=2))
+    workdir.config.write_text(config.to_json_best_effort(indent=2))
   logging.info("Config:\n%s", config)
 
   start = time.perf_counter()
   if jax.process_count() > 1:
     logging.info("Process %d of %d.", jax.process_index(), jax.process_count())
   # Stage 1 (geolocation) unless the config is stage 2 only (configs/locsens.py).
-  results = train.train_and_evaluate(config, workdir) if "model" in config else {}
+  results = train.train_and_evaluate(config, workdir) if config.stage1 else {}
   summary = {"results": results}
   stage1_seconds = time.perf_counter() - start
   locsens_results = run_locsens(config, workdir)
@@ -133,8 +153,7 @@ def main(argv: list[str]) -> None:
     summary["locsens"] = locsens_results
     logging.info("LocSens stage 2 took %.1f s.", time.perf_counter() - start - stage1_seconds)
   if jax.process_index() == 0:
-    with open(os.path.join(workdir, "summary.json"), "w") as f:
-      json.dump(summary, f, indent=2)
+    workdir_lib.write_json(workdir.summary, summary)
   logging.info("Done in %.1f s.", time.perf_counter() - start)
 
 

@@ -8,9 +8,6 @@ NamedShardings; the state is a plain pytree that orbax saves together with the g
 from __future__ import annotations
 
 import functools
-import json
-import os
-import shutil
 from typing import Any
 
 import jax
@@ -25,7 +22,7 @@ from jaxgeo.data import pipeline, vocab as vocab_lib
 from jaxgeo.geo import hierarchy as hierarchy_lib, partitions as partitions_lib
 from jaxgeo.models import pretrained
 from jaxgeo.run import checkpointing, distributed, metrics as metrics_lib
-from jaxgeo.run import optim, restore, sharding, state as state_lib
+from jaxgeo.run import optim, restore, sharding, state as state_lib, workdir as workdir_lib
 
 State = state_lib.State
 
@@ -50,14 +47,14 @@ def compute_loss(outputs: dict[str, jax.Array], batch: dict[str, jax.Array],
     ce, acc = masked_cross_entropy(outputs[f"geo/{name}"], batch[f"label_{name}"])
     geo.append(ce)
     metrics[f"loss/{name}"], metrics[f"top1/{name}"] = ce, acc
-  loss = loss_weights.get("geo", 1.0) * sum(geo) / len(geo) if geo else jnp.zeros((), jnp.float32)
+  loss = loss_weights.geo * sum(geo) / len(geo) if geo else jnp.zeros((), jnp.float32)
   if "tag" in outputs:
     ce, acc = masked_cross_entropy(outputs["tag"], batch["tag"])
-    loss += loss_weights.get("tag", 1.0) * ce
+    loss += loss_weights.tag * ce
     metrics["loss/tag"], metrics["top1/tag"] = ce, acc
   if "landmark" in outputs:
     ce, acc = masked_cross_entropy(outputs["landmark"], batch["landmark"])
-    loss += loss_weights.get("landmark", 1.0) * ce
+    loss += loss_weights.landmark * ce
     metrics["loss/landmark"], metrics["top1/landmark"] = ce, acc
   metrics["loss"] = loss
   return loss, metrics
@@ -102,8 +99,11 @@ def _flatten_results(results: dict[str, dict[str, dict[str, float]]]) -> dict[st
           for predictor, metrics in per_predictor.items() for key, value in metrics.items()}
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
+def train_and_evaluate(config: ml_collections.ConfigDict,
+                       workdir: workdir_lib.PathLike | workdir_lib.Workdir) -> dict[str, Any]:
   """Prepares data, trains `config.model` and evaluates it; returns the final metrics."""
+  workdir = workdir_lib.Workdir(workdir)
+  evaluate_lib.check_evals(config.evals, config)  # a config error, before any work
   # Data: the prepared data sets, partitions with their hierarchy, the tag vocabulary.
   data = distributed.main_process_first(prepare.prepare_data, config, workdir)
   tree = None  # a landmarks-only run has no partitions
@@ -113,19 +113,18 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   partitions = tree.partitions if tree else ()
   names = tuple(p.name for p in partitions)
   landmark_names = None
-  if config.model.get("landmark_head", False):
-    ids_path = os.path.join(pipeline.dataset_dir(restore.landmark_source_of(config),
-                                                 data.data_dir), restore.LANDMARK_IDS_FILE)
+  if config.model.landmark_head:
+    ids_path = restore.dataset_landmark_ids(config, data.data_dir)
     landmark_names = restore.read_landmark_ids(ids_path)
     if jax.process_index() == 0:  # the workdir alone is enough to predict with
-      shutil.copyfile(ids_path, os.path.join(workdir, restore.LANDMARK_IDS_FILE))
+      ids_path.copy(workdir.landmark_ids, overwrite=True)
   vocabulary = None
-  if config.model.get("tag_head", True):
-    counts = vocab_lib.read_tag_counts(os.path.join(
-        pipeline.dataset_dir(config.data.train, data.data_dir), "tag_counts_train.tsv"))
+  if config.model.tag_head:
+    counts = vocab_lib.read_tag_counts(
+        vocab_lib.tag_counts_path(pipeline.dataset_dir(config.data.train, data.data_dir)))
     vocabulary = vocab_lib.make_vocabulary(counts, config.model.vocabulary_size)
     if jax.process_index() == 0:
-      vocabulary.save(os.path.join(workdir, restore.VOCABULARY_FILE))
+      vocabulary.save(workdir.vocabulary)
   train_source = pipeline.open_split(config.data.train, "train", data.data_dir)
   if landmark_names is not None and restore.landmark_source_of(config) != config.data.train:
     # Landmark photos (GLDv2) mixed into the geolocation stream: they train the landmark head
@@ -170,16 +169,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   loader = pipeline.make_train_loader(
       train_source, batch_size=config.batch_size // jax.process_count(),
       image_size=config.image_size, partitions=partitions, vocabulary=vocabulary,
-      seed=config.seed, worker_count=config.get("data_workers", 0))
+      seed=config.seed, worker_count=config.data_workers)
   data_iter = iter(loader)
-  ckpt = checkpointing.Checkpointer(os.path.join(workdir, "checkpoints"),
-                                    config.checkpoint_every_steps, config.get("keep", 2))
+  ckpt = checkpointing.Checkpointer(workdir.checkpoints,
+                                    config.checkpoint_every_steps, config.keep)
   first_step = 0
   if ckpt.latest_step() is not None:
     state, meta = ckpt.restore(ckpt.latest_step(), state_lib.abstract_like(state), data_iter)
     first_step = int(state["step"])
     logging.info("Resumed from step %d (%s).", first_step, meta)
-  elif config.model.get("pretrained"):
+  elif config.model.pretrained:
     state = load_pretrained(graphdef, state, config.model.pretrained, tx)
 
   # The loop.
@@ -194,7 +193,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
       log.flush(step)
     ckpt.save(step, state, data_iter, {"step": step, "epoch": step / steps_per_epoch},
               force=step == total_steps)
-    if config.get("eval_every_steps") and step % config.eval_every_steps == 0 and (
+    if config.eval_every_steps and step % config.eval_every_steps == 0 and (
         step < total_steps):  # the final evaluation follows the loop
       results = evaluate_lib.evaluate_datasets(state, graphdef, tree, config, data.data_dir,
                                                config.evals, batch_sharding,
@@ -210,11 +209,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
                        if tree else None)
   results = evaluate_lib.evaluate_datasets(
       state, graphdef, tree, config, data.data_dir, config.evals, batch_sharding,
-      train_coordinates, csv_dir=os.path.join(workdir, "eval"), landmark_ids=landmark_names)
+      train_coordinates, workdir=workdir, landmark_ids=landmark_names)
   writer.write(total_steps, _flatten_results(results))
   if jax.process_index() == 0:
-    with open(os.path.join(workdir, "results.json"), "w") as f:
-      json.dump(results, f, indent=2)
+    workdir_lib.write_json(workdir.results, results)
   writer.close()
   ckpt.close()
   return results

@@ -3,6 +3,7 @@
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -20,16 +21,8 @@ def _run_main(*args, cwd=REPO):
                         capture_output=True, text=True, timeout=600)
 
 
-@pytest.fixture(scope="module")
-def quickstart_run(tmp_path_factory):
-  workdir = tmp_path_factory.mktemp("run")
-  result = _run_main("--config", "configs/quickstart.py:runlocal", "--workdir", str(workdir))
-  assert result.returncode == 0, result.stderr[-3000:]
-  return workdir, result
-
-
-def test_runlocal_builds_data_trains_and_evaluates(quickstart_run):
-  workdir, result = quickstart_run
+def test_runlocal_builds_data_trains_and_evaluates(runlocal_workdir):
+  workdir = runlocal_workdir
   names = ["cells_5_200", "cells_5_80", "cells_5_30"]
   parts = partitions_lib.load_partitions(workdir / "partitions", names)
   counts = [p.num_classes for p in parts]
@@ -52,7 +45,7 @@ def test_runlocal_builds_data_trains_and_evaluates(quickstart_run):
   results = summary["results"]
   assert set(results) == {"geo_testsets/im2gps3k", "geo_testsets/yfcc4k", "gldv2/test"}
   # The landmark head trained on GLDv2 photos mixed into the stream, scored by GAP.
-  assert "Mixing 164 photos of gldv2/train_clean" in result.stderr
+  assert "Mixing 164 photos of gldv2/train_clean" in (workdir / "stderr.txt").read_text()
   landmark = results["gldv2/test"]["landmark"]
   # Scored as the official scorer does: images the solution marks Ignored are left out.
   solution = (workdir / "toy_world" / "gldv2" / "recognition_solution_v2.1.csv").read_text()
@@ -92,15 +85,17 @@ def test_runlocal_builds_data_trains_and_evaluates(quickstart_run):
   assert list((workdir / "tensorboard").glob("events.out.tfevents.*"))
   assert (workdir / "checkpoints" / "30").is_dir()
   assert (workdir / "vocabulary.txt").exists()
-  # Stage 2 (LocSens) followed stage 1 in the same run (tests/test_locsens_run.py checks it).
+  # Stage 2 (LocSens) followed stage 1 in the same run (tests/locsens/test_stage2.py checks it).
   assert set(summary["locsens"]) == {"tagging", "retrieval"}
   log = (workdir / "log.txt").read_text()
   assert "Evaluation on geo_testsets/im2gps3k" in log and "LocSens tagging" in log
   assert json.loads((workdir / "config.json").read_text())["partitions"]["tau_min"] == 5
 
 
-def test_rerun_reuses_finished_stages(quickstart_run):
-  workdir, _ = quickstart_run
+@pytest.mark.trains
+def test_rerun_reuses_finished_stages(runlocal_workdir, tmp_path):
+  workdir = tmp_path / "run"
+  shutil.copytree(runlocal_workdir, workdir, symlinks=True)  # the shared run stays as it is
   before = os.path.getmtime(workdir / "toy_world" / "manifest.json")
   result = _run_main("--config", "configs/quickstart.py:runlocal", "--workdir", str(workdir))
   assert result.returncode == 0, result.stderr[-3000:]
@@ -111,8 +106,9 @@ def test_rerun_reuses_finished_stages(quickstart_run):
   assert os.path.getmtime(workdir / "toy_world" / "manifest.json") == before
 
 
-def test_override_changes_partitions(quickstart_run, tmp_path):
-  workdir, _ = quickstart_run
+@pytest.mark.trains
+def test_override_changes_partitions(runlocal_workdir, tmp_path):
+  workdir = runlocal_workdir
   # Point at the existing toy world and data sets; only the partitions are rebuilt.
   result = _run_main("--config", "configs/quickstart.py:runlocal", "--workdir", str(tmp_path),
                      f"--config.toy_world.dir={workdir / 'toy_world'}",
@@ -125,8 +121,8 @@ def test_override_changes_partitions(quickstart_run, tmp_path):
   assert not (tmp_path / "tfds").exists()
 
 
-def test_evaluate_cli_reproduces_results_and_writes_per_image_csv(quickstart_run):
-  workdir, _ = quickstart_run
+def test_evaluate_cli_reproduces_results_and_writes_per_image_csv(runlocal_workdir):
+  workdir = runlocal_workdir
   csv = workdir / "eval" / "geo_testsets_im2gps3k.csv"
   header, *rows = csv.read_text().splitlines()
   assert header == "img_id,gt_lat,predicted_lat,gt_long,predicted_long,great_circle_distance"
@@ -153,8 +149,9 @@ def test_evaluate_cli_reproduces_results_and_writes_per_image_csv(quickstart_run
       [round(100 * table[k], 1) for k in ("acc@1km", "acc@25km", "acc@200km")], abs=0.05)
 
 
-def test_kill_and_resume_equals_an_uninterrupted_run(quickstart_run, tmp_path):
-  workdir, _ = quickstart_run
+@pytest.mark.trains
+def test_kill_and_resume_equals_an_uninterrupted_run(runlocal_workdir, tmp_path):
+  workdir = runlocal_workdir
   args = [sys.executable, "-m", "jaxgeo.main", "--config", "configs/quickstart.py:runlocal",
           "--workdir", str(tmp_path), f"--config.toy_world.dir={workdir / 'toy_world'}",
           f"--config.data.dir={workdir / 'tfds'}", "--config.checkpoint_every_steps=10"]
@@ -185,9 +182,10 @@ def test_kill_and_resume_equals_an_uninterrupted_run(quickstart_run, tmp_path):
   assert final_loss(tmp_path) == final_loss(workdir)
 
 
-def test_gldv2_landmarks_config_trains_and_reports_gap(quickstart_run, tmp_path):
-  workdir, _ = quickstart_run
-  result = _run_main("--config", "configs/gldv2_landmarks.py:toy", "--workdir", str(tmp_path),
+@pytest.mark.trains
+def test_gldv2_landmarks_config_trains_and_reports_gap(runlocal_workdir, tmp_path):
+  workdir = runlocal_workdir
+  result = _run_main("--config", "configs/gldv2_landmarks.py:runlocal", "--workdir", str(tmp_path),
                      f"--config.toy_world.dir={workdir / 'toy_world'}",
                      f"--config.data.dir={workdir / 'tfds'}")
   assert result.returncode == 0, result.stderr[-3000:]
@@ -201,8 +199,9 @@ def test_gldv2_landmarks_config_trains_and_reports_gap(quickstart_run, tmp_path)
   assert not (tmp_path / "partitions").exists()  # no partitions in a landmarks-only run
 
 
-def test_non_finite_loss_stops_the_run_naming_the_step(quickstart_run, tmp_path):
-  workdir, _ = quickstart_run
+@pytest.mark.trains
+def test_non_finite_loss_stops_the_run_naming_the_step(runlocal_workdir, tmp_path):
+  workdir = runlocal_workdir
   result = _run_main("--config", "configs/quickstart.py:runlocal", "--workdir", str(tmp_path),
                      f"--config.toy_world.dir={workdir / 'toy_world'}",
                      f"--config.data.dir={workdir / 'tfds'}",
@@ -228,4 +227,6 @@ def test_missing_config_file_is_named(tmp_path):
 def test_unknown_config_argument(tmp_path):
   result = _run_main("--config", "configs/quickstart.py:fast", "--workdir", str(tmp_path))
   assert result.returncode != 0
-  assert "Unknown config argument 'fast'" in result.stderr
+  assert result.stderr.strip() == (
+      "error: configs/quickstart.py has no config argument 'fast' (in 'fast'); its arguments: "
+      "runlocal (default False).")  # the message alone, no traceback

@@ -12,7 +12,7 @@ from flax import nnx
 
 from jaxgeo import train
 from jaxgeo.models import geolocator
-from jaxgeo.run import sharding
+from jaxgeo.run import config_base, sharding
 
 NUM_CLASSES = {"coarse": 7, "fine": 13}
 
@@ -52,8 +52,8 @@ def _batch(n=16, size=32, seed=0):
 
 
 def _run_two_steps(mesh):
-  model_config = ml_collections.ConfigDict({"backbone": "tiny", "tag_head": True,
-                                            "landmark_head": True})
+  model_config = config_base.base().model
+  model_config.update(backbone="tiny", tag_head=True, landmark_head=True)
   make = functools.partial(geolocator.make_model, model_config, NUM_CLASSES, 11, 3, 0)
   tx = optax.sgd(0.05, momentum=0.9)
 
@@ -67,7 +67,7 @@ def _run_two_steps(mesh):
   state = jax.jit(init_state, out_shardings=shardings)()
   step = jax.jit(functools.partial(
       train.train_step, graphdef=nnx.graphdef(nnx.eval_shape(make)), tx=tx,
-      partition_names=tuple(NUM_CLASSES), loss_weights=ml_collections.ConfigDict(), seed=0),
+      partition_names=tuple(NUM_CLASSES), loss_weights=config_base.base().loss, seed=0),
       in_shardings=(shardings, sharding.batch_sharding(mesh)),
       out_shardings=(shardings, sharding.replicated(mesh)))
   losses = []

@@ -15,6 +15,7 @@ import grain
 import jax
 import numpy as np
 import tensorflow_datasets as tfds
+from etils import epath
 
 from jaxgeo.data import transforms
 from jaxgeo.data.vocab import TagVocabulary
@@ -46,16 +47,32 @@ def _built(name: str, data_dir: str):
   return builder
 
 
-def dataset_dir(name: str, data_dir: str) -> str:
+def dataset_dir(name: str, data_dir: str) -> epath.Path:
   """The folder of a built data set (`<data_dir>/<name>/<version>`), as TFDS finds it.
 
   Files the builders write beside the shards (build reports, tag counts, landmark ids) are read
   from here; the version is TFDS's business, not spelled out by callers.
   """
-  return os.fspath(_built(name, data_dir).data_dir)
+  return epath.Path(_built(name, data_dir).data_dir)
+
+
+# The feature naming a record, by builder: YFCC100M / MP-16 photos have Flickr's photo id,
+# GLDv2 and the test sets an image id.
+ID_KEYS = ("photo_id", "image_id")
+
+
+def id_key(name: str, data_dir: str) -> str:
+  """The feature that names each record of a built data set, read from its features."""
+  features = _built(name, data_dir).info.features
+  keys = [key for key in ID_KEYS if key in features]
+  if len(keys) != 1:
+    raise ValueError(f"Built data set {name} has {keys or 'none'} of the id features "
+                     f"{ID_KEYS}; expected exactly one.")
+  return keys[0]
 
 
 def split_size(name: str, split: str, data_dir: str) -> int:
+
   """Examples in a built split, from the data set's info (no record is read)."""
   return _built(name, data_dir).info.splits[split].num_examples
 

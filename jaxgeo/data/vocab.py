@@ -11,6 +11,12 @@ import os
 from collections.abc import Sequence
 
 import numpy as np
+from etils import epath
+
+
+def tag_counts_path(dataset_dir: str | os.PathLike, split: str = "train") -> epath.Path:
+  """Where a builder writes the tag counts of a split, beside the data set's shards."""
+  return epath.Path(dataset_dir) / f"tag_counts_{split}.tsv"
 
 
 class TagVocabulary:
@@ -38,19 +44,17 @@ class TagVocabulary:
     return out
 
   def save(self, path: str | os.PathLike) -> None:
-    with open(path, "w", encoding="utf-8") as f:
-      f.writelines(f"{tag}\n" for tag in self.tags)
+    epath.Path(path).write_text("".join(f"{tag}\n" for tag in self.tags))
 
   @classmethod
   def load(cls, path: str | os.PathLike) -> "TagVocabulary":
-    with open(path, encoding="utf-8") as f:
-      return cls([line.rstrip("\n") for line in f if line.strip()])
+    return cls([line for line in epath.Path(path).read_text().split("\n") if line.strip()])
 
 
 def read_tag_counts(path: str | os.PathLike) -> list[tuple[str, int]]:
   """(tag, count) pairs of a `tag_counts_<split>.tsv` file, as written, most frequent first."""
   pairs = []
-  with open(path, encoding="utf-8") as f:
+  with epath.Path(path).open() as f:
     for number, line in enumerate(f, start=1):
       tag, sep, count = line.rstrip("\n").rpartition("\t")
       if not sep or not count.isdigit():

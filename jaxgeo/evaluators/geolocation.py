@@ -9,11 +9,13 @@ location of a random training photo.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from etils import epath
 from jax.experimental import multihost_utils
 
 from jaxgeo.data.pipeline import INDEX_KEY, MASK_KEY
@@ -23,45 +25,41 @@ from jaxgeo.geo.hierarchy import Hierarchy
 HIERARCHY = hierarchy_lib.NAME
 
 
-def predicted_coordinates(tree: Hierarchy, logits: dict[str, jax.Array]) -> dict[str, tuple]:
+def predicted_coordinates(tree: Hierarchy, log_probs: dict[str, jax.Array]) -> dict[str, tuple]:
   """(lat, lon) predicted by each partition's head and by the hierarchy. Jit-compatible.
 
   Args:
     tree: the partitions (coarse to fine) and their hierarchy.
-    logits: `geo/<partition name>` -> (B, classes), or (B, crops, classes) to vote over crops
-      (softmax probabilities averaged, as GeoEstimation does).
+    log_probs: `geo/<partition name>` -> (B, classes) log-probabilities, as the model's
+      `predict` gives them (crops already voted).
   """
-  log_probs = []
   out = {}
   for part in tree.partitions:
-    x = logits[f"geo/{part.name}"]
-    lp = jax.nn.log_softmax(x, axis=-1)
-    if lp.ndim == 3:
-      lp = jnp.log(jnp.mean(jnp.exp(lp), axis=1))
-    log_probs.append(lp)
-    top = jnp.argmax(lp, axis=-1)
+    top = jnp.argmax(log_probs[f"geo/{part.name}"], axis=-1)
     out[part.name] = (jnp.asarray(part.latitudes, jnp.float32)[top],
                       jnp.asarray(part.longitudes, jnp.float32)[top])
-  top = jnp.argmax(tree.combine_log_probs(log_probs), axis=-1)
+  top = jnp.argmax(tree.combine_log_probs([log_probs[f"geo/{p.name}"] for p in tree.partitions]),
+                   axis=-1)
   out[HIERARCHY] = (jnp.asarray(tree.finest.latitudes, jnp.float32)[top],
                     jnp.asarray(tree.finest.longitudes, jnp.float32)[top])
   return out
 
 
-def prediction_errors_km(tree: Hierarchy, logits: dict[str, jax.Array], lat: jax.Array,
+def prediction_errors_km(tree: Hierarchy, log_probs: dict[str, jax.Array], lat: jax.Array,
                          lon: jax.Array) -> dict[str, jax.Array]:
   """Great-circle error (km) of each predictor, and the hierarchy's predicted coordinates."""
-  predicted = predicted_coordinates(tree, logits)
+  predicted = predicted_coordinates(tree, log_probs)
   out = {name: distance.great_circle_km_jax(lat, lon, p_lat, p_lon)
          for name, (p_lat, p_lon) in predicted.items()}
   out[f"{HIERARCHY}/latitude"], out[f"{HIERARCHY}/longitude"] = predicted[HIERARCHY]
   return out
 
 
-def label_rank(logits: jax.Array, labels: jax.Array) -> jax.Array:
-  """0-based rank of the true class among the logits; -1 where the photo has no class."""
-  true = jnp.take_along_axis(logits, jnp.maximum(labels, 0)[:, None], axis=-1)
-  rank = jnp.sum(logits > true, axis=-1)
+def label_rank(scores: jax.Array, labels: jax.Array) -> jax.Array:
+  """0-based rank of the true class by score (logits or log-probabilities); -1 where the photo
+  has no class."""
+  true = jnp.take_along_axis(scores, jnp.maximum(labels, 0)[:, None], axis=-1)
+  rank = jnp.sum(scores > true, axis=-1)
   return jnp.where(labels >= 0, rank, -1)
 
 
@@ -72,10 +70,10 @@ def top_k_accuracy(ranks: np.ndarray, ks=(1, 5)) -> dict[str, float]:
   return {f"top{k}": float(np.mean(ranks < k)) if ranks.size else float("nan") for k in ks}
 
 
-def write_results_csv(path: str, ids: np.ndarray, gt_lat: np.ndarray, gt_lon: np.ndarray,
-                      pred_lat: np.ndarray, pred_lon: np.ndarray) -> None:
+def write_results_csv(path: str | os.PathLike, ids: np.ndarray, gt_lat: np.ndarray,
+                      gt_lon: np.ndarray, pred_lat: np.ndarray, pred_lon: np.ndarray) -> None:
   """Per-image results in the conventional columns of the geolocation literature."""
-  with open(path, "w", encoding="utf-8") as f:
+  with epath.Path(path).open("w") as f:
     f.write("img_id,gt_lat,predicted_lat,gt_long,predicted_long,great_circle_distance\n")
     d = distance.great_circle_km(gt_lat, gt_lon, pred_lat, pred_lon)
     for row in zip(ids, gt_lat, pred_lat, gt_lon, pred_lon, d):

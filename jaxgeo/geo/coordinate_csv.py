@@ -25,6 +25,7 @@ import os
 
 import numpy as np
 import pandas as pd
+from etils import epath
 
 COLUMN_ORDERS = ("auto", "as_named", "swapped")
 # The column taken for the longitudes must show at least this many times as many values beyond
@@ -165,13 +166,15 @@ def read_coordinates(path: str | os.PathLike, coordinate_columns: str = "auto"
     ColumnOrderError: the values do not say which column holds the latitudes.
     ValueError: a required column is missing.
   """
-  path = os.fspath(path)
-  header = pd.read_csv(path, nrows=0).columns
+  path = str(path)  # local or a bucket's (a run's input_csv may be either)
+  with epath.Path(path).open() as f:
+    header = pd.read_csv(f, nrows=0).columns
   missing = [c for c in ("IMG_ID", "LAT", "LON") if c not in header]
   if missing:
     raise ValueError(f"{path}: missing column(s) {missing} in the header {list(header)}; "
                      "expected the MP-16 meta format with at least IMG_ID,LAT,LON.")
-  frame = pd.read_csv(path, usecols=["IMG_ID", "LAT", "LON"], dtype=str, keep_default_na=False)
+  with epath.Path(path).open() as f:
+    frame = pd.read_csv(f, usecols=["IMG_ID", "LAT", "LON"], dtype=str, keep_default_na=False)
   if frame.empty:
     empty = np.zeros(0, np.float64)
     return frame["IMG_ID"].to_numpy(), empty, empty, CoordinateReport(path=path)

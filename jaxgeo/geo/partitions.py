@@ -34,6 +34,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from etils import epath
 
 from jaxgeo.geo import coordinate_csv, s2
 
@@ -110,15 +111,15 @@ class Partition:
         "longitude_mean": self.longitudes,
     })
     total = int(self.counts.sum()) if num_images is None else num_images
-    with open(path, "w") as f:
+    with epath.Path(path).open("w") as f:
       f.write(f"num_images: {total}\nmin_concept_probability: ---\n")
       frame.to_csv(f, index=False, float_format="%.8f")
 
   @classmethod
   def from_csv(cls, path: str | os.PathLike, name: str | None = None) -> "Partition":
     """Reads a cell file, with or without GeoEstimation's two leading lines."""
-    path = os.fspath(path)
-    with open(path) as f:
+    path = epath.Path(path)
+    with path.open() as f:
       skip = 0
       for line in f:
         if line.startswith("class_label"):
@@ -127,7 +128,8 @@ class Partition:
         if skip > 2:
           raise ValueError(f"{path}: no header line starting with 'class_label' in the first "
                            f"3 lines; expected columns {','.join(_HEADER)}.")
-    frame = pd.read_csv(path, skiprows=skip, dtype={"hex_id": str})
+    with path.open() as f:
+      frame = pd.read_csv(f, skiprows=skip, dtype={"hex_id": str})
     missing = [c for c in _HEADER if c not in frame.columns]
     if missing:
       raise ValueError(f"{path}: missing column(s) {missing}; expected {','.join(_HEADER)}.")
@@ -140,7 +142,7 @@ class Partition:
     except ValueError as e:
       raise ValueError(f"{path}: {e}") from e
     if name is None:
-      name = os.path.splitext(os.path.basename(path))[0]
+      name = path.stem
     return cls(name=name, cell_ids=cell_ids,
                counts=frame["imgs_per_cell"].to_numpy(np.int64),
                latitudes=frame["latitude_mean"].to_numpy(np.float64),
@@ -232,15 +234,16 @@ def write_assignments(path: str | os.PathLike, image_ids: np.ndarray,
   frame = pd.DataFrame({"IMG_ID": image_ids})
   for k, partition in enumerate(partitions):
     frame[partition.name] = classes[:, k]
-  frame.to_csv(path, index=False)
+  with epath.Path(path).open("w") as f:
+    frame.to_csv(f, index=False)
 
 
 def load_partitions(directory: str | os.PathLike, names: Sequence[str]) -> list[Partition]:
   """Loads `<directory>/<name>.csv` for each name, with a clear error for a missing file."""
   partitions = []
   for name in names:
-    path = os.path.join(directory, f"{name}.csv")
-    if not os.path.exists(path):
+    path = epath.Path(directory) / f"{name}.csv"
+    if not path.exists():
       raise FileNotFoundError(f"Partition file {path} not found; build it with "
                               "`python -m jaxgeo.geo.partitions` or fix the partition names.")
     partitions.append(Partition.from_csv(path, name=name))
@@ -264,14 +267,15 @@ def build_partition_files(input_csv: str | os.PathLike, out_dir: str | os.PathLi
   partitions, classes = build_partitions(lat, lon, tau_min, tau_max, min_level=min_level)
   logging.info("Built %d partitioning(s) of %d photos in %.1f s.", len(partitions), ids.size,
                time.perf_counter() - start)
-  os.makedirs(out_dir, exist_ok=True)
+  out_dir = epath.Path(out_dir)
+  out_dir.mkdir(parents=True, exist_ok=True)
   for partition, column in zip(partitions, classes.T):
-    path = os.path.join(out_dir, f"{partition.name}.csv")
+    path = out_dir / f"{partition.name}.csv"
     partition.to_csv(path, num_images=ids.size)
     logging.info("%s: %d classes, %d of %d photos kept (%d dropped in cells <= %d) -> %s",
                  partition.name, partition.num_classes, int((column >= 0).sum()), ids.size,
                  int((column < 0).sum()), tau_min, path)
-  write_assignments(os.path.join(out_dir, "assignments.csv"), ids, partitions, classes)
+  write_assignments(out_dir / "assignments.csv", ids, partitions, classes)
   return partitions, report
 
 

@@ -11,7 +11,7 @@ lon)).parent(level).id()`, on face edges, at ties and on cell boundaries too, be
 the same IEEE double operations (or provably exact rewrites of them) in the same order. That
 needs `np.sin`/`np.cos` to return the same doubles as `math.sin`/`math.cos`: NumPy 2.4 calls the
 C library for float64 sin/cos (its SIMD version was disabled in numpy PR #23925), as does Python.
-tests/test_s2.py checks this, since a future NumPy may vectorise them again. Cell centres and
+tests/geo/test_s2.py checks this, since a future NumPy may vectorise them again. Cell centres and
 corners agree with s2sphere to ~3e-14 degrees (`np.arctan2` can be one ulp off `math.atan2`).
 """
 

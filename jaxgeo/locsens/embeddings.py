@@ -20,19 +20,17 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import os
-import shutil
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from absl import logging
+from etils import epath
 from flax import nnx
 
 from jaxgeo.data import pipeline
 from jaxgeo.evaluators import geolocation
-from jaxgeo.run import sharding
+from jaxgeo.run import sharding, workdir as workdir_lib
 
 MANIFEST = "manifest.json"
 MAX_TAGS = 15
@@ -55,7 +53,7 @@ class Embeddings:
 def _embed_step(state: dict, batch: dict[str, jax.Array], *, graphdef: nnx.GraphDef) -> dict:
   model = nnx.merge(graphdef, state["params"], state["rest"], copy=True)
   model.eval()
-  return {"image": model(batch["image"])["tag_embedding"].astype(jnp.float32),
+  return {"image": model.predict(batch["image"])["tag_embedding"],
           "latitude": batch["latitude"], "longitude": batch["longitude"],
           "tag_ids": batch["tag_ids"]}
 
@@ -64,8 +62,8 @@ def shard_name(index: int) -> str:
   return f"shard-{index:05d}"
 
 
-def extract_embeddings(run, dataset: str, split: str, out_dir: str, *, batch_size: int = 256,
-                       shard_size: int = 16384) -> str:
+def extract_embeddings(run, dataset: str, split: str, out_dir: workdir_lib.PathLike, *,
+                       batch_size: int = 256, shard_size: int = 16384) -> epath.Path:
   """Writes (or completes) the embedding shards of `dataset:split` under `out_dir`.
 
   Args:
@@ -84,50 +82,51 @@ def extract_embeddings(run, dataset: str, split: str, out_dir: str, *, batch_siz
   if batch_size % jax.device_count():
     raise ValueError(f"locsens.extract_batch_size ({batch_size}) must divide over "
                      f"{jax.device_count()} devices.")
+  out_dir = epath.Path(out_dir)
   source = pipeline.open_split(dataset, split, run.data_dir)
   num_shards = max(1, -(-len(source) // shard_size))
   manifest = {"dataset": dataset, "split": split, "num_records": len(source),
-              "shard_size": shard_size, "stage1_workdir": os.path.abspath(run.workdir),
+              "shard_size": shard_size, "stage1_workdir": _absolute(run.workdir.root),
               "stage1_step": run.step, "vocabulary_size": len(run.vocabulary),
               "shards": [shard_name(i) for i in range(num_shards)]}
-  path = os.path.join(out_dir, MANIFEST)
-  if os.path.exists(path):
-    with open(path) as f:
-      old = json.load(f)
+  path = out_dir / MANIFEST
+  if path.exists():
+    old = workdir_lib.read_json(path)
     if {k: old.get(k) for k in manifest} != manifest:
       raise ValueError(f"{path} was written for other settings ({old}); now asked for "
                        f"{manifest}. Delete {out_dir} to extract again.")
   elif jax.process_index() == 0:
-    os.makedirs(out_dir, exist_ok=True)
-    with open(path, "w") as f:
-      json.dump(manifest, f, indent=2)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    workdir_lib.write_json(path, manifest)
 
   batch_sharding = sharding.batch_sharding(run.mesh)
   step = jax.jit(functools.partial(_embed_step, graphdef=run.graphdef))
   image_size = run.config.image_size
   done = 0
   for index in range(num_shards):
-    final = os.path.join(out_dir, shard_name(index))
-    if os.path.isdir(final):
+    final = out_dir / shard_name(index)
+    if final.is_dir():
       done += 1
       continue
     start, stop = index * shard_size, min(len(source), (index + 1) * shard_size)
     batches = pipeline.eval_batches(pipeline.RecordRange(source, start, stop),
                                     batch_size=batch_size // jax.process_count(),
                                     image_size=image_size, partitions=(),
-                                    vocabulary=run.vocabulary, id_key="photo_id")
+                                    vocabulary=run.vocabulary,
+                                    id_key=pipeline.id_key(dataset, run.data_dir))
     out = geolocation.collect_outputs(
         batches, lambda b: step(run.state, pipeline.to_global_arrays(b, batch_sharding)))
     if jax.process_index() == 0:
-      tmp = final + ".tmp"
-      shutil.rmtree(tmp, ignore_errors=True)
-      os.makedirs(tmp)
-      np.save(os.path.join(tmp, "image.npy"), out["image"].astype(np.float32))
-      np.save(os.path.join(tmp, "latitude.npy"), out["latitude"].astype(np.float64))
-      np.save(os.path.join(tmp, "longitude.npy"), out["longitude"].astype(np.float64))
-      np.save(os.path.join(tmp, "tag_ids.npy"), out["tag_ids"].astype(np.int32))
-      np.save(os.path.join(tmp, "photo_id.npy"), out["id"].astype(np.bytes_))
-      os.rename(tmp, final)
+      tmp = out_dir / f"{shard_name(index)}.tmp"
+      if tmp.exists():
+        tmp.rmtree()
+      tmp.mkdir(parents=True)
+      workdir_lib.save_npy(tmp / "image.npy", out["image"].astype(np.float32))
+      workdir_lib.save_npy(tmp / "latitude.npy", out["latitude"].astype(np.float64))
+      workdir_lib.save_npy(tmp / "longitude.npy", out["longitude"].astype(np.float64))
+      workdir_lib.save_npy(tmp / "tag_ids.npy", out["tag_ids"].astype(np.int32))
+      workdir_lib.save_npy(tmp / "photo_id.npy", out["id"].astype(np.bytes_))
+      tmp.rename(final)
     logging.info("Embeddings of %s:%s: shard %d/%d (records %d-%d) written.", dataset, split,
                  index + 1, num_shards, start, stop)
   if done:
@@ -136,60 +135,60 @@ def extract_embeddings(run, dataset: str, split: str, out_dir: str, *, batch_siz
   return out_dir
 
 
-def is_complete(out_dir: str) -> bool:
+def _absolute(path: epath.Path) -> str:
+  return str(path) if workdir_lib.is_remote(path) else os.path.abspath(path)
+
+
+def is_complete(out_dir: workdir_lib.PathLike) -> bool:
   """Whether an extraction has its manifest and every shard."""
-  path = os.path.join(out_dir, MANIFEST)
-  if not os.path.exists(path):
+  out_dir = epath.Path(out_dir)
+  if not (out_dir / MANIFEST).exists():
     return False
-  with open(path) as f:
-    shards = json.load(f)["shards"]
-  return all(os.path.isdir(os.path.join(out_dir, s)) for s in shards)
+  shards = workdir_lib.read_json(out_dir / MANIFEST)["shards"]
+  return all((out_dir / s).is_dir() for s in shards)
 
 
-def stage1_step(out_dir: str) -> int:
+def stage1_step(out_dir: workdir_lib.PathLike) -> int:
   """The stage-1 checkpoint step an extraction was made with."""
-  with open(os.path.join(out_dir, MANIFEST)) as f:
-    return json.load(f)["stage1_step"]
+  return workdir_lib.read_json(epath.Path(out_dir) / MANIFEST)["stage1_step"]
 
 
-def load_embeddings(out_dir: str) -> Embeddings:
+def load_embeddings(out_dir: workdir_lib.PathLike) -> Embeddings:
   """All shards of an extraction, concatenated; a clear error if it is incomplete."""
-  path = os.path.join(out_dir, MANIFEST)
-  if not os.path.exists(path):
+  out_dir = epath.Path(out_dir)
+  path = out_dir / MANIFEST
+  if not path.exists():
     raise FileNotFoundError(f"{path} not found: extract the embeddings first.")
-  with open(path) as f:
-    manifest = json.load(f)
-  missing = [s for s in manifest["shards"] if not os.path.isdir(os.path.join(out_dir, s))]
+  manifest = workdir_lib.read_json(path)
+  missing = [s for s in manifest["shards"] if not (out_dir / s).is_dir()]
   if missing:
     raise FileNotFoundError(f"{out_dir}: shards {missing} are missing (an interrupted "
                             "extraction: run it again to finish).")
-  parts = {field: [np.load(os.path.join(out_dir, s, f"{field}.npy")) for s in manifest["shards"]]
+  parts = {field: [workdir_lib.load_npy(out_dir / s / f"{field}.npy") for s in manifest["shards"]]
            for field in _FIELDS}
   arrays = {field: np.concatenate(values) for field, values in parts.items()}
   arrays["photo_id"] = arrays["photo_id"].astype(str)
   return Embeddings(**arrays)
 
 
-def save_tag_embeddings(run, out_dir: str) -> None:
-  """The tag head's classifier (kernel (E, V) transposed to (V, E), bias) and the vocabulary."""
+def save_tag_embeddings(run, workdir: workdir_lib.Workdir) -> None:
+  """The tag head's classifier (kernel (E, V) transposed to (V, E), bias) and the vocabulary,
+  into a stage-2 folder."""
   if jax.process_index() != 0:
     return
   classify = run.state["params"]["tag_head"]["classify"]
-  os.makedirs(out_dir, exist_ok=True)
-  np.save(os.path.join(out_dir, "tag_embeddings.npy"),
-          np.asarray(jax.device_get(classify["kernel"][...]), np.float32).T)
-  np.save(os.path.join(out_dir, "tag_bias.npy"),
-          np.asarray(jax.device_get(classify["bias"][...]), np.float32))
-  run.vocabulary.save(os.path.join(out_dir, "vocabulary.txt"))
+  workdir.make()
+  kernel, bias = jax.device_get((classify["kernel"][...], classify["bias"][...]))
+  workdir_lib.save_npy(workdir.tag_embeddings, np.asarray(kernel, np.float32).T)
+  workdir_lib.save_npy(workdir.tag_bias, np.asarray(bias, np.float32))
+  run.vocabulary.save(workdir.vocabulary)
 
 
-def embeddings_dir(workdir: str, spec: str) -> str:
+def embeddings_dir(workdir: workdir_lib.Workdir, spec: str) -> epath.Path:
   """Where the embeddings of a split (`name[:split]`) go in a stage-2 folder."""
-  name, split = pipeline.parse_dataset(spec)
-  return os.path.join(workdir, "embeddings", f"{name.replace('/', '_')}_{split}")
+  return workdir.embeddings(*pipeline.parse_dataset(spec))
 
 
-def load_tag_table(workdir: str) -> tuple[np.ndarray, np.ndarray]:
+def load_tag_table(workdir: workdir_lib.Workdir) -> tuple[np.ndarray, np.ndarray]:
   """The tag head's tag embeddings and biases that `save_tag_embeddings` wrote."""
-  return (np.load(os.path.join(workdir, "tag_embeddings.npy")),
-          np.load(os.path.join(workdir, "tag_bias.npy")))
+  return workdir_lib.load_npy(workdir.tag_embeddings), workdir_lib.load_npy(workdir.tag_bias)

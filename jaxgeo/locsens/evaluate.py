@@ -12,7 +12,6 @@ of the query's place (p@10/any: carry the tag, anywhere).
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import ml_collections
@@ -22,6 +21,7 @@ from absl import logging
 from jaxgeo.data import vocab as vocab_lib
 from jaxgeo.geo import distance
 from jaxgeo.locsens import embeddings as embeddings_lib, ranking
+from jaxgeo.run import workdir as workdir_lib
 
 RADII_KM = (2500.0, 750.0, 200.0, 25.0, 1.0)
 TAGGING_KEYS = ("a@1", "a@10", "tags_predicted", "tags_correct")
@@ -97,14 +97,14 @@ def format_table(rows: dict[str, dict[str, float]], keys) -> str:
   return "\n".join(lines)
 
 
-def evaluate_locsens(model, workdir: str, config: ml_collections.ConfigDict,
+def evaluate_locsens(model, workdir: workdir_lib.Workdir, config: ml_collections.ConfigDict,
                      train: embeddings_lib.Embeddings) -> dict[str, Any]:
   """Tagging and retrieval on `config.test`, next to the tag head and tag frequency."""
   tag_embeddings, tag_bias = embeddings_lib.load_tag_table(workdir)
-  vocabulary = vocab_lib.TagVocabulary.load(os.path.join(workdir, "vocabulary.txt"))
+  vocabulary = vocab_lib.TagVocabulary.load(workdir.vocabulary)
   scorer = ranking.LocSensScorer(model, tag_embeddings, tag_bias, vocabulary, workdir, config)
   test = embeddings_lib.load_embeddings(embeddings_lib.embeddings_dir(workdir, config.test))
-  limit = config.get("eval_max_photos", 0)
+  limit = config.eval_max_photos
   rng = np.random.default_rng(config.seed)
 
   # Tagging: photos with at least one vocabulary tag.
@@ -113,7 +113,7 @@ def evaluate_locsens(model, workdir: str, config: ml_collections.ConfigDict,
     rows = np.sort(rng.choice(rows, limit, replace=False))
   images, truth = test.image[rows], test.tag_ids[rows]
   lat, lon = test.latitude[rows], test.longitude[rows]
-  candidates = config.get("two_stage_candidates", ranking.DEFAULT_CANDIDATES)
+  candidates = config.two_stage_candidates
   ranked = {
       "locsens": scorer.rank_tags(images, lat, lon, mode="full")[0],
       f"locsens two-stage (top {candidates})": scorer.rank_tags(
@@ -127,7 +127,7 @@ def evaluate_locsens(model, workdir: str, config: ml_collections.ConfigDict,
 
   # Retrieval: (tag, place) queries from the test photos over the other test photos.
   index = scorer.make_index(test)
-  query_rows, query_tags = make_queries(test, config.get("max_queries", 2000), config.seed)
+  query_rows, query_tags = make_queries(test, config.max_queries, config.seed)
   # Map the query photos to their index rows (the index keeps located photos only).
   index_row = np.cumsum(np.isfinite(test.latitude) & np.isfinite(test.longitude)) - 1
   exclude = index_row[query_rows]

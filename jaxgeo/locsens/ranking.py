@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
-import os
 
 import jax
 import jax.numpy as jnp
@@ -27,9 +25,7 @@ from flax import nnx
 
 from jaxgeo.data import vocab as vocab_lib
 from jaxgeo.locsens import embeddings as embeddings_lib, scorer as scorer_lib
-from jaxgeo.run import checkpointing, sharding, state as state_lib
-
-LOCSENS_DIR = "locsens"
+from jaxgeo.run import checkpointing, config_base, sharding, workdir as workdir_lib
 DEFAULT_CANDIDATES = 100
 
 
@@ -113,7 +109,8 @@ class LocSensScorer:
 
   def __init__(self, model: scorer_lib.LocSens, tag_embeddings: np.ndarray,
                tag_bias: np.ndarray, vocabulary: vocab_lib.TagVocabulary,
-               workdir: str | None = None, config: ml_collections.ConfigDict | None = None):
+               workdir: workdir_lib.Workdir | None = None,
+               config: ml_collections.ConfigDict | None = None):
     if len(vocabulary) != len(tag_embeddings):
       raise ValueError(f"The vocabulary has {len(vocabulary)} tags, the tag table "
                        f"{len(tag_embeddings)} rows.")
@@ -246,44 +243,44 @@ class LocSensScorer:
             "longitude": index.longitude[rows], "score": scores[0]}
 
 
-def locsens_dir(workdir: str) -> str:
+def locsens_dir(workdir: workdir_lib.PathLike | workdir_lib.Workdir) -> workdir_lib.Workdir:
   """`<workdir>/locsens` for a stage-1 workdir, or the workdir itself if it is a stage-2 one."""
-  own = os.path.join(workdir, LOCSENS_DIR)
-  return own if os.path.isdir(own) else workdir
+  workdir = workdir_lib.Workdir(workdir)
+  return workdir.locsens if workdir.locsens.root.is_dir() else workdir
 
 
-def load_locsens(workdir: str, step: int | None = None,
+def load_locsens(workdir: workdir_lib.PathLike | workdir_lib.Workdir, step: int | None = None,
                  required: bool = False) -> LocSensScorer | None:
-  """The trained scorer of a workdir (its latest checkpoint, or `step`).
+  """The trained scorer of a workdir (its latest checkpoint, or `step`): parameters only.
 
   Returns None when the workdir has no trained stage 2 (no `locsens/checkpoints`), or raises
   FileNotFoundError saying what is missing when `required`.
   """
   directory = locsens_dir(workdir)
-  config_path = os.path.join(directory, scorer_lib.CONFIG_FILE)
-  ckpt_dir = os.path.join(directory, "checkpoints")
-  if not (os.path.exists(config_path) and os.path.isdir(ckpt_dir)
-          and os.path.exists(os.path.join(directory, "tag_embeddings.npy"))):
+  if not (directory.config.exists() and directory.checkpoints.is_dir()
+          and directory.tag_embeddings.exists()):
     if required:
       raise FileNotFoundError(
-          f"No trained LocSens scorer in {workdir} (looked for {config_path}, {ckpt_dir} and "
-          "tag_embeddings.npy): run a config with a `locsens` section, e.g. configs/quickstart.py.")
+          f"No trained LocSens scorer in {workdir} (looked for {directory.config}, "
+          f"{directory.checkpoints} and {directory.tag_embeddings.name}): run a config with a "
+          "`locsens` section, e.g. configs/quickstart.py.")
     return None
-  with open(config_path) as f:
-    config = ml_collections.ConfigDict(json.load(f))
+  # The section it was trained with; one written before a key existed gets the key's default.
+  config = config_base.fill_defaults(workdir_lib.read_json(directory.config),
+                                     config_base.base().locsens, str(directory.config))
   tag_embeddings, tag_bias = embeddings_lib.load_tag_table(directory)
-  vocabulary = vocab_lib.TagVocabulary.load(os.path.join(directory, "vocabulary.txt"))
-  mesh = sharding.make_mesh(config.get("mesh", ml_collections.ConfigDict()))
-  tx = scorer_lib.make_tx(config, 1, 1)
-  graphdef, state, _ = scorer_lib.create_state(config, tag_embeddings.shape[1], tx, mesh)
-  ckpt = checkpointing.Checkpointer(ckpt_dir, 1)
+  vocabulary = vocab_lib.TagVocabulary.load(directory.vocabulary)
+  mesh = sharding.make_mesh(config.mesh)
+  graphdef, abstract_params = scorer_lib.abstract_scorer(config, tag_embeddings.shape[1], mesh)
+  ckpt = checkpointing.Checkpointer(directory.checkpoints, 1)
   try:
     step = ckpt.latest_step() if step is None else step
     if step is None:
       if required:
-        raise FileNotFoundError(f"{ckpt_dir} holds no checkpoint: has stage 2 trained?")
+        raise FileNotFoundError(f"{directory.checkpoints} holds no checkpoint: has stage 2 "
+                                "trained?")
       return None
-    state, _ = ckpt.restore(step, state_lib.abstract_like(state), None)
+    state = ckpt.restore_model(step, abstract_params)
   finally:
     ckpt.close()
   model = nnx.merge(graphdef, state["params"])

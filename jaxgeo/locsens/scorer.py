@@ -12,7 +12,8 @@ the image part of every photo in an index) is computed once and reused by every 
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+
 from typing import Any
 
 import jax
@@ -22,9 +23,9 @@ import optax
 from absl import logging
 from flax import nnx
 
-from jaxgeo.run import optim, state as state_lib
+from jaxgeo.run import config_base, optim, state as state_lib
 
-PAPER_HIDDEN_SIZES = (2048, 2048, 2048, 1024, 512)
+PAPER_HIDDEN_SIZES = config_base.PAPER_HIDDEN_SIZES
 
 
 def normalize_location(latitude: jax.Array, longitude: jax.Array) -> jax.Array:
@@ -134,10 +135,9 @@ class LocSens(nnx.Module):
 
 
 def make_locsens(config: ml_collections.ConfigDict, embedding_size: int, seed: int) -> LocSens:
-  """The scorer of a `locsens` config section (paper sizes unless it says otherwise)."""
-  return LocSens(embedding_size, config.get("projection_size", 300),
-                 tuple(config.get("hidden_sizes", PAPER_HIDDEN_SIZES)),
-                 config.get("num_groups", 32), rngs=nnx.Rngs(params=seed))
+  """The scorer of a `locsens` config section."""
+  return LocSens(embedding_size, config.projection_size, tuple(config.hidden_sizes),
+                 config.num_groups, rngs=nnx.Rngs(params=seed))
 
 
 def score_tags(model: LocSens, image_embeddings: jax.Array, latitude: jax.Array,
@@ -193,25 +193,38 @@ def score_photos(model: LocSens, image_sides: jax.Array, tag_embedding: jax.Arra
   return jnp.moveaxis(scores, 0, 1).reshape(query.shape[0], -1)[:, :num_photos]
 
 
-# The scorer's config in its folder (the `locsens` section it was trained with).
-CONFIG_FILE = "config.json"
+def _scorer_init(config: ml_collections.ConfigDict, embedding_size: int,
+                 tx: optax.GradientTransformation | None
+                 ) -> tuple[nnx.GraphDef, Callable[[], state_lib.State]]:
+  """The scorer's graph and a function making its state (with `tx`: training's, with the
+  optimizer state and step; without: the parameters only)."""
+  make = functools.partial(make_locsens, config, embedding_size, config.seed)
+
+  def init_state() -> state_lib.State:
+    params = nnx.state(make(), nnx.Param)
+    if tx is None:
+      return {"params": params}
+    return {"params": params, "opt_state": tx.init(params), "step": jnp.zeros((), jnp.int32)}
+
+  return nnx.graphdef(nnx.eval_shape(make)), init_state
 
 
 def create_state(config: ml_collections.ConfigDict, embedding_size: int,
                  tx: optax.GradientTransformation, mesh: jax.sharding.Mesh
                  ) -> tuple[nnx.GraphDef, state_lib.State, Any]:
-  """Scorer graph and its state, born sharded (shapes first, then a jitted init)."""
-  make = functools.partial(make_locsens, config, embedding_size, config.seed)
-
-  def init_state() -> state_lib.State:
-    params = nnx.state(make(), nnx.Param)
-    return {"params": params, "opt_state": tx.init(params), "step": jnp.zeros((), jnp.int32)}
-
-  state, shardings = state_lib.create_sharded(init_state, mesh,
-                                              config.get("fsdp_min_size", 2**18))
+  """Scorer graph and its training state, born sharded (shapes first, then a jitted init)."""
+  graphdef, init_state = _scorer_init(config, embedding_size, tx)
+  state, shardings = state_lib.create_sharded(init_state, mesh, config.mesh.fsdp_min_size)
   logging.info("LocSens scorer: %.2fM parameters.",
                sum(x.size for x in jax.tree.leaves(state["params"])) / 1e6)
-  return nnx.graphdef(nnx.eval_shape(make)), state, shardings
+  return graphdef, state, shardings
+
+
+def abstract_scorer(config: ml_collections.ConfigDict, embedding_size: int,
+                    mesh: jax.sharding.Mesh) -> tuple[nnx.GraphDef, Any]:
+  """Scorer graph and its parameters as shapes with shardings: what prediction restores."""
+  graphdef, init_state = _scorer_init(config, embedding_size, None)
+  return graphdef, state_lib.abstract_sharded(init_state, mesh, config.mesh.fsdp_min_size)
 
 
 def make_tx(config: ml_collections.ConfigDict, steps_per_epoch: int, total_steps: int

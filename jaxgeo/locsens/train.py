@@ -18,8 +18,6 @@ Location balancing (the paper's two strategies, `locsens.location_balancing`):
 from __future__ import annotations
 
 import functools
-import json
-import os
 from typing import Any
 
 import jax
@@ -29,6 +27,7 @@ import numpy as np
 import optax
 import orbax.checkpoint as ocp
 from absl import logging
+from etils import epath
 from flax import nnx
 
 from jaxgeo.data import pipeline
@@ -36,7 +35,7 @@ from jaxgeo.geo import distance
 from jaxgeo.locsens import embeddings as embeddings_lib
 from jaxgeo.locsens import evaluate as locsens_evaluate, scorer as scorer_lib
 from jaxgeo.run import checkpointing, metrics as metrics_lib, optim, restore, sharding
-from jaxgeo.run import state as state_lib
+from jaxgeo.run import state as state_lib, workdir as workdir_lib
 
 State = state_lib.State
 
@@ -99,8 +98,7 @@ def make_batch(data: embeddings_lib.Embeddings, tagged_rows: np.ndarray, vocabul
   """The global batch of `step`: positives, their negatives, and the images of both."""
   rng = np.random.default_rng([config.seed, step])
   rows, tags = sample_positives(rng, data.tag_ids, tagged_rows, config.batch_size)
-  share = {"uniform": 0.0, "mixed": 0.5, "frequency": 1.0}[config.get("negative_tags",
-                                                                      "uniform")]
+  share = {"uniform": 0.0, "mixed": 0.5, "frequency": 1.0}[config.negative_tags]
   neg = sample_negatives(rng, data.tag_ids, rows, tags, config.num_negatives, vocabulary_size,
                          config.mode, tag_pool if share else None, share)
   return {"image": data.image[rows], "tag": tags.astype(np.int32),
@@ -187,19 +185,21 @@ def _global(x: np.ndarray, sharding_: jax.sharding.Sharding) -> jax.Array:
   return jax.make_array_from_callback(x.shape, sharding_, lambda index: x[index])
 
 
-def _latest_step(stage1_workdir: str) -> int | None:
+def _latest_step(stage1_workdir: workdir_lib.Workdir) -> int | None:
   """The newest checkpoint of a stage-1 run, from its folder names (no orbax, no model)."""
-  ckpt_dir = os.path.join(stage1_workdir, "checkpoints")
-  steps = [int(d) for d in os.listdir(ckpt_dir) if d.isdigit()] if os.path.isdir(ckpt_dir) else []
+  ckpt_dir = stage1_workdir.checkpoints
+  steps = [int(d.name) for d in ckpt_dir.iterdir() if d.name.isdigit()] if (
+      ckpt_dir.is_dir()) else []
   return max(steps) if steps else None
 
 
-def extract(config: ml_collections.ConfigDict, workdir: str) -> dict[str, str]:
+def extract(config: ml_collections.ConfigDict,
+            workdir: workdir_lib.Workdir) -> dict[str, epath.Path]:
   """Extracts (or reuses) the embeddings of the train and test splits; saves tag embeddings."""
-  stage1 = config.stage1_workdir
+  stage1 = workdir_lib.Workdir(config.stage1_workdir)
   dirs = {role: embeddings_lib.embeddings_dir(workdir, config[role]) for role in ("train", "test")}
   if all(embeddings_lib.is_complete(d) and embeddings_lib.stage1_step(d) == _latest_step(stage1)
-         for d in dirs.values()) and os.path.exists(os.path.join(workdir, "tag_embeddings.npy")):
+         for d in dirs.values()) and workdir.tag_embeddings.exists():
     logging.info("LocSens: reusing the extracted embeddings in %s.", list(dirs.values()))
     return dirs
   run = restore.load_trained_run(stage1)
@@ -215,16 +215,16 @@ def extract(config: ml_collections.ConfigDict, workdir: str) -> dict[str, str]:
   return dirs
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
+def train_and_evaluate(config: ml_collections.ConfigDict,
+                       workdir: workdir_lib.PathLike | workdir_lib.Workdir) -> dict[str, Any]:
   """Extracts embeddings, trains the scorer of `config` (a `locsens` section), evaluates it.
 
   Writes into `workdir` (the stage-2 folder): config.json, vocabulary and tag embeddings,
   embeddings/, checkpoints/, metrics.jsonl, results.json. Returns the results.
   """
-  os.makedirs(workdir, exist_ok=True)
+  workdir = workdir_lib.Workdir(workdir).make()
   if jax.process_index() == 0:
-    with open(os.path.join(workdir, scorer_lib.CONFIG_FILE), "w") as f:
-      f.write(config.to_json_best_effort(indent=2))
+    workdir.config.write_text(config.to_json_best_effort(indent=2))
 
   # Data: embeddings of the train and test splits, and the tag table.
   dirs = extract(config, workdir)
@@ -233,7 +233,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   tagged_rows = np.flatnonzero((data.tag_ids >= 0).any(1))
   if not len(tagged_rows):
     raise ValueError(f"{config.train} has no photo with a vocabulary tag: nothing to train on.")
-  if config.get("negative_tags", "uniform") not in ("uniform", "mixed", "frequency"):
+  if config.negative_tags not in ("uniform", "mixed", "frequency"):
     raise ValueError(f"locsens.negative_tags is {config.negative_tags!r}; use uniform, mixed or "
                      "frequency.")
   tag_pool = data.tag_ids[data.tag_ids >= 0]
@@ -245,7 +245,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
                config.location_balancing)
 
   # Mesh, scorer and optimizer, born sharded.
-  mesh = sharding.make_mesh(config.get("mesh", ml_collections.ConfigDict()))
+  mesh = sharding.make_mesh(config.mesh)
   if config.batch_size % jax.device_count():
     raise ValueError(f"locsens.batch_size ({config.batch_size}) must divide over "
                      f"{jax.device_count()} devices.")
@@ -261,8 +261,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
       out_shardings=(state_shardings, sharding.replicated(mesh)), donate_argnums=0)
 
   # Restore (the data needs no iterator: batches are functions of the step).
-  ckpt = checkpointing.Checkpointer(os.path.join(workdir, "checkpoints"),
-                                    config.checkpoint_every_steps, config.get("keep", 2))
+  ckpt = checkpointing.Checkpointer(workdir.checkpoints,
+                                    config.checkpoint_every_steps, config.keep)
   first_step = 0
   if ckpt.latest_step() is not None:
     state, meta = ckpt.restore(ckpt.latest_step(), state_lib.abstract_like(state), None)
@@ -289,8 +289,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   model = nnx.merge(graphdef, state["params"])
   results = locsens_evaluate.evaluate_locsens(model, workdir, config, train=data)
   if jax.process_index() == 0:
-    with open(os.path.join(workdir, "results.json"), "w") as f:
-      json.dump(results, f, indent=2)
+    workdir_lib.write_json(workdir.results, results)
   writer.write(total_steps, locsens_evaluate.flatten_results(results))
   writer.close()
   return results

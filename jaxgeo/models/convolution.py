@@ -16,7 +16,7 @@ parts of a ResNet's backward pass are slow there (measured with `benchmarks/trai
   XLA's gradient, which is as fast there. Only on the CPU backend: GPUs and TPUs have their own
   kernels for this.
 
-Results equal lax's up to float summation order (tests/test_convolution.py).
+Results equal lax's up to float summation order (tests/models/test_convolution.py).
 """
 
 from __future__ import annotations

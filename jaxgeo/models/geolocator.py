@@ -13,9 +13,11 @@ from jaxgeo.models import heads, pretrained, resnet
 
 
 class Geolocator(nnx.Module):
-  """Images (uint8 NHWC) in; per-partition logits, tag logits/embedding, landmark logits out.
+  """Images (uint8 NHWC) in; per-partition, tag and landmark answers out.
 
-  Each head is optional: tags when `vocabulary_size > 0`, landmarks when `num_landmarks > 0`.
+  Calling it gives training's logits; `predict` gives what evaluation, embedding extraction and
+  the Predictor all use. Each head is optional: tags when `vocabulary_size > 0`, landmarks when
+  `num_landmarks > 0`.
   """
 
   def __init__(self, backbone: str, num_classes: Mapping[str, int], *,
@@ -35,14 +37,19 @@ class Geolocator(nnx.Module):
     # v2: [-1, 1]), so pretrained weights see what they were trained on.
     self.preprocess = pretrained.preprocessing_for(self.backbone)
 
+  def _features(self, images: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """The backbone's feature map and its global average (what the linear heads read)."""
+    feature_map = self.backbone.features(self.preprocess(images, self.dtype))
+    pooled = jnp.mean(feature_map, axis=(1, 2), dtype=jnp.float32).astype(self.dtype)
+    return feature_map, pooled
+
   def __call__(self, images: jax.Array,
                dropout_key: jax.Array | None = None) -> dict[str, jax.Array]:
     """Logits in float32 (softmax and losses want the precision), keyed by head.
 
     `dropout_key` is needed in train mode when the landmark head is on.
     """
-    feature_map = self.backbone.features(self.preprocess(images, self.dtype))
-    pooled = jnp.mean(feature_map, axis=(1, 2), dtype=jnp.float32).astype(self.dtype)
+    feature_map, pooled = self._features(images)
     out = {f"geo/{k}": v.astype(jnp.float32) for k, v in self.geo(pooled).items()}
     if self.tag_head is not None:
       logits, embedding = self.tag_head(pooled)
@@ -51,15 +58,53 @@ class Geolocator(nnx.Module):
       out["landmark"] = self.landmark_head(feature_map, dropout_key).astype(jnp.float32)
     return out
 
+  def predict(self, images: jax.Array, crops: int = 1) -> dict[str, jax.Array]:
+    """The answers for B photos from B * `crops` images (each photo's crops consecutive).
+
+    The one forward pass of evaluation, embedding extraction and the Predictor (call it in eval
+    mode). Returns, in float32:
+      `geo/<partition>`, `tag`, `landmark`: log-probabilities over each head's classes (logs,
+        so the hierarchy's product rule and tiny probabilities stay exact); over crops, the log
+        of the mean probability (GeoEstimation's five-crop vote).
+      `tag_embedding`: the image embedding the tag head classifies (LocSens' input), averaged
+        over crops.
+      `landmark_descriptor`: the landmark head's GeM-pooled features, averaged over crops and
+        L2-normalised: the retrieval descriptor.
+    """
+    feature_map, pooled = self._features(images)
+
+    def log_probs(logits: jax.Array) -> jax.Array:
+      log_p = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
+      if crops == 1:
+        return log_p
+      return jax.nn.logsumexp(log_p.reshape(-1, crops, log_p.shape[-1]), axis=1) - jnp.log(crops)
+
+    def mean_over_crops(x: jax.Array) -> jax.Array:
+      x = x.astype(jnp.float32)
+      return x if crops == 1 else jnp.mean(x.reshape(-1, crops, *x.shape[1:]), axis=1)
+
+    out = {f"geo/{k}": log_probs(v) for k, v in self.geo(pooled).items()}
+    if self.tag_head is not None:
+      logits, embedding = self.tag_head(pooled)
+      out["tag"], out["tag_embedding"] = log_probs(logits), mean_over_crops(embedding)
+    if self.landmark_head is not None:
+      head = self.landmark_head
+      descriptor = head.pool(feature_map)  # GeM, float32; no dropout: this is eval
+      out["landmark"] = log_probs(head.classify(descriptor.astype(self.dtype)))
+      descriptor = mean_over_crops(descriptor)
+      out["landmark_descriptor"] = descriptor / jnp.maximum(
+          jnp.linalg.norm(descriptor, axis=-1, keepdims=True), 1e-12)
+    return out
+
 
 def make_model(config: ml_collections.ConfigDict, num_classes: Mapping[str, int],
                vocabulary_size: int, num_landmarks: int, seed: int) -> Geolocator:
   """The model of `config.model` (backbone, dtype, which heads)."""
-  dtype = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}[config.get("dtype", "float32")]
+  dtype = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}[config.dtype]
   return Geolocator(
       config.backbone, num_classes,
-      vocabulary_size=vocabulary_size if config.get("tag_head", True) else 0,
-      num_landmarks=num_landmarks if config.get("landmark_head", True) else 0,
-      tag_embedding_size=config.get("tag_embedding_size", 300),
-      landmark_dropout=config.get("landmark_dropout", 0.1), dtype=dtype,
+      vocabulary_size=vocabulary_size if config.tag_head else 0,
+      num_landmarks=num_landmarks if config.landmark_head else 0,
+      tag_embedding_size=config.tag_embedding_size,
+      landmark_dropout=config.landmark_dropout, dtype=dtype,
       rngs=nnx.Rngs(params=seed))

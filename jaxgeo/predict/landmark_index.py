@@ -13,19 +13,18 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import json
-import os
 
 import numpy as np
 import tqdm
 from absl import logging
+from etils import epath
 
 from jaxgeo.data import pipeline
 from jaxgeo.data.raw import images
 from jaxgeo.predict.answers import IndexMatch
 from jaxgeo.predict.photos import load_photo
+from jaxgeo.run import workdir as workdir_lib
 
-INDEX_DIR = "landmark_index"
 DEFAULT_SPLIT = "gldv2/index:index"
 
 
@@ -60,30 +59,29 @@ class LandmarkIndex:
     name, split = self.dataset.split(":")
     return pipeline.open_split(name, split, self.data_dir)[row]["image"]
 
-  def save(self, workdir: str) -> str:
-    out = os.path.join(workdir, INDEX_DIR)
-    os.makedirs(out, exist_ok=True)
-    np.save(os.path.join(out, "embeddings.npy"), self.embeddings.astype(np.float32))
-    with open(os.path.join(out, "images.csv"), "w", encoding="utf-8", newline="") as f:
+  def save(self, workdir: workdir_lib.PathLike | workdir_lib.Workdir) -> epath.Path:
+    out = workdir_lib.Workdir(workdir).landmark_index
+    out.mkdir(parents=True, exist_ok=True)
+    workdir_lib.save_npy(out / "embeddings.npy", self.embeddings.astype(np.float32))
+    with (out / "images.csv").open("w") as f:
       writer = csv.writer(f)
       writer.writerow(["row", "image_id", "landmark_id"])
       writer.writerows(zip(self.rows.tolist(), self.image_ids, self.landmark_ids.tolist()))
-    with open(os.path.join(out, "index.json"), "w", encoding="utf-8") as f:
-      json.dump({"dataset": self.dataset, "step": self.step, "size": len(self),
-                 "dim": int(self.embeddings.shape[1])}, f, indent=2)
+    workdir_lib.write_json(out / "index.json", {
+        "dataset": self.dataset, "step": self.step, "size": len(self),
+        "dim": int(self.embeddings.shape[1])})
     return out
 
   @classmethod
-  def load_if_built(cls, workdir: str, data_dir: str, step: int | None = None
-                    ) -> "LandmarkIndex | None":
+  def load_if_built(cls, workdir: workdir_lib.PathLike | workdir_lib.Workdir, data_dir: str,
+                    step: int | None = None) -> "LandmarkIndex | None":
     """The workdir's index, or None if none was built."""
-    root = os.path.join(workdir, INDEX_DIR)
-    if not os.path.exists(os.path.join(root, "index.json")):
+    root = workdir_lib.Workdir(workdir).landmark_index
+    if not (root / "index.json").exists():
       return None
-    with open(os.path.join(root, "index.json"), encoding="utf-8") as f:
-      meta = json.load(f)
-    embeddings = np.load(os.path.join(root, "embeddings.npy"))
-    with open(os.path.join(root, "images.csv"), encoding="utf-8", newline="") as f:
+    meta = workdir_lib.read_json(root / "index.json")
+    embeddings = workdir_lib.load_npy(root / "embeddings.npy")
+    with (root / "images.csv").open() as f:
       rows = list(csv.DictReader(f))
     if len(rows) != len(embeddings):
       raise ValueError(f"{root}: {len(rows)} ids but {len(embeddings)} embeddings; rebuild "

@@ -13,8 +13,6 @@ built training split's info (its size), where present.
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
 from typing import Any
 
 import ml_collections
@@ -22,6 +20,7 @@ from absl import logging
 
 from jaxgeo.data import pipeline
 from jaxgeo.geo import hierarchy as hierarchy_lib
+from jaxgeo.run import workdir as workdir_lib
 
 TOY_WORLD_WARNING = ("This model was trained only on jaxgeo's generated toy world (synthetic "
                      "pictures of about 60 cities), not on real photos: for a real photo its "
@@ -96,14 +95,13 @@ def _num_photos(data_dir: str, dataset: str, split: str = "train") -> int | None
     return None
 
 
-def load_model_card(workdir: str, config: ml_collections.ConfigDict, data_dir: str,
-                    step: int) -> ModelCard:
+def load_model_card(workdir: workdir_lib.PathLike | workdir_lib.Workdir,
+                    config: ml_collections.ConfigDict, data_dir: str, step: int) -> ModelCard:
   """The card of a trained run (see the module docstring for what it reads)."""
+  workdir = workdir_lib.Workdir(workdir)
   results: dict[str, Any] = {}
-  path = os.path.join(workdir, "results.json")
-  if os.path.exists(path):
-    with open(path, encoding="utf-8") as f:
-      results = json.load(f)
+  if workdir.results.exists():
+    results = workdir_lib.read_json(workdir.results)
   tests, gaps = [], {}
   for dataset, by_predictor in results.items():
     hierarchy = by_predictor.get(hierarchy_lib.NAME)
@@ -112,8 +110,7 @@ def load_model_card(workdir: str, config: ml_collections.ConfigDict, data_dir: s
                               {km: float(hierarchy[f"acc@{km}km"]) for km in _KM}))
     if "landmark" in by_predictor:
       gaps[dataset] = float(by_predictor["landmark"]["gap"])
-  toy = config.get("toy_world")
-  return ModelCard(workdir=workdir, train_dataset=config.data.train,
+  return ModelCard(workdir=str(workdir), train_dataset=config.data.train,
                    num_train_photos=_num_photos(data_dir, config.data.train),
-                   toy_world=bool(toy and toy.get("enabled")), step=step, tests=tuple(tests),
+                   toy_world=config.toy_world.enabled, step=step, tests=tuple(tests),
                    landmark_gap=gaps)

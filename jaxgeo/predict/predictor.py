@@ -32,22 +32,21 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from absl import logging
+from etils import epath
 from flax import nnx
 
 from jaxgeo.data import transforms
 from jaxgeo.geo import distance, gazetteer as gazetteer_lib, hierarchy as hierarchy_lib, s2
 from jaxgeo.geo.hierarchy import Hierarchy
 from jaxgeo.locsens import ranking
-from jaxgeo.predict import landmark_index, model_card
+from jaxgeo.predict import coarse as coarse_lib, landmark_index, model_card
+
 from jaxgeo.predict.answers import (Granularity, IndexMatch, Landmark, Place, Prediction, Tag,
                                     TrueLocation)
 from jaxgeo.predict.photos import LoadedPhoto, Photo, load_photo
-from jaxgeo.run import restore
+from jaxgeo.run import restore, workdir as workdir_lib
 
 HIERARCHY = hierarchy_lib.NAME
-# Coarse answers: whole degrees (at most ~111 km off) and no finer partition than the coarsest.
-COARSE_DECIMALS = 0
-COARSE_MAX_LEVEL = 6  # S2 level-6 cells are ~150 km across
 DEFAULT_LANDMARK_THRESHOLD = 0.5
 
 
@@ -55,30 +54,24 @@ def forward(params, rest, images: jax.Array, *, graphdef, tree: Hierarchy | None
             top_k: int, num_tags: int, full: bool = False) -> dict[str, jax.Array]:
   """Every head's answer for a batch of photos (B * crops images in, B answers out).
 
-  The backbone runs once; the landmark head's GeM descriptor (its input) comes out with its
-  logits, for the landmark index. Softmax probabilities are averaged over crops (five-crop
-  voting). With `full`, the whole distributions come back too (tests, maps).
+  A thin reader of the model's `predict` (one backbone pass, crops voted there): top classes
+  and their probabilities, the tag embedding and the landmark descriptor for the index. With
+  `full`, the whole distributions come back too (tests, maps).
   """
   model = nnx.merge(graphdef, params, rest, copy=True)
   model.eval()
-  feature_map = model.backbone.features(model.preprocess(images, model.dtype))
-  pooled = jnp.mean(feature_map, axis=(1, 2), dtype=jnp.float32).astype(model.dtype)
-
-  def vote(x):  # (B * crops, ...) -> (B, ...), mean over crops
-    x = x.astype(jnp.float32)
-    return jnp.mean(x.reshape(-1, crops, *x.shape[1:]), axis=1)
-
+  answers = model.predict(images, crops)
   out = {}
   if tree is not None:
-    logits = model.geo(pooled)
-    probs = [vote(jax.nn.softmax(logits[p.name].astype(jnp.float32), -1)) for p in tree.partitions]
+    log_probs = [answers[f"geo/{p.name}"] for p in tree.partitions]
+    probs = [jnp.exp(lp) for lp in log_probs]
     for part, p in zip(tree.partitions, probs):
       out[f"geo/{part.name}/class"] = jnp.argmax(p, -1)
       out[f"geo/{part.name}/prob"] = jnp.max(p, -1)
       if full:
         out[f"geo/{part.name}/probs"] = p
     # The product rule in log space, renormalised over the finest classes.
-    hier = jax.nn.softmax(tree.combine_log_probs([jnp.log(p) for p in probs]), -1)
+    hier = jax.nn.softmax(tree.combine_log_probs(log_probs), -1)
     out["hierarchy/probs_top"], out["hierarchy/classes_top"] = jax.lax.top_k(
         hier, min(top_k, hier.shape[-1]))
     coarsest = probs[0]
@@ -86,23 +79,17 @@ def forward(params, rest, images: jax.Array, *, graphdef, tree: Hierarchy | None
         coarsest, min(top_k, coarsest.shape[-1]))
     if full:
       out["hierarchy/probs"] = hier
-  if model.tag_head is not None:
-    tag_logits, embedding = model.tag_head(pooled)
-    tag_probs = vote(jax.nn.softmax(tag_logits.astype(jnp.float32), -1))
+  if "tag" in answers:
+    tag_probs = jnp.exp(answers["tag"])
     out["tag/probs_top"], out["tag/ids_top"] = jax.lax.top_k(
         tag_probs, min(num_tags, tag_probs.shape[-1]))
-    out["tag/embedding"] = vote(embedding)
+    out["tag/embedding"] = answers["tag_embedding"]
     if full:
       out["tag/probs"] = tag_probs
-  if model.landmark_head is not None:
-    head = model.landmark_head
-    descriptor = head.pool(feature_map)  # GeM, float32; dropout is off in eval mode
-    landmark = vote(jax.nn.softmax(head.classify(descriptor.astype(model.dtype))
-                                   .astype(jnp.float32), -1))
+  if "landmark" in answers:
+    landmark = jnp.exp(answers["landmark"])
     out["landmark/class"], out["landmark/prob"] = jnp.argmax(landmark, -1), jnp.max(landmark, -1)
-    descriptor = vote(descriptor)
-    out["landmark/descriptor"] = descriptor / jnp.maximum(
-        jnp.linalg.norm(descriptor, axis=-1, keepdims=True), 1e-12)
+    out["landmark/descriptor"] = answers["landmark_descriptor"]
     if full:
       out["landmark/probs"] = landmark
   return out
@@ -141,12 +128,13 @@ def bucket_sizes(batch_size: int) -> tuple[int, ...]:
   return (*sizes, batch_size)
 
 
-def landmark_names_of(path: str) -> dict[int, str]:
+def landmark_names_of(path: workdir_lib.PathLike) -> dict[int, str]:
   """Readable names by GLDv2 landmark id from a `landmark_ids.csv` with a `category` column."""
   names = {}
-  if not os.path.exists(path):
+  path = epath.Path(path)
+  if not path.exists():
     return names
-  with open(path, encoding="utf-8", newline="") as f:
+  with path.open() as f:
     for row in csv.DictReader(f):
       category = (row.get("category") or "").strip()
       original = row.get("original_landmark_id") or row.get("landmark_id")
@@ -221,14 +209,14 @@ class Predictor:
         landmark_threshold, five_crop).
     """
     run = restore.load_trained_run(workdir, data_dir, step)
-    card = model_card.load_model_card(workdir, run.config, run.data_dir, run.step)
+    card = model_card.load_model_card(run.workdir, run.config, run.data_dir, run.step)
     names = {}
     if run.landmark_ids is not None:
-      names = landmark_names_of(restore.landmark_ids_path(run.config, workdir, run.data_dir))
-    index = landmark_index.LandmarkIndex.load_if_built(workdir, run.data_dir, run.step)
+      names = landmark_names_of(restore.landmark_ids_path(run.config, run.workdir, run.data_dir))
+    index = landmark_index.LandmarkIndex.load_if_built(run.workdir, run.data_dir, run.step)
     scorer = None
     if locsens is not False and run.vocabulary is not None:
-      scorer = load_tag_ranker(workdir if locsens is None else locsens,
+      scorer = load_tag_ranker(run.workdir if locsens is None else locsens,
                                required=locsens is not None, tags=run.vocabulary.tags)
     return cls(run.graphdef, run.state["params"], run.state["rest"],
                image_size=run.config.image_size, tree=run.tree,
@@ -377,16 +365,9 @@ class Predictor:
     return self._tokens[partition.name]
 
   def _coarse_tokens(self, partition) -> list[str]:
-    """Cell tokens cut to at most COARSE_MAX_LEVEL: a small "coarsest" cell (few training
-    photos) must not give a fine location away through its token."""
     key = ("coarse", partition.name)
     if key not in self._tokens:
-      ids = partition.cell_ids
-      levels = s2.cell_levels(ids)
-      cut = ids.copy()
-      deep = levels > COARSE_MAX_LEVEL
-      cut[deep] = s2.cell_parents(ids[deep], COARSE_MAX_LEVEL)
-      self._tokens[key] = s2.cell_ids_to_tokens(cut)
+      self._tokens[key] = s2.cell_ids_to_tokens(coarse_lib.cell_ids(partition.cell_ids))
     return self._tokens[key]
 
   def _places(self, out, coarse: bool, online_names: bool) -> list[list[Place]]:
@@ -397,7 +378,7 @@ class Predictor:
     classes, probs = out[f"{prefix}/classes_top"], out[f"{prefix}/probs_top"]
     lat, lon = part.latitudes[classes], part.longitudes[classes]
     if coarse:
-      lat, lon = np.round(lat, COARSE_DECIMALS), np.round(lon, COARSE_DECIMALS)
+      lat, lon = coarse_lib.round_coordinates(lat, lon)
     names = gazetteer_lib.default_gazetteer().lookup(lat.ravel(), lon.ravel())
     tokens = self._coarse_tokens(part) if coarse else self._cell_tokens(part)
     places = []
@@ -480,7 +461,6 @@ class Predictor:
     km = (float(distance.great_circle_km(lat, lon, places[0].latitude, places[0].longitude))
           if places else None)
     if coarse:  # the photo's own position is as sensitive as the prediction
-      lat, lon = round(lat, COARSE_DECIMALS), round(lon, COARSE_DECIMALS)
+      lat, lon = coarse_lib.round_coordinates(lat, lon)
       km = None if km is None else float(round(km, -1))
     return TrueLocation(lat, lon, source, km)
-

@@ -1,2 +1,3 @@
-"""The spine every training stage shares: state, checkpoints, sharding, optimizers, metrics,
-multi-host set-up, host memory, and restoring a finished run."""
+"""The spine every training stage shares: the config base (every key and its default), state,
+checkpoints, sharding, optimizers, metrics, multi-host set-up, host memory, and restoring a
+finished run."""

@@ -11,6 +11,7 @@ from typing import Any
 
 import grain
 import orbax.checkpoint as ocp
+from etils import epath
 
 
 class Checkpointer:
@@ -21,8 +22,9 @@ class Checkpointer:
     options = ocp.CheckpointManagerOptions(save_interval_steps=save_every_steps,
                                            max_to_keep=keep,
                                            enable_async_checkpointing=async_save)
+    directory = epath.Path(directory)
     self.manager = ocp.CheckpointManager(
-        os.path.abspath(os.fspath(directory)), options=options,
+        directory if "://" in str(directory) else directory.absolute(), options=options,
         item_names=("state", "data_iter", "meta"))
 
   def latest_step(self) -> int | None:
@@ -44,6 +46,14 @@ class Checkpointer:
       items["data_iter"] = grain.checkpoint.CheckpointRestore(data_iter)
     restored = self.manager.restore(step, args=ocp.args.Composite(**items))
     return restored["state"], restored["meta"]
+
+  def restore_model(self, step: int, abstract_model: Any) -> Any:
+    """Only the parts of the state in `abstract_model` (e.g. parameters and statistics, not the
+    optimizer's): the rest is never read."""
+    restore_args = ocp.checkpoint_utils.construct_restore_args(abstract_model)
+    restored = self.manager.restore(step, args=ocp.args.Composite(state=ocp.args.PyTreeRestore(
+        abstract_model, restore_args=restore_args, partial_restore=True)))
+    return restored["state"]
 
   def wait(self) -> None:
     """Blocks until async saves are on disk (before exiting or reading them)."""

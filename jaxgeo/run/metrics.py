@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -16,6 +15,8 @@ import jax
 import numpy as np
 import tqdm
 from tensorboardX import SummaryWriter
+
+from jaxgeo.run import workdir as workdir_lib
 
 
 def tensorboard_tag(name: str) -> str:
@@ -27,11 +28,14 @@ def tensorboard_tag(name: str) -> str:
 class MetricWriter:
   """Writes scalars to `<workdir>/metrics.jsonl` and TensorBoard (`<workdir>/tensorboard`)."""
 
-  def __init__(self, workdir: str):
+  def __init__(self, workdir: workdir_lib.PathLike | workdir_lib.Workdir):
     self.enabled = jax.process_index() == 0
     if self.enabled:
-      self.jsonl = open(os.path.join(workdir, "metrics.jsonl"), "a", encoding="utf-8")
-      self.tensorboard = SummaryWriter(os.path.join(workdir, "tensorboard"))
+      workdir = workdir_lib.Workdir(workdir)
+      self.jsonl = workdir_lib.open_for_append(workdir.metrics)
+      # tensorboardX writes to buckets itself (gs:// through google-cloud-storage).
+      self.tensorboard = SummaryWriter(str(workdir.tensorboard))
+
 
   def write(self, step: int, scalars: Mapping[str, float]) -> None:
     if not self.enabled:

@@ -15,8 +15,7 @@ import optax
 
 def steps_of(config: ml_collections.ConfigDict, name: str, steps_per_epoch: int) -> int:
   """`config.<name>_steps`, or `config.<name>_epochs` times the steps per epoch."""
-  steps = config.get(f"{name}_steps")
-  epochs = config.get(f"{name}_epochs")
+  steps, epochs = config[f"{name}_steps"], config[f"{name}_epochs"]
   if steps is not None and epochs is not None:
     raise ValueError(f"Set only one of {name}_steps and {name}_epochs (got {steps}, {epochs}).")
   if steps is not None:
@@ -27,32 +26,33 @@ def steps_of(config: ml_collections.ConfigDict, name: str, steps_per_epoch: int)
 
 
 def _boundaries(config: ml_collections.ConfigDict, steps_per_epoch: int) -> Sequence[int]:
-  if config.get("decay_steps") is not None:
+  if config.decay_steps is not None:
     return [int(s) for s in config.decay_steps]
-  return [int(round(e * steps_per_epoch)) for e in config.get("decay_epochs", ())]
+  return [int(round(e * steps_per_epoch)) for e in config.decay_epochs]
 
 
 def make_learning_rate_schedule(config: ml_collections.ConfigDict,
                                 steps_per_epoch: int, total_steps: int) -> optax.Schedule:
   """Linear warm-up, then `constant`, `step` (times `decay_factor` at each boundary) or `cosine`.
 
-  Keys: `learning_rate`, `schedule`, `warmup_steps`/`warmup_epochs` (optional),
-  `decay_steps`/`decay_epochs` and `decay_factor` (step), `min_learning_rate` (cosine).
+  Keys (jaxgeo.run.config_base has their defaults): `learning_rate`, `schedule`,
+  `warmup_steps`/`warmup_epochs` (None: no warm-up), `decay_steps`/`decay_epochs` and
+  `decay_factor` (step), `min_learning_rate` (cosine).
   """
   base = config.learning_rate
   warmup = 0
-  if config.get("warmup_steps") is not None or config.get("warmup_epochs") is not None:
+  if config.warmup_steps is not None or config.warmup_epochs is not None:
     warmup = steps_of(config, "warmup", steps_per_epoch)
   if config.schedule == "constant":
     after = optax.constant_schedule(base)
   elif config.schedule == "step":
     boundaries = [b - warmup for b in _boundaries(config, steps_per_epoch) if b > warmup]
     after = optax.piecewise_constant_schedule(
-        base, {b: config.get("decay_factor", 0.5) for b in boundaries})
+        base, {b: config.decay_factor for b in boundaries})
   elif config.schedule == "cosine":
     after = optax.cosine_decay_schedule(
         base, max(1, total_steps - warmup),
-        alpha=config.get("min_learning_rate", 0.0) / base if base else 0.0)
+        alpha=config.min_learning_rate / base if base else 0.0)
   else:
     raise ValueError(f"config.optim.schedule is {config.schedule!r}; use constant, step or "
                      "cosine.")
@@ -68,12 +68,10 @@ def make_optimizer(config: ml_collections.ConfigDict,
   Weight decay is added to the gradients of every parameter, as PyTorch's SGD does (what the
   GeoEstimation and DeepLocation recipes used).
   """
-  clip = [optax.clip_by_global_norm(config.grad_clip_norm)] if config.get(
-      "grad_clip_norm") else []
+  clip = [optax.clip_by_global_norm(config.grad_clip_norm)] if config.grad_clip_norm else []
   if config.optimizer == "sgd":
-    return optax.chain(*clip, optax.add_decayed_weights(config.get("weight_decay", 0.0)),
-                       optax.sgd(schedule, momentum=config.get("momentum", 0.9),
-                                 nesterov=config.get("nesterov", False)))
+    return optax.chain(*clip, optax.add_decayed_weights(config.weight_decay),
+                       optax.sgd(schedule, momentum=config.momentum, nesterov=config.nesterov))
   if config.optimizer == "adamw":
-    return optax.chain(*clip, optax.adamw(schedule, weight_decay=config.get("weight_decay", 0.0)))
+    return optax.chain(*clip, optax.adamw(schedule, weight_decay=config.weight_decay))
   raise ValueError(f"config.optim.optimizer is {config.optimizer!r}; use sgd or adamw.")

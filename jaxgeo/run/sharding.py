@@ -18,8 +18,7 @@ BATCH_AXES = ("data", "fsdp")
 def make_mesh(config: ml_collections.ConfigDict, devices=None) -> Mesh:
   """A (data, fsdp) mesh over all devices (or `devices`); `data: -1` takes what `fsdp` leaves."""
   num_devices = len(devices) if devices is not None else jax.device_count()
-  fsdp = config.get("fsdp", 1)
-  data = config.get("data", -1)
+  fsdp, data = config.fsdp, config.data
   if data == -1:
     data = num_devices // fsdp
   if data * fsdp != num_devices:

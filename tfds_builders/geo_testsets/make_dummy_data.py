@@ -27,16 +27,18 @@ import tempfile
 
 from jaxgeo.data.raw import images, yfcc
 from jaxgeo.toy_world import generator
+from jaxgeo.toy_world.config import ToyWorldConfig
+from jaxgeo.toy_world.formats.rows import PLACES365_HEADER, PLACES365_HEADER_2018
 
 DUMMY_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "dummy_data")
-_PLACES_HEADER = ",".join(generator.PLACES365_HEADER)
-_PLACES_HEADER_2018 = ",".join(generator.PLACES365_HEADER_2018)
+_PLACES_HEADER = ",".join(PLACES365_HEADER)
+_PLACES_HEADER_2018 = ",".join(PLACES365_HEADER_2018)
 _LAT, _LON = 2, 3  # columns of the values of the places365 CSV (whatever the header says)
 _YFCC_LON, _YFCC_LAT, _YFCC_MARKER = 12, 13, 24  # columns of the 25-column YFCC100M layout
 
 
 def _toy_world(out: str, seed: int, num_test_photos: int, num_yfcc4k_photos: int) -> None:
-  config = generator.ToyWorldConfig(
+  config = ToyWorldConfig(
       seed=seed, num_train_photos=1, num_test_photos=num_test_photos,
       num_yfcc4k_photos=num_yfcc4k_photos, image_size=48, num_landmarks=2,
       gldv2_train_per_landmark=1, gldv2_index_per_landmark=1, gldv2_test_photos=1,

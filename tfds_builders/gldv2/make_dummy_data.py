@@ -33,9 +33,10 @@ import tarfile
 import tempfile
 
 from jaxgeo.toy_world import generator
+from jaxgeo.toy_world.config import ToyWorldConfig
 
 DUMMY_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "dummy_data")
-TOY_CONFIG = generator.ToyWorldConfig(
+TOY_CONFIG = ToyWorldConfig(
     seed=0, num_train_photos=20, num_test_photos=1, num_yfcc4k_photos=1, image_size=48,
     num_landmarks=5, gldv2_train_per_landmark=4, gldv2_index_per_landmark=2,
     gldv2_test_photos=8, gldv2_ignored_fraction=0.0, bad_fraction=0.0, mp16=False)

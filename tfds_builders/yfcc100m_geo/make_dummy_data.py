@@ -2,8 +2,8 @@ r"""Regenerates dummy_data/: a few YFCC100M and MP-16 records in their official 
 
   python tfds_builders/yfcc100m_geo/make_dummy_data.py
 
-The records come from a tiny toy world (jaxgeo.toy_world.generator: 12 good photos and one bad row of
-each kind: no GPS, out-of-range coordinates, video, missing, empty and corrupt image), plus
+The records come from a tiny toy world (jaxgeo.toy_world.generator: 12 good photos and one bad
+row of each kind: no GPS, out-of-range coordinates, video, missing, empty and corrupt image), plus
 hand-made cases the toy world does not make: a second metadata part compressed with bz2 holding a
 duplicated photo, a CMYK JPEG and a PNG saved as .jpg (both converted, not skipped); for MP-16, a
 meta row with bad coordinates and a shard record whose id has no meta row.
@@ -21,6 +21,7 @@ from PIL import Image
 
 from jaxgeo.data.raw import images, yfcc
 from jaxgeo.toy_world import generator
+from jaxgeo.toy_world.config import ToyWorldConfig
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "dummy_data")
@@ -77,7 +78,7 @@ def _extra_rows(template: str) -> tuple[list[str], dict[str, bytes]]:
 def main() -> None:
   with tempfile.TemporaryDirectory() as tmp:
     world = os.path.join(tmp, "world")
-    generator.generate_toy_world(world, generator.ToyWorldConfig(
+    generator.generate_toy_world(world, ToyWorldConfig(
         num_train_photos=12, num_test_photos=2, num_yfcc4k_photos=2, num_landmarks=2,
         image_size=48, gldv2_train_per_landmark=2, gldv2_index_per_landmark=1,
         gldv2_test_photos=2), num_workers=1)

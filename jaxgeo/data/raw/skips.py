@@ -13,6 +13,9 @@ import os
 from typing import Any
 
 from absl import logging
+from etils import epath
+
+from jaxgeo.data import vocab
 
 REPORT_FILE = "build_report.json"
 
@@ -47,14 +50,10 @@ class SkipCounter:
 def write_split_report(data_dir: str | os.PathLike, split: str, counts: dict[str, Any]) -> None:
   """Adds one split's counts (or another section's, e.g. a CSV read before the splits) to
   `<data_dir>/build_report.json`, and logs them."""
-  path = os.path.join(os.fspath(data_dir), REPORT_FILE)
-  report = {}
-  if os.path.exists(path):
-    with open(path) as f:
-      report = json.load(f)
+  path = epath.Path(data_dir) / REPORT_FILE
+  report = json.loads(path.read_text()) if path.exists() else {}
   report[split] = counts
-  with open(path, "w") as f:
-    json.dump(report, f, indent=2, sort_keys=True)
+  path.write_text(json.dumps(report, indent=2, sort_keys=True))
   skipped = counts.get("skipped", {})
   logging.info("Build report, split %s: kept %d, skipped %d %s -> %s", split, counts["kept"],
                sum(skipped.values()), skipped, path)
@@ -79,7 +78,7 @@ def require_examples(counter: SkipCounter, dataset: str, split: str,
           f"({', '.join(f'{r}: {n}' for r, n in sorted(counter.skipped.items()))})" if total
           else "no record of the input falls in it")
   raise EmptySplitError(f"{dataset}: split {split!r} would be empty: {what}. {hint} (Build "
-                        f"report: {os.path.join(os.fspath(data_dir), REPORT_FILE)})")
+                        f"report: {epath.Path(data_dir) / REPORT_FILE})")
 
 
 def validation_hint(dataset: str, config: dict[str, Any], fraction: float) -> str:
@@ -93,18 +92,16 @@ def validation_hint(dataset: str, config: dict[str, Any], fraction: float) -> st
 
 
 def write_tag_counts(data_dir: str | os.PathLike, split: str,
-                     counts: collections.Counter[str] | dict[str, int]) -> str:
+                     counts: collections.Counter[str] | dict[str, int]) -> epath.Path:
   """Writes `tag_counts_<split>.tsv` (tag, photos carrying it), most frequent first.
 
   Counted while building, so a tag vocabulary needs no second pass over millions of photos.
   """
-  path = os.path.join(os.fspath(data_dir), f"tag_counts_{split}.tsv")
-  with open(path, "w", encoding="utf-8") as f:
-    for tag, count in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
-      f.write(f"{tag}\t{count}\n")
+  path = vocab.tag_counts_path(data_dir, split)
+  path.write_text("".join(f"{tag}\t{count}\n" for tag, count in
+                          sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))))
   return path
 
 
 def read_report(data_dir: str | os.PathLike) -> dict[str, Any]:
-  with open(os.path.join(os.fspath(data_dir), REPORT_FILE)) as f:
-    return json.load(f)
+  return json.loads((epath.Path(data_dir) / REPORT_FILE).read_text())

@@ -20,12 +20,13 @@ from jaxgeo.data import pipeline, transforms, vocab
 from jaxgeo.data.raw import images as images_lib
 from jaxgeo.geo import gazetteer, s2
 from jaxgeo.locsens import ranking, scorer as scorer_lib
-from jaxgeo.predict import answers, cli, landmark_index, model_card, predictor as predictor_lib
+from jaxgeo.predict import answers, cli, coarse, landmark_index, model_card
+from jaxgeo.predict import predictor as predictor_lib
 from jaxgeo.predict.photos import load_photo
-from jaxgeo.toy_world import generator
-from photo_files import heic_with_gps
+from jaxgeo.toy_world import catalogue
+from tests.photo_files import heic_with_gps
 
-REPO = pathlib.Path(__file__).resolve().parent.parent
+REPO = pathlib.Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +83,7 @@ def test_distributions_sum_to_one_and_hierarchy_is_the_product_rule(predictor, t
 
 
 def test_forward_agrees_with_the_model(predictor, toy_photos):
-  """predictor_lib.forward runs the heads itself (to also get the GeM descriptor): same logits."""
+  """The Predictor reads the model's `predict`: the distributions of training's logits."""
   model = nnx.merge(predictor.graphdef, predictor.params, predictor.rest, copy=True)
   model.eval()
   pixels = np.stack([transforms.eval_crops(load_photo(p).image, predictor.image_size)
@@ -152,10 +153,10 @@ def test_batches_of_any_size_give_the_same_answers_without_recompiling(predictor
 
 def test_place_names_of_the_toy_cities():
   """The toy world's cities are real: the offline gazetteer names them (no network)."""
-  names = gazetteer.default_gazetteer().lookup([c.lat for c in generator.CITIES],
-                                                [c.lon for c in generator.CITIES])
+  names = gazetteer.default_gazetteer().lookup([c.lat for c in catalogue.CITIES],
+                                                [c.lon for c in catalogue.CITIES])
   assert all(n.label and n.country for n in names)
-  by_city = dict(zip((c.name for c in generator.CITIES), names))
+  by_city = dict(zip((c.name for c in catalogue.CITIES), names))
   assert by_city["Paris"].label == "Paris, France"
   assert by_city["London"].label == "London, United Kingdom"
   assert by_city["Tokyo"].label == "Tokyo, Japan"  # not one of its wards
@@ -220,7 +221,7 @@ def test_coarse_mode_hides_fine_coordinates(predictor):
     assert place.partition == coarsest.name
     assert place.latitude == round(place.latitude) and place.longitude == round(place.longitude)
     assert "," not in place.name  # a country, no city
-    assert s2.cell_levels(s2.tokens_to_cell_ids([place.cell]))[0] <= predictor_lib.COARSE_MAX_LEVEL
+    assert s2.cell_levels(s2.tokens_to_cell_ids([place.cell]))[0] <= coarse.MAX_CELL_LEVEL
   assert (p.true_location.latitude, p.true_location.longitude) == (49.0, 2.0)
 
 
@@ -312,8 +313,8 @@ def test_tags_at_without_locsens_keeps_the_tag_head_ranking(predictor, toy_photo
 def test_locsens_ranks_the_tags_for_the_given_exif_or_predicted_place(
     predictor, runlocal_workdir, toy_photos):
   """A LocSens scorer over this run's tag head (small, random weights: the wiring is tested,
-  not the training, which tests/test_locsens*.py cover)."""
-  if (runlocal_workdir / ranking.LOCSENS_DIR).exists():  # the quickstart trains stage 2
+  not the training, which tests/locsens/ covers)."""
+  if (runlocal_workdir / "locsens").exists():  # the quickstart trains stage 2
     assert predictor.tag_ranker is not None
   model = nnx.merge(predictor.graphdef, predictor.params, predictor.rest, copy=True)
   kernel = np.asarray(model.tag_head.classify.kernel[...])

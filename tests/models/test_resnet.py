@@ -1,6 +1,7 @@
 """ResNet backbones: published parameter counts, shapes, BatchNorm modes, bf16, jitted steps.
 
-Equality of outputs with torchvision and Keras on the same weights is in test_weights.py.
+Equality of outputs with torchvision and Keras on the same weights is in
+tests/models/test_pretrained.py.
 """
 
 import functools

@@ -6,11 +6,18 @@ import numpy as np
 import optax
 import pytest
 
-from jaxgeo.run import optim
+from jaxgeo.run import config_base, optim
 
 
 def _config(**kwargs):
-  return ml_collections.ConfigDict(kwargs)
+  """An optimizer section: the base's, but for `kwargs`."""
+  config = config_base.base().optim
+  config.update(kwargs)
+  return config
+
+
+def _durations(**kwargs):
+  return ml_collections.ConfigDict({"train_steps": None, "train_epochs": None, **kwargs})
 
 
 def test_geoestimation_step_schedule_halves_at_epochs():
@@ -34,12 +41,12 @@ def test_cosine_with_warmup():
 
 
 def test_steps_or_epochs():
-  assert optim.steps_of(_config(train_epochs=2.5), "train", 40) == 100
-  assert optim.steps_of(_config(train_steps=7), "train", 40) == 7
+  assert optim.steps_of(_durations(train_epochs=2.5), "train", 40) == 100
+  assert optim.steps_of(_durations(train_steps=7), "train", 40) == 7
   with pytest.raises(ValueError, match="only one of train_steps and train_epochs"):
-    optim.steps_of(_config(train_steps=7, train_epochs=1), "train", 40)
+    optim.steps_of(_durations(train_steps=7, train_epochs=1), "train", 40)
   with pytest.raises(ValueError, match="Set train_steps or train_epochs"):
-    optim.steps_of(_config(), "train", 40)
+    optim.steps_of(_durations(), "train", 40)
 
 
 def test_sgd_momentum_and_weight_decay_match_the_formula():

@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
-REPO = pathlib.Path(__file__).resolve().parent.parent
+REPO = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from demo import privacy, uploads, world_map
+from jaxgeo.predict import coarse
 
 EXAMPLES = REPO / "demo" / "examples"
 
@@ -93,7 +94,7 @@ def test_regional_view_and_clicks(no_network):
 
 
 def test_coarse_region_drawn(no_network):
-  south, west, north, east = privacy.coarse_box(48.8566, 2.3522)
+  south, west, north, east = coarse.box(48.8566, 2.3522)
   rendered = world_map.render_map(
       regions=[world_map.Region(south, west, north, east, "prediction", "coarse")], width=720)
   image = np.asarray(rendered.image).astype(int)
@@ -200,15 +201,6 @@ def test_coarse_decisions():
   assert privacy.decide(0, coarse=True).coarse
   # Share link and a face: both reasons are given.
   assert len(privacy.decide(1, share=True).reasons) == 2
-
-
-def test_coarse_box_is_a_fixed_grid_cell():
-  assert privacy.coarse_box(48.8566, 2.3522) == (40.0, 0.0, 50.0, 10.0)
-  assert privacy.coarse_box(-33.86, 151.21) == (-40.0, 150.0, -30.0, 160.0)
-  assert privacy.coarse_box(-0.5, -0.5) == (-10.0, -10.0, 0.0, 0.0)
-  assert privacy.coarse_box(90.0, 180.0) == (80.0, 170.0, 90.0, 180.0)
-  # Two points in the same cell get the same box: the box does not centre on the point.
-  assert privacy.coarse_box(41.0, 1.0) == privacy.coarse_box(49.0, 9.0)
 
 
 def drawn_face(size: int = 240) -> Image.Image:
@@ -320,7 +312,7 @@ def test_command_line_defaults_and_share_forces_coarse():
 
 @pytest.fixture(scope="module")
 def app_url(runlocal_workdir, tmp_path_factory):
-  from demo_server import running_app  # pylint: disable=g-import-not-at-top
+  from tests.demo.demo_server import running_app  # pylint: disable=g-import-not-at-top
   tmp = tmp_path_factory.mktemp("demo_app")
   with running_app(runlocal_workdir, tmp) as url:
     yield url, tmp
@@ -400,7 +392,7 @@ def test_app_refuses_bad_uploads_and_keeps_serving(client, bad_uploads, tmp_path
 
 
 def test_app_reads_iphone_heic_photos_upright_with_their_gps(client, tmp_path, app_url):
-  from photo_files import heic_with_gps  # pylint: disable=g-import-not-at-top
+  from tests.photo_files import heic_with_gps  # pylint: disable=g-import-not-at-top
   data, _ = heic_with_gps(64.1466, -21.9426)  # Reykjavik
   html, (result,) = client.predict([_upload(tmp_path, "IMG_0007.HEIC", data)], "", False,
                                    api_name="/locate")
@@ -506,7 +498,7 @@ _NO_SHARE_LINK = {"GRADIO_SHARE_SERVER_ADDRESS": "127.0.0.1:9", "HTTPS_PROXY": "
 
 @pytest.mark.parametrize("flag", ["--coarse", "--share"])
 def test_coarse_and_share_answer_every_photo_coarsely(runlocal_workdir, tmp_path, flag):
-  from demo_server import running_app  # pylint: disable=g-import-not-at-top
+  from tests.demo.demo_server import running_app  # pylint: disable=g-import-not-at-top
   from gradio_client import Client, handle_file  # pylint: disable=g-import-not-at-top
   photos = sorted(EXAMPLES.glob("*.jpg"))
   with running_app(runlocal_workdir, tmp_path, flag,

@@ -1,6 +1,8 @@
 """Predicted coordinates, ranks and top-k accuracy of the geolocation evaluator."""
 
+import jax
 import jax.numpy as jnp
+
 import numpy as np
 import pytest
 
@@ -32,8 +34,8 @@ def test_predictions_use_class_coordinates_and_the_hierarchy():
   coarse_logits = np.full((1, coarse.num_classes), -5.0)
   coarse_logits[0, tree.parents[paris[1], 0]] = 5.0
   out = geolocation.predicted_coordinates(
-      tree, {f"geo/{coarse.name}": jnp.asarray(coarse_logits),
-             f"geo/{fine.name}": jnp.asarray(fine_logits)})
+      tree, {f"geo/{coarse.name}": jax.nn.log_softmax(jnp.asarray(coarse_logits)),
+             f"geo/{fine.name}": jax.nn.log_softmax(jnp.asarray(fine_logits))})
   assert float(out[fine.name][0][0]) == pytest.approx(fine.latitudes[sydney], abs=1e-4)
   assert float(out[geolocation.HIERARCHY][0][0]) == pytest.approx(fine.latitudes[paris[1]],
                                                                    abs=1e-4)

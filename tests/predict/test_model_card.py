@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import os
 
-import ml_collections
 import pytest
 import tensorflow_datasets as tfds
 
 from jaxgeo.predict import model_card
+from jaxgeo.run import config_base
 from tfds_builders.yfcc100m_geo import yfcc100m_geo_dataset_builder as yfcc_builder
 
 DUMMY = os.path.join(os.path.dirname(yfcc_builder.__file__), "dummy_data")
@@ -34,8 +34,10 @@ def _workdir(tmp_path, toy: bool):
                         "acc@2500km": 0.67, "num_examples": 2997.0},
           "cells_50_5000": {"acc@25km": 0.1, "num_examples": 2997.0}},
       "gldv2/test": {"landmark": {"gap": 0.2512, "top1": 0.5}}}))
-  return ml_collections.ConfigDict({
-      "toy_world": {"enabled": toy, "dir": ""}, "data": {"dir": "", "train": TRAIN}})
+  config = config_base.base()
+  config.toy_world.enabled = toy
+  config.data.train = TRAIN
+  return config
 
 
 def test_card_of_a_real_data_run(tmp_path, data_dir):
@@ -59,7 +61,8 @@ def test_toy_world_card_warns(tmp_path, data_dir):
 
 
 def test_card_without_results_or_data(tmp_path):
-  config = ml_collections.ConfigDict({"data": {"dir": "", "train": "gldv2/train_clean"}})
+  config = config_base.base()
+  config.data.train = "gldv2/train_clean"
   card = model_card.load_model_card(str(tmp_path), config, str(tmp_path / "none"), 5)
   assert card.num_train_photos is None and card.tests == () and card.warning == ""
   assert card.describe() == ("Trained on gldv2/train_clean (size unknown), checkpoint of step 5."

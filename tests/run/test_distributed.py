@@ -17,8 +17,11 @@ import numpy as np
 import portpicker
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+pytestmark = pytest.mark.trains
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), *[os.pardir] * 2))
 NUM_PROCESSES = 2
+
 TIMEOUT_S = 400  # a hung collective fails the test instead of hanging CI
 FINAL = re.compile(r"Final state on process (\d) of 2: step (\d+), last loss (\S+), "
                    r"fingerprint (\w+)\.")

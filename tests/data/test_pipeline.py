@@ -14,6 +14,7 @@ import tensorflow_datasets as tfds
 from jaxgeo.data import pipeline, transforms, vocab
 from jaxgeo.geo import partitions as partitions_lib
 from jaxgeo.toy_world import generator
+from jaxgeo.toy_world.config import ToyWorldConfig
 from tfds_builders.yfcc100m_geo import yfcc100m_geo_dataset_builder as yfcc_builder
 
 NAME = "yfcc100m_geo/yfcc100m_val20"
@@ -23,7 +24,7 @@ NAME = "yfcc100m_geo/yfcc100m_val20"
 def built(tmp_path_factory):
   """A 300-photo toy world, built into ArrayRecord, with partitions and a tag vocabulary."""
   root = tmp_path_factory.mktemp("pipeline")
-  generator.generate_toy_world(root / "world", generator.ToyWorldConfig(
+  generator.generate_toy_world(root / "world", ToyWorldConfig(
       num_train_photos=300, num_test_photos=4, num_yfcc4k_photos=2, num_landmarks=2,
       image_size=64, gldv2_train_per_landmark=2, gldv2_index_per_landmark=1,
       gldv2_test_photos=2), num_workers=1)
@@ -237,8 +238,9 @@ def test_vocabulary_drops_most_frequent_and_numeric_tags(tmp_path):
 def test_built_data_sets_are_found_through_tfds(built):
   data_dir = built["data_dir"]
   folder = pipeline.dataset_dir(NAME, data_dir)
-  assert folder == os.path.join(data_dir, "yfcc100m_geo", "yfcc100m_val20", "1.0.0")
-  assert os.path.exists(os.path.join(folder, "tag_counts_train.tsv"))
+  assert str(folder) == os.path.join(data_dir, "yfcc100m_geo", "yfcc100m_val20", "1.0.0")
+  assert vocab.tag_counts_path(folder) == folder / "tag_counts_train.tsv"
+  assert vocab.tag_counts_path(folder).exists()
   assert pipeline.split_size(NAME, "train", data_dir) == len(
       pipeline.open_split(NAME, "train", data_dir))
   with pytest.raises(FileNotFoundError, match="Built data set yfcc100m_geo/mp16 not found in "):

@@ -45,7 +45,29 @@ def test_state_iterator_and_meta_round_trip(tmp_path):
   ckpt.close()
 
 
+def test_a_model_is_restored_without_its_optimizer(tmp_path):
+  """Prediction reads parameters and statistics only: the optimizer state stays on disk."""
+  mesh = sharding.make_mesh(ml_collections.ConfigDict({"data": 8, "fsdp": 1}))
+  params = {"w": jnp.arange(12.0).reshape(3, 4)}
+  state = {"params": params, "rest": {"mean": jnp.ones(4)},
+           "opt_state": {"momentum": jnp.full((3, 4), 9.0)}, "step": jnp.int32(5)}
+  ckpt = checkpointing.Checkpointer(tmp_path, save_every_steps=1, async_save=False)
+  ckpt.save(5, state, None, {"step": 5})
+  ckpt.close()
+  replicated = sharding.replicated(mesh)
+  abstract = {"params": {"w": jax.ShapeDtypeStruct((3, 4), jnp.float32, sharding=replicated)},
+              "rest": {"mean": jax.ShapeDtypeStruct((4,), jnp.float32, sharding=replicated)}}
+  again = checkpointing.Checkpointer(tmp_path, save_every_steps=1)
+  model = again.restore_model(5, abstract)
+  again.close()
+  assert sorted(model) == ["params", "rest"]
+  np.testing.assert_array_equal(model["params"]["w"], params["w"])
+  np.testing.assert_array_equal(model["rest"]["mean"], np.ones(4))
+  assert model["params"]["w"].sharding == replicated
+
+
 def test_retention_keeps_the_last_checkpoints(tmp_path):
+
   ckpt = checkpointing.Checkpointer(tmp_path, save_every_steps=2, keep=2, async_save=False)
   for step in range(1, 9):
     ckpt.save(step, {"x": jnp.float32(step)}, None, {})

@@ -1,4 +1,5 @@
-"""Starts `python demo/app.py` in a subprocess on a free local port, as a user would (test helper)."""
+"""Starts `python demo/app.py` in a subprocess on a free local port, as a user would (a test
+helper)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import sys
 import time
 from collections.abc import Iterator
 
-REPO = pathlib.Path(__file__).resolve().parent.parent
+REPO = pathlib.Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 300
 STOP_TIMEOUT_S = 120  # generous: CI machines are busy
 

@@ -18,9 +18,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from jaxgeo.toy_world import generator
+from jaxgeo.toy_world import catalogue, generator, sampling
+from jaxgeo.toy_world.config import BAD_KINDS, ToyWorldConfig
+from jaxgeo.toy_world.formats import yfcc100m
 
-SMALL = generator.ToyWorldConfig(
+SMALL = ToyWorldConfig(
     seed=3, num_train_photos=600, num_test_photos=50, num_yfcc4k_photos=30, image_size=64,
     num_landmarks=10, gldv2_train_per_landmark=8, gldv2_index_per_landmark=3,
     gldv2_test_photos=40, bad_fraction=0.02)
@@ -31,7 +33,7 @@ SHARD = 256  # smaller MP-16 shards, so the small world has several
 def world(tmp_path_factory):
   root = str(tmp_path_factory.mktemp("toy"))
   with pytest.MonkeyPatch.context() as mp:
-    mp.setattr(generator, "MP16_SHARD_SIZE", SHARD)
+    mp.setattr(yfcc100m, "MP16_SHARD_SIZE", SHARD)
     manifest = generator.generate_toy_world(root, SMALL, num_workers=1)
   return root, manifest
 
@@ -83,7 +85,7 @@ def test_yfcc100m_columns(world):
   root, manifest = world
   rows = _yfcc_rows(os.path.join(root, "yfcc100m", "yfcc100m_dataset"))
   assert len(rows) == manifest["counts"]["yfcc100m_rows"] == 600 + 6 * 14
-  assert manifest["counts"]["yfcc100m_bad_per_kind"] == {k: 14 for k in generator.BAD_KINDS}
+  assert manifest["counts"]["yfcc100m_bad_per_kind"] == {k: 14 for k in BAD_KINDS}
   assert all(len(r) == 25 for r in rows)
   assert [int(r[0]) for r in rows] == list(range(len(rows)))
   assert len({r[1] for r in rows}) == len(rows)
@@ -113,8 +115,8 @@ def test_yfcc100m_columns(world):
 def test_bad_records_match_manifest(world):
   root, manifest = world
   rows = _yfcc_rows(os.path.join(root, "yfcc100m", "yfcc100m_dataset"))
-  found = {k: [] for k in generator.BAD_KINDS}
-  lines = {k: [] for k in generator.BAD_KINDS}
+  found = {k: [] for k in BAD_KINDS}
+  lines = {k: [] for k in BAD_KINDS}
   good = 0
   for r in rows:
     kind = _classify(root, r)
@@ -126,7 +128,7 @@ def test_bad_records_match_manifest(world):
       found[kind].append(int(r[1]))
       lines[kind].append(int(r[0]))
   assert good == SMALL.num_train_photos
-  for kind in generator.BAD_KINDS:
+  for kind in BAD_KINDS:
     assert found[kind] == manifest["bad_records"][kind]["photo_ids"], kind
     assert lines[kind] == manifest["bad_records"][kind]["line_numbers"], kind
   # Some empty files are 0 bytes, some are < 1 KB stubs.
@@ -338,20 +340,20 @@ def test_tags_depend_on_place(world):
   root, _ = world
   # Tags that only one country's photos may carry.
   owner = {}
-  for country, tags in generator.COUNTRY_TAGS.items():
+  for country, tags in catalogue.COUNTRY_TAGS.items():
     for t in tags:
       owner.setdefault(t, set()).add(country)
-  for c in generator.CITIES:
+  for c in catalogue.CITIES:
     for t in c.local_tags:
       owner.setdefault(t, set()).add(c.country)
-  for region, tags in generator.REGION_TAGS.items():
+  for region, tags in catalogue.REGION_TAGS.items():
     for t in tags:
       owner.setdefault(t, set()).update(
-          c.country for c in generator.CITIES if c.region == region)
+          c.country for c in catalogue.CITIES if c.region == region)
   single = {t: next(iter(cs)) for t, cs in owner.items() if len(cs) == 1}
   assert {"hanami", "outback", "東京"} <= set(single)
   cities_of = {}
-  for c in generator.CITIES:
+  for c in catalogue.CITIES:
     cities_of.setdefault(c.country, []).append(c)
   checked = 0
   for r in _yfcc_rows(os.path.join(root, "yfcc100m", "yfcc100m_dataset")):
@@ -366,14 +368,14 @@ def test_tags_depend_on_place(world):
 
 
 def test_offset_wraps_antimeridian_and_poles():
-  lat, lon = generator._offset(-18.1416, 178.4419, 300.0, math.pi / 2)  # east of Suva
+  lat, lon = sampling.offset(-18.1416, 178.4419, 300.0, math.pi / 2)  # east of Suva
   assert -180 <= lon < -178 and abs(lat + 18.14) < 0.01
-  lat, lon = generator._offset(89.5, 10.0, 200.0, 0.0)  # over the North Pole
+  lat, lon = sampling.offset(89.5, 10.0, 200.0, 0.0)  # over the North Pole
   assert lat < 90 and abs(lon - (-170.0)) < 1e-6
-  assert abs(_km(51.5, 0.0, *generator._offset(51.5, 0.0, 50.0, 1.0)) - 50.0) < 0.5
+  assert abs(_km(51.5, 0.0, *sampling.offset(51.5, 0.0, 50.0, 1.0)) - 50.0) < 0.5
 
 
-TINY = generator.ToyWorldConfig(
+TINY = ToyWorldConfig(
     seed=5, num_train_photos=150, num_test_photos=8, num_yfcc4k_photos=5, image_size=48,
     num_landmarks=5, gldv2_train_per_landmark=4, gldv2_index_per_landmark=2,
     gldv2_test_photos=10)
@@ -397,7 +399,7 @@ def test_determinism(tmp_path):
   assert len(ta) > 150 and ta == tb  # byte-identical whatever the worker count
   a.pop("generation"), b.pop("generation")
   assert a == b
-  generator.generate_toy_world(tmp_path / "c", generator.ToyWorldConfig(
+  generator.generate_toy_world(tmp_path / "c", ToyWorldConfig(
       **{**TINY.__dict__, "seed": 6}), num_workers=1)
   tc = _tree(tmp_path / "c")
   meta = "yfcc100m/yfcc100m_dataset"
@@ -405,7 +407,7 @@ def test_determinism(tmp_path):
   assert not ({v for v in ta.values() if len(v) > 1024}
               & {v for k, v in tc.items() if k.endswith(".jpg")})
   # Regenerating into an earlier world replaces it (no stale files); other folders are refused.
-  generator.generate_toy_world(tmp_path / "a", generator.ToyWorldConfig(
+  generator.generate_toy_world(tmp_path / "a", ToyWorldConfig(
       **{**TINY.__dict__, "seed": 6}), num_workers=1)
   assert _tree(tmp_path / "a") == tc
   (tmp_path / "d").mkdir()
@@ -416,10 +418,10 @@ def test_determinism(tmp_path):
 
 def test_config_validation():
   with pytest.raises(ValueError, match="num_landmarks"):
-    generator.ToyWorldConfig(num_landmarks=len(generator.LANDMARKS) + 1).validate()
+    ToyWorldConfig(num_landmarks=len(catalogue.LANDMARKS) + 1).validate()
   with pytest.raises(ValueError, match="bad_fraction"):
-    generator.ToyWorldConfig(bad_fraction=0.5).validate()
-  assert generator.ToyWorldConfig().num_bad_per_kind == 455  # 2% of 22,730 rows
+    ToyWorldConfig(bad_fraction=0.5).validate()
+  assert ToyWorldConfig().num_bad_per_kind == 455  # 2% of 22,730 rows
 
 
 def test_cli(tmp_path):

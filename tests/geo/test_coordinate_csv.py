@@ -28,7 +28,7 @@ AMBIGUOUS = {
     "colosseum.jpg": (41.890210, 12.492231),
     "brandenburg_gate.jpg": (52.516275, 13.377704),
 }
-REPO = pathlib.Path(__file__).resolve().parent.parent
+REPO = pathlib.Path(__file__).resolve().parents[2]
 REST = "1,4,92,0.0344,0.8299,0.1356"  # scene columns, as in GeoEstimation's files
 
 

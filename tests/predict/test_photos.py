@@ -12,7 +12,7 @@ import pytest
 
 from jaxgeo.data.raw import images as images_lib
 from jaxgeo.predict import photos
-from photo_files import heic_with_gps
+from tests.photo_files import heic_with_gps
 
 def test_heic_decodes_upright_with_its_gps():
   data, upright = heic_with_gps(51.5007, -0.1246)  # Big Ben

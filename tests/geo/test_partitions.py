@@ -166,7 +166,7 @@ def test_csv_errors_name_the_problem(tmp_path):
 
 def test_read_coordinates_skips_and_counts_bad_rows(tmp_path):
   # One value beyond 90 in each column (91.0, 151.2): the values cannot say which holds the
-  # latitudes (tests/test_coordinate_csv.py), so this file's order is given.
+  # latitudes (tests/geo/test_coordinate_csv.py), so this file's order is given.
   path = tmp_path / "meta.csv"
   path.write_text(
       "IMG_ID,AUTHOR,LAT,LON,S3_Label\n"

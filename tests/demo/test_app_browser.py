@@ -15,7 +15,7 @@ import sys
 
 import pytest
 
-REPO = pathlib.Path(__file__).resolve().parent.parent
+REPO = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 EXAMPLES = REPO / "demo" / "examples"
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
@@ -44,7 +44,7 @@ def test_upload_in_the_browser_shows_the_place(runlocal_workdir, tmp_path_factor
   if browser_path is None:
     pytest.skip("no chromium binary on PATH (tried " + ", ".join(BROWSERS) + "): "
                 "`make test` installs it with `apt-get install -y chromium` when run as root")
-  from demo_server import running_app  # pylint: disable=g-import-not-at-top
+  from tests.demo.demo_server import running_app  # pylint: disable=g-import-not-at-top
 
   tmp = tmp_path_factory.mktemp("demo_browser")
   screenshot = tmp / "demo_upload.png"
