@@ -20,7 +20,7 @@ from flax import nnx
 from jaxgeo import evaluate as evaluate_lib, prepare
 from jaxgeo.data import pipeline, vocab as vocab_lib
 from jaxgeo.geo import hierarchy as hierarchy_lib, partitions as partitions_lib
-from jaxgeo.models import pretrained
+from jaxgeo.models import backbones
 from jaxgeo.run import checkpointing, distributed, metrics as metrics_lib
 from jaxgeo.run import optim, restore, sharding, state as state_lib, workdir as workdir_lib
 
@@ -84,11 +84,12 @@ def train_step(state: State, batch: dict[str, jax.Array], *, graphdef: nnx.Graph
 
 def load_pretrained(graphdef: nnx.GraphDef, state: State, path: str,
                     tx: optax.GradientTransformation) -> State:
-  """Loads ImageNet backbone weights (torchvision/timm or Keras v2 files) into a fresh state."""
+  """Loads pretrained backbone weights (ResNets: torchvision/timm or Keras v2 files; ViTs: CLIP
+  or SigLIP image towers) into a fresh state."""
   model = nnx.merge(graphdef, state["params"], state["rest"])
-  report = pretrained.load_pretrained(model.backbone, path)
-  logging.info("Pretrained backbone from %s: %d arrays loaded, skipped %s.", path,
-               len(report.loaded), list(report.skipped))
+  report = backbones.load_weights(model.backbone, path)
+  logging.info("Pretrained backbone from %s: %d arrays loaded, %d entries skipped (%s).", path,
+               len(report.loaded), len(report.skipped), ", ".join(report.skipped[:10]))
   _, params, rest = nnx.split(model, nnx.Param, ...)
   return {**state, "params": params, "rest": rest, "opt_state": tx.init(params)}
 

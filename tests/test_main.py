@@ -230,3 +230,25 @@ def test_unknown_config_argument(tmp_path):
   assert result.stderr.strip() == (
       "error: configs/quickstart.py has no config argument 'fast' (in 'fast'); its arguments: "
       "runlocal (default False).")  # the message alone, no traceback
+
+
+@pytest.mark.trains
+def test_a_tiny_vit_trains_and_predicts_end_to_end(runlocal_workdir, tmp_path):
+  """configs/toy_vit.py:runlocal: the same stages, heads, evaluations and LocSens on a ViT; the
+  Predictor answers from its workdir as from a ResNet's."""
+  workdir = runlocal_workdir
+  result = _run_main("--config", "configs/toy_vit.py:runlocal", "--workdir", str(tmp_path),
+                     f"--config.toy_world.dir={workdir / 'toy_world'}",
+                     f"--config.data.dir={workdir / 'tfds'}")
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert re.search(r"Model vit_tiny: 0\.\d+M parameters", result.stderr)
+  summary = json.loads((tmp_path / "summary.json").read_text())
+  hierarchy = summary["results"]["geo_testsets/im2gps3k"]["hierarchy"]
+  assert 0 <= hierarchy["acc@25km"] <= hierarchy["acc@2500km"] <= 1
+  assert 0 <= summary["results"]["gldv2/test"]["landmark"]["gap"] <= 1
+  assert set(summary["locsens"]) == {"tagging", "retrieval"}
+  from jaxgeo.predict import predictor as predictor_lib  # pylint: disable=g-import-not-at-top
+  predictor = predictor_lib.Predictor.from_workdir(str(tmp_path), data_dir=str(workdir / "tfds"))
+  photo = sorted((workdir / "toy_world" / "im2gps3k" / "images").glob("*.jpg"))[0]
+  answer = predictor.predict(str(photo))
+  assert answer.places and -90 <= answer.places[0].latitude <= 90

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import ml_collections
 from flax import nnx
 
-from jaxgeo.models import heads, pretrained, resnet
+from jaxgeo.models import backbones, heads
 
 
 class Geolocator(nnx.Module):
@@ -20,28 +20,27 @@ class Geolocator(nnx.Module):
   `num_landmarks > 0`.
   """
 
-  def __init__(self, backbone: str, num_classes: Mapping[str, int], *,
+  def __init__(self, backbone: str, num_classes: Mapping[str, int], *, image_size: int = 224,
                vocabulary_size: int = 0, num_landmarks: int = 0, tag_embedding_size: int = 300,
                landmark_dropout: float = 0.1, dtype=jnp.float32, rngs: nnx.Rngs):
-    if backbone not in resnet.RESNETS:
-      raise ValueError(f"Unknown backbone {backbone!r}; choose one of {sorted(resnet.RESNETS)}.")
-    self.backbone = resnet.RESNETS[backbone](dtype=dtype, rngs=rngs)
+    self.backbone = backbones.make_backbone(backbone, image_size=image_size, dtype=dtype,
+                                            rngs=rngs)
     width = self.backbone.num_features
     self.geo = heads.GeoHeads(width, num_classes, dtype=dtype, rngs=rngs)
     self.tag_head = (heads.TagHead(width, vocabulary_size, tag_embedding_size, dtype=dtype,
                                    rngs=rngs) if vocabulary_size else None)
-    self.landmark_head = (heads.LandmarkHead(width, num_landmarks, landmark_dropout,
-                                             dtype=dtype, rngs=rngs) if num_landmarks else None)
+    # The landmark head GeM-pools the feature map (a ViT's patch tokens).
+    self.landmark_head = (heads.LandmarkHead(self.backbone.map_features, num_landmarks,
+                                             landmark_dropout, dtype=dtype, rngs=rngs)
+                          if num_landmarks else None)
     self.dtype = dtype
     # Input scaling of the weights this backbone family loads (torch: ImageNet mean/std; Keras
-    # v2: [-1, 1]), so pretrained weights see what they were trained on.
-    self.preprocess = pretrained.preprocessing_for(self.backbone)
+    # v2 and SigLIP: [-1, 1]; CLIP: its own), so pretrained weights see what they were trained on.
+    self.preprocess = backbones.preprocessing_for(self.backbone)
 
   def _features(self, images: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """The backbone's feature map and its global average (what the linear heads read)."""
-    feature_map = self.backbone.features(self.preprocess(images, self.dtype))
-    pooled = jnp.mean(feature_map, axis=(1, 2), dtype=jnp.float32).astype(self.dtype)
-    return feature_map, pooled
+    """The backbone's feature map and its pooled embedding (what the linear heads read)."""
+    return self.backbone.encode(self.preprocess(images, self.dtype))
 
   def __call__(self, images: jax.Array,
                dropout_key: jax.Array | None = None) -> dict[str, jax.Array]:
@@ -98,11 +97,13 @@ class Geolocator(nnx.Module):
 
 
 def make_model(config: ml_collections.ConfigDict, num_classes: Mapping[str, int],
-               vocabulary_size: int, num_landmarks: int, seed: int) -> Geolocator:
-  """The model of `config.model` (backbone, dtype, which heads)."""
+               vocabulary_size: int, num_landmarks: int, seed: int,
+               image_size: int = 224) -> Geolocator:
+  """The model of `config.model` (backbone, dtype, which heads) for `image_size` photos (the
+  run's `config.image_size`; a ViT's position table depends on it)."""
   dtype = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}[config.dtype]
   return Geolocator(
-      config.backbone, num_classes,
+      config.backbone, num_classes, image_size=image_size,
       vocabulary_size=vocabulary_size if config.tag_head else 0,
       num_landmarks=num_landmarks if config.landmark_head else 0,
       tag_embedding_size=config.tag_embedding_size,

@@ -123,7 +123,7 @@ def _torch_target(key: str) -> Path | None:
   return ("stages", int(stage) - 1, int(block), module, leaf)
 
 
-def _read_torch_file(path: str) -> Mapping[str, Any]:
+def read_torch_file(path: str) -> Mapping[str, Any]:
   if path.endswith(".safetensors"):
     try:
       from safetensors.numpy import load_file
@@ -139,7 +139,7 @@ def _read_torch_file(path: str) -> Mapping[str, Any]:
   return torch.load(path, map_location="cpu", weights_only=True)
 
 
-def _to_numpy(value: Any) -> np.ndarray:
+def to_numpy(value: Any) -> np.ndarray:
   if hasattr(value, "detach"):  # a torch tensor; bf16/fp16 go through float32 (NumPy lacks bf16)
     value = value.detach().cpu()
     if value.is_floating_point():
@@ -148,7 +148,7 @@ def _to_numpy(value: Any) -> np.ndarray:
   return np.asarray(value)
 
 
-def _unwrap_state_dict(obj: Mapping[str, Any]) -> dict[str, Any]:
+def unwrap_state_dict(obj: Mapping[str, Any]) -> dict[str, Any]:
   """The tensors of a state dict saved bare, under a "state_dict"/"model" key, or from DDP."""
   for key in ("state_dict", "model", "model_state_dict"):
     if key in obj and isinstance(obj[key], Mapping):
@@ -188,8 +188,8 @@ def load_torch_resnet(model: ResNet, path_or_state_dict: str | os.PathLike | Map
     source, raw = "state dict", path_or_state_dict
   else:
     source = os.fspath(path_or_state_dict)
-    raw = _read_torch_file(source)
-  state_dict = _unwrap_state_dict(raw)
+    raw = read_torch_file(source)
+  state_dict = unwrap_state_dict(raw)
 
   arrays: dict[Path, np.ndarray] = {}
   origin: dict[Path, str] = {}
@@ -204,11 +204,12 @@ def load_torch_resnet(model: ResNet, path_or_state_dict: str | os.PathLike | Map
     if target is None:
       unexpected.append(key)
       continue
-    array = _to_numpy(value)
+    array = to_numpy(value)
     if array.ndim == 4:
       array = array.transpose(2, 3, 1, 0)  # OIHW -> HWIO
     arrays[target], origin[target] = array, key
-  return _assign(model, arrays, origin, unexpected, skipped, source)
+  return assign(model, arrays, origin, unexpected, skipped, source,
+                *_describe_resnet(model))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -342,7 +343,8 @@ def load_keras_resnet_v2(model: ResNet, path: str | os.PathLike) -> LoadReport:
       unexpected.append(name)
       continue
     arrays[target], origin[target] = array, name
-  return _assign(model, arrays, origin, unexpected, skipped, source)
+  return assign(model, arrays, origin, unexpected, skipped, source,
+                *_describe_resnet(model))
 
 
 def load_pretrained(model: ResNet, path: str | os.PathLike) -> LoadReport:
@@ -370,9 +372,22 @@ def _listing(title: str, items: list[str], limit: int = 25) -> str:
   return f"  {title} ({len(items)}):\n    {shown}{more}"
 
 
-def _assign(model: ResNet, arrays: dict[Path, np.ndarray], origin: dict[Path, str],
-            unexpected: list[str], skipped: list[str], source: str) -> LoadReport:
-  """Checks that `arrays` covers exactly the model's variables, then writes them in."""
+def _describe_resnet(model: ResNet) -> tuple[str, str]:
+  kind = "pre-activation v2" if model.preact else "v1.5"
+  return (f"a {kind} ResNet with stages {model.stage_sizes} and {model.num_features} features",
+          "Use the jaxgeo model of the checkpoint's depth and family (e.g. ResNet50 for a "
+          "torchvision resnet50, ResNet101V2 for Keras ResNet101V2 weights).")
+
+
+def assign(model: nnx.Module, arrays: dict[Path, np.ndarray], origin: dict[Path, str],
+           unexpected: list[str], skipped: list[str], source: str, describe: str,
+           advice: str) -> LoadReport:
+  """Checks that `arrays` covers exactly the model's variables, then writes them in.
+
+  Strict for every importer: the error lists each model entry the file lacks, each file entry
+  with no place in the model and each shape mismatch, saying what the model is (`describe`) and
+  what to do (`advice`); nothing is written unless everything fits.
+  """
   state = nnx.state(model, nnx.Any(nnx.Param, nnx.BatchStat))
   targets = dict(nnx.to_flat_state(state))
   missing = [_path_str(p) for p in sorted(targets, key=_path_order) if p not in arrays]
@@ -383,16 +398,12 @@ def _assign(model: ResNet, arrays: dict[Path, np.ndarray], origin: dict[Path, st
       f"{tuple(targets[p].shape)}"
       for p in arrays if p in targets and tuple(arrays[p].shape) != tuple(targets[p].shape))
   if missing or unexpected or mismatched:
-    kind = "pre-activation v2" if model.preact else "v1.5"
     problems = [_listing(title, items) for title, items in (
         ("model entries missing from the file", missing),
         ("file entries with no place in the model", unexpected),
         ("shape mismatches", mismatched)) if items]
-    raise WeightsMismatchError(
-        f"Cannot load {source} into a {kind} ResNet with stages {model.stage_sizes} and "
-        f"{model.num_features} features:\n" + "\n".join(problems) +
-        "\nUse the jaxgeo model of the checkpoint's depth and family (e.g. ResNet50 for a "
-        "torchvision resnet50, ResNet101V2 for Keras ResNet101V2 weights).")
+    raise WeightsMismatchError(f"Cannot load {source} into {describe}:\n" +
+                               "\n".join(problems) + f"\n{advice}")
 
   for path, variable in targets.items():
     old = variable.get_value()

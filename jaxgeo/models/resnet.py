@@ -231,6 +231,7 @@ class ResNet(nnx.Module):
     if self.preact:
       self.post_bn = norm(features)
     self.num_features = features
+    self.map_features = features  # channels of the feature map (= the pooled width)
 
   def features(self, x: jax.Array) -> jax.Array:
     """The last stage's feature map, before pooling.
@@ -254,10 +255,16 @@ class ResNet(nnx.Module):
       x = nnx.relu(self.post_bn(x))
     return x
 
+  def encode(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """(the feature map, its global average): what the geolocation heads read."""
+    feature_map = self.features(x)
+    # Accumulate the mean in float32: a bf16 sum over thousands of positions loses digits.
+    pooled = jnp.mean(feature_map, axis=(1, 2), dtype=jnp.float32).astype(self.dtype)
+    return feature_map, pooled
+
   def __call__(self, x: jax.Array) -> jax.Array:
     """Globally average-pooled features, (N, num_features), in the compute dtype."""
-    # Accumulate the mean in float32: a bf16 sum over thousands of positions loses digits.
-    return jnp.mean(self.features(x), axis=(1, 2), dtype=jnp.float32).astype(self.dtype)
+    return self.encode(x)[1]
 
 
 ResNet18 = functools.partial(ResNet, stage_sizes=(2, 2, 2, 2), block_cls=BasicBlock)

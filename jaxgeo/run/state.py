@@ -55,7 +55,7 @@ def _geolocator_init(config: ml_collections.ConfigDict, num_classes: Mapping[str
   """The model's graph and a function making its state (with `tx`, the optimizer's and the step
   too: training; without, parameters and statistics only: prediction)."""
   make = functools.partial(geolocator.make_model, config.model, num_classes, vocabulary_size,
-                           num_landmarks, config.seed)
+                           num_landmarks, config.seed, config.image_size)
 
   def init_state() -> State:
     _, params, rest = nnx.split(make(), nnx.Param, ...)
