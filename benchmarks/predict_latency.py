@@ -62,8 +62,8 @@ def random_predictor(backbone: str, image_size: int, num_photos: int, tau_min: i
            for p, t in zip(parts, tau_max)]
   tree = hierarchy_lib.make_hierarchy(parts)
   model = geolocator.Geolocator(backbone, {p.name: p.num_classes for p in tree.partitions},
-                                vocabulary_size=vocabulary_size, num_landmarks=num_landmarks,
-                                rngs=nnx.Rngs(params=0))
+                                image_size=image_size, vocabulary_size=vocabulary_size,
+                                num_landmarks=num_landmarks, rngs=nnx.Rngs(params=0))
   graphdef, params, rest = nnx.split(model, nnx.Param, ...)
   return predictor_lib.Predictor(
       graphdef, params, rest, image_size=image_size, tree=tree,

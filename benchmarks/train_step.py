@@ -1,7 +1,7 @@
 r"""Images/s of the jaxgeo train step against the same model and step in PyTorch, with MFU.
 
   python benchmarks/train_step.py [--batch_size 8] [--steps 5] [--dtype float32|bfloat16]
-      [--backbone resnet50] [--tag_head] [--convs jaxgeo|no_rows|lax]
+      [--backbone resnet50|vit_b16|clip_vit_l14|...] [--tag_head] [--convs jaxgeo|no_rows|lax]
       [--malloc_tuning on|off|single_arena]
       [--xla_flags "..."] [--threads N] [--no_torch] [--no_jax]
       [--torch_layouts nchw,channels_last] [--interleave]
@@ -14,7 +14,8 @@ Times in ONE run, on this machine:
     way
     `train_and_evaluate` builds it (`graphdef = nnx.graphdef(nnx.eval_shape(make))`, a jitted
     `init_state`) and the step is jitted with donate_argnums=0. With --dtype bfloat16 the model
-    computes in bf16 and keeps float32 parameters (the `model.dtype` config).
+    computes in bf16 and keeps float32 parameters (the `model.dtype` config). Any backbone of
+    jaxgeo.models.backbones (`--backbone vit_b16`: the ViTs are timed on the jaxgeo side only).
   * PyTorch eager: ResNet-50 v1.5 written with torch.nn exactly as torchvision builds it
     (torchvision has no CPU wheel here), the same heads, the same loss (cross-entropy averaged over
     the geo heads, + 0.5 x tag CE), SGD momentum 0.9 + weight decay 1e-4, the same uint8 input
@@ -156,6 +157,10 @@ _parser.add_argument("--malloc_tuning", choices=("on", "off", "single_arena"), d
                      "(as "
                      "jaxgeo.main does on the CPU), its one-arena setting, or glibc's defaults.")
 ARGS = _parser.parse_args()
+if not ARGS.backbone.startswith("resnet") and not ARGS.no_torch and not ARGS.torch_child:
+  # jaxgeo.testing.torch_resnet is the PyTorch twin of the ResNets only.
+  print(f"{ARGS.backbone}: no PyTorch twin; timing jaxgeo alone (as with --no_torch).")
+  ARGS.no_torch = True
 
 if not ARGS.torch_child:  # the PyTorch process inherits the environment chosen here
   from jaxgeo.run import host_memory  # noqa: E402
@@ -244,7 +249,7 @@ def jaxgeo_step(batch_np: dict, run: bool):
   optim_config.update(optimizer="sgd", momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
   tx = optim.make_optimizer(optim_config, optax.constant_schedule(LEARNING_RATE))
   make = functools.partial(geolocator.make_model, model_config, PARTITIONS,
-                           VOCABULARY_SIZE if ARGS.tag_head else 0, 0, 0)
+                           VOCABULARY_SIZE if ARGS.tag_head else 0, 0, 0, ARGS.image_size)
 
   def init_state():
     _, params, rest = nnx.split(make(), nnx.Param, ...)

@@ -8,23 +8,29 @@ NamedShardings; the state is a plain pytree that orbax saves together with the g
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import ml_collections
 import optax
+import orbax.checkpoint as ocp
 from absl import logging
+from etils import epath
 from flax import nnx
 
 from jaxgeo import evaluate as evaluate_lib, prepare
-from jaxgeo.data import pipeline, vocab as vocab_lib
+from jaxgeo.data import embedding_batches as embedding_batches_lib, pipeline, vocab as vocab_lib
 from jaxgeo.geo import hierarchy as hierarchy_lib, partitions as partitions_lib
+from jaxgeo.locsens import embeddings as embeddings_lib
 from jaxgeo.models import backbones
 from jaxgeo.run import checkpointing, distributed, metrics as metrics_lib
 from jaxgeo.run import optim, restore, sharding, state as state_lib, workdir as workdir_lib
 
 State = state_lib.State
+# Photos per shard of a frozen backbone's extracted embeddings: the unit of resumed extraction.
+EMBEDDING_SHARD_SIZE = 65536
 
 
 def masked_cross_entropy(logits: jax.Array, labels: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -82,6 +88,49 @@ def train_step(state: State, batch: dict[str, jax.Array], *, graphdef: nnx.Graph
           "step": state["step"] + 1}, metrics
 
 
+def heads_train_step(state: State, batch: dict[str, jax.Array], *, graphdef: nnx.GraphDef,
+                     tx: optax.GradientTransformation, partition_names: tuple[str, ...],
+                     loss_weights: ml_collections.ConfigDict
+                     ) -> tuple[State, dict[str, jax.Array]]:
+  """One step of the heads on a frozen backbone's extracted embeddings (`batch["embedding"]`);
+  `tx` leaves the backbone where it is (jaxgeo.run.optim.freeze)."""
+
+  def loss_fn(params):
+    model = nnx.merge(graphdef, params, state["rest"], copy=True)
+    model.train()
+    return compute_loss(model.heads(batch["embedding"]), batch, partition_names, loss_weights)
+
+  (_, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state["params"])
+  updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
+  params = optax.apply_updates(state["params"], updates)
+  metrics["grad_norm"] = optax.tree.norm(grads)
+  return {**state, "params": params, "opt_state": opt_state, "step": state["step"] + 1}, metrics
+
+
+def embedding_batches(config: ml_collections.ConfigDict, workdir: workdir_lib.Workdir,
+                      run: restore.TrainedRun, partitions: Sequence[partitions_lib.Partition]
+                      ) -> embedding_batches_lib.EmbeddingBatches:
+  """The frozen backbone's embeddings of the training split, extracted once (resumable shards
+  under `<workdir>/embeddings`), as training batches."""
+  name = config.data.train
+  pretrained_file = epath.Path(config.model.pretrained) if config.model.pretrained else None
+  out_dir = embeddings_lib.extract_embeddings(
+      run, name, "train", workdir.embeddings(name, "train"), batch_size=config.eval_batch_size,
+      shard_size=EMBEDDING_SHARD_SIZE, output="embedding", manifest_extra={
+          "backbone": config.model.backbone, "image_size": config.image_size,
+          "seed": config.seed, "pretrained": str(pretrained_file or ""),
+          "pretrained_bytes": pretrained_file.stat().length if pretrained_file else 0})
+  if jax.process_count() > 1:  # process 0 wrote the shards; the others read them next
+    ocp.multihost.get_barrier_sync_fn()(key="jaxgeo:frozen_extract", timeout_ms=3600 * 1000)
+  photos = embeddings_lib.load_embeddings(out_dir)
+  logging.info("Frozen backbone: %d embeddings of %s:train (%d wide) in %s.", len(photos), name,
+               photos.image.shape[1], out_dir)
+  return embedding_batches_lib.EmbeddingBatches(
+      photos.image, photos.latitude, photos.longitude,
+      photos.tag_ids if config.model.tag_head else None, partitions, config.batch_size,
+      config.seed)
+
+
 def load_pretrained(graphdef: nnx.GraphDef, state: State, path: str,
                     tx: optax.GradientTransformation) -> State:
   """Loads pretrained backbone weights (ResNets: torchvision/timm or Keras v2 files; ViTs: CLIP
@@ -105,6 +154,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   """Prepares data, trains `config.model` and evaluates it; returns the final metrics."""
   workdir = workdir_lib.Workdir(workdir)
   evaluate_lib.check_evals(config.evals, config)  # a config error, before any work
+  if config.model.freeze_backbone and config.model.landmark_head:
+    raise ValueError("model.freeze_backbone trains the heads on the backbone's pooled "
+                     "embeddings, but the landmark head reads its feature map: set "
+                     "model.landmark_head=False, or train the whole model.")
   # Data: the prepared data sets, partitions with their hierarchy, the tag vocabulary.
   data = distributed.main_process_first(prepare.prepare_data, config, workdir)
   tree = None  # a landmarks-only run has no partitions
@@ -156,22 +209,27 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   num_landmarks = len(landmark_names) if landmark_names is not None else 0
   schedule = optim.make_learning_rate_schedule(config.optim, steps_per_epoch, total_steps)
   tx = optim.make_optimizer(config.optim, schedule)
+  frozen = config.model.freeze_backbone
+  if frozen:  # the heads train on the backbone's extracted embeddings; it never moves
+    tx = optim.freeze(tx, "backbone")
   graphdef, state, state_shardings = state_lib.create_geolocator_state(
       config, num_classes, vocabulary_size, tx, mesh, num_landmarks)
 
   # The jitted steps.
   step_fn = jax.jit(
+      functools.partial(heads_train_step, graphdef=graphdef, tx=tx, partition_names=names,
+                        loss_weights=config.loss) if frozen else
       functools.partial(train_step, graphdef=graphdef, tx=tx, partition_names=names,
                         loss_weights=config.loss, seed=config.seed),
       in_shardings=(state_shardings, batch_sharding),
       out_shardings=(state_shardings, sharding.replicated(mesh)), donate_argnums=0)
 
-  # Data iterator and checkpoint restore (state and iterator together).
-  loader = pipeline.make_train_loader(
+  # Data iterator (images; none on a frozen backbone: its batches are functions of the step)
+  # and checkpoint restore (state and iterator together).
+  data_iter = None if frozen else iter(pipeline.make_train_loader(
       train_source, batch_size=config.batch_size // jax.process_count(),
       image_size=config.image_size, partitions=partitions, vocabulary=vocabulary,
-      seed=config.seed, worker_count=config.data_workers)
-  data_iter = iter(loader)
+      seed=config.seed, worker_count=config.data_workers))
   ckpt = checkpointing.Checkpointer(workdir.checkpoints,
                                     config.checkpoint_every_steps, config.keep)
   first_step = 0
@@ -181,13 +239,23 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
     logging.info("Resumed from step %d (%s).", first_step, meta)
   elif config.model.pretrained:
     state = load_pretrained(graphdef, state, config.model.pretrained, tx)
+  if frozen:
+    run = restore.TrainedRun(
+        workdir=workdir, config=config, data_dir=data.data_dir, tree=tree,
+        vocabulary=vocabulary, landmark_ids=None, graphdef=graphdef,
+        state={"params": state["params"], "rest": state["rest"]}, step=0, mesh=mesh)
+    next_batch = embedding_batches(config, workdir, run, partitions)
+  else:
+    def next_batch(step: int) -> dict:
+      del step  # the iterator holds the position
+      return next(data_iter)
 
   # The loop.
   writer = metrics_lib.MetricWriter(workdir)
   bar = metrics_lib.progress_bar(total_steps, first_step)
   log = metrics_lib.StepLog(writer, bar, schedule, prefix="train")
   for step in range(first_step + 1, total_steps + 1):
-    batch = pipeline.to_global_arrays(next(data_iter), batch_sharding)
+    batch = pipeline.to_global_arrays(next_batch(step), batch_sharding)
     state, step_metrics = step_fn(state, batch)
     log.add(step, step_metrics)
     if step % config.log_every_steps == 0 or step == total_steps:

@@ -1,5 +1,6 @@
 """The main job end to end on the shrunken quickstart, and its command-line errors."""
 
+import csv
 import json
 import os
 import re
@@ -9,9 +10,13 @@ import sys
 import time
 
 import numpy as np
+import optax
 import pytest
+from flax import nnx
 
 from jaxgeo.geo import partitions as partitions_lib
+from jaxgeo.predict import predictor as predictor_lib
+from jaxgeo.run import restore, sharding, state as state_lib
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -247,8 +252,55 @@ def test_a_tiny_vit_trains_and_predicts_end_to_end(runlocal_workdir, tmp_path):
   assert 0 <= hierarchy["acc@25km"] <= hierarchy["acc@2500km"] <= 1
   assert 0 <= summary["results"]["gldv2/test"]["landmark"]["gap"] <= 1
   assert set(summary["locsens"]) == {"tagging", "retrieval"}
-  from jaxgeo.predict import predictor as predictor_lib  # pylint: disable=g-import-not-at-top
   predictor = predictor_lib.Predictor.from_workdir(str(tmp_path), data_dir=str(workdir / "tfds"))
-  photo = sorted((workdir / "toy_world" / "im2gps3k" / "images").glob("*.jpg"))[0]
-  answer = predictor.predict(str(photo))
+  photos = sorted((workdir / "toy_world" / "im2gps3k" / "images").glob("*.jpg"))[:3]
+  answer = predictor.predict(str(photos[0]))
   assert answer.places and -90 <= answer.places[0].latitude <= 90
+  cli = subprocess.run(
+      [sys.executable, "-m", "jaxgeo.predict", "--workdir", str(tmp_path), "--data_dir",
+       str(workdir / "tfds"), "--output_dir", str(tmp_path / "out"), *map(str, photos)],
+      cwd=REPO, capture_output=True, text=True, timeout=300)
+  assert cli.returncode == 0, cli.stderr[-3000:]
+  assert "Predicted 3 of 3 photos" in cli.stdout
+  with open(tmp_path / "out" / "predictions.csv", encoding="utf-8", newline="") as f:
+    assert len(list(csv.DictReader(f))) == 3
+
+
+@pytest.mark.trains
+def test_heads_train_on_a_frozen_backbone(runlocal_workdir, tmp_path):
+  """configs/toy_vit.py:runlocal,frozen: embeddings extracted once, the heads trained on them,
+  the tower left exactly as it was built; a rerun reuses the extraction."""
+  workdir = runlocal_workdir
+  args = ("--config", "configs/toy_vit.py:runlocal,frozen", "--workdir", str(tmp_path),
+          f"--config.toy_world.dir={workdir / 'toy_world'}",
+          f"--config.data.dir={workdir / 'tfds'}")
+  result = _run_main(*args)
+  assert result.returncode == 0, result.stderr[-3000:]
+  manifest = json.loads((tmp_path / "embeddings" / "yfcc100m_geo_yfcc100m_train" /
+                         "manifest.json").read_text())
+  assert manifest["backbone"] == "vit_tiny" and manifest["stage1_step"] == 0
+  assert re.search(rf"Frozen backbone: {manifest['num_records']} embeddings of "
+                   r"yfcc100m_geo/yfcc100m:train \(96 wide\)", result.stderr)
+  summary = json.loads((tmp_path / "summary.json").read_text())
+  assert set(summary["results"]) == {"geo_testsets/im2gps3k", "geo_testsets/yfcc4k"}
+  logged = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+  losses = [m["train/loss"] for m in logged if "train/loss" in m]
+  assert len(losses) == 3 and losses[-1] < losses[0]  # the heads learn
+  # The backbone of the final checkpoint is bit for bit the one training started from (made as
+  # training makes it: jitted, from the seed); the heads are not.
+  run = restore.load_trained_run(tmp_path)
+  _, initial, _ = state_lib.create_geolocator_state(
+      run.config, {p.name: p.num_classes for p in run.tree.partitions}, len(run.vocabulary),
+      optax.identity(), sharding.make_mesh(run.config.mesh))
+  final = run.state["params"]
+  start = dict(nnx.to_flat_state(initial["params"]["backbone"]))
+  end = dict(nnx.to_flat_state(final["backbone"]))
+  assert start.keys() == end.keys() and len(start) > 20
+  for path in start:
+    np.testing.assert_array_equal(start[path].get_value(), end[path].get_value(),
+                                  err_msg=str(path))
+  assert not np.array_equal(initial["params"]["geo"]["head_cells_5_30"]["kernel"].get_value(),
+                            final["geo"]["head_cells_5_30"]["kernel"].get_value())
+  rerun = _run_main(*args)
+  assert rerun.returncode == 0, rerun.stderr[-3000:]
+  assert "reused" in rerun.stderr or "Resumed from step 30" in rerun.stderr

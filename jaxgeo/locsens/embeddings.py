@@ -1,11 +1,13 @@
-"""Stage-2 data: image embeddings of a built split, extracted once by a trained stage-1 model.
+"""Image embeddings of a built split, extracted once by a model: LocSens' input, and that of
+training the heads on a frozen backbone.
 
-LocSens trains and evaluates on fixed embeddings, so the backbone runs over each split once. The
-output of `extract_embeddings` is a folder of NumPy shards, each covering a fixed range of the
-split's records:
+Both train on fixed embeddings, so the backbone runs over each split once. The output of
+`extract_embeddings` is a folder of NumPy shards, each covering a fixed range of the split's
+records:
 
   manifest.json                 data set, split, stage-1 workdir and step, shard size, shards
-  shard-00000/image.npy         (n, 300) float32: the tag head's `tag_embedding`
+  shard-00000/image.npy         (n, E) float32: the tag head's `tag_embedding` (LocSens, E=300)
+                                or the backbone's pooled `embedding` (a frozen backbone)
   shard-00000/latitude.npy      (n,) float64 (NaN for photos without coordinates)
   shard-00000/longitude.npy
   shard-00000/tag_ids.npy       (n, 15) int32: vocabulary ids, padded with -1
@@ -23,6 +25,7 @@ import functools
 import os
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from absl import logging
 from etils import epath
@@ -50,12 +53,16 @@ class Embeddings:
     return len(self.image)
 
 
-def _embed_step(state: dict, batch: dict[str, jax.Array], *, graphdef: nnx.GraphDef) -> dict:
+def _embed_step(state: dict, batch: dict[str, jax.Array], *, graphdef: nnx.GraphDef,
+                output: str) -> dict:
   model = nnx.merge(graphdef, state["params"], state["rest"], copy=True)
   model.eval()
-  return {"image": model.predict(batch["image"])["tag_embedding"],
-          "latitude": batch["latitude"], "longitude": batch["longitude"],
-          "tag_ids": batch["tag_ids"]}
+  images = batch["image"]
+  tag_ids = batch.get("tag_ids")  # none without a vocabulary
+  if tag_ids is None:
+    tag_ids = jnp.full((images.shape[0], MAX_TAGS), -1, jnp.int32)
+  return {"image": model.predict(images)[output], "latitude": batch["latitude"],
+          "longitude": batch["longitude"], "tag_ids": tag_ids}
 
 
 def shard_name(index: int) -> str:
@@ -63,20 +70,26 @@ def shard_name(index: int) -> str:
 
 
 def extract_embeddings(run, dataset: str, split: str, out_dir: workdir_lib.PathLike, *,
-                       batch_size: int = 256, shard_size: int = 16384) -> epath.Path:
+                       batch_size: int = 256, shard_size: int = 16384,
+                       output: str = "tag_embedding",
+                       manifest_extra: dict | None = None) -> epath.Path:
   """Writes (or completes) the embedding shards of `dataset:split` under `out_dir`.
 
   Args:
-    run: a `jaxgeo.run.restore.TrainedRun` with a tag head.
+    run: a `jaxgeo.run.restore.TrainedRun` (for `tag_embedding`, with a tag head).
     dataset, split: a built TFDS data set of `run.data_dir`, e.g. `yfcc100m_geo/yfcc100m`.
     out_dir: the folder of the shards and manifest.
     batch_size: global batch of the jitted forward pass (divided over processes).
     shard_size: records per shard: the unit of resumption.
+    output: which output of the model's `predict` is the `image` array: `tag_embedding`
+      (LocSens) or `embedding` (the backbone's, for training on a frozen backbone).
+    manifest_extra: more settings the shards depend on (e.g. the pretrained weights): shards
+      made with others are refused.
 
   Returns:
     `out_dir`.
   """
-  if run.vocabulary is None:
+  if output == "tag_embedding" and run.vocabulary is None:
     raise ValueError(f"{run.workdir} has no tag head (model.tag_head): LocSens needs its "
                      "embeddings.")
   if batch_size % jax.device_count():
@@ -87,8 +100,9 @@ def extract_embeddings(run, dataset: str, split: str, out_dir: workdir_lib.PathL
   num_shards = max(1, -(-len(source) // shard_size))
   manifest = {"dataset": dataset, "split": split, "num_records": len(source),
               "shard_size": shard_size, "stage1_workdir": _absolute(run.workdir.root),
-              "stage1_step": run.step, "vocabulary_size": len(run.vocabulary),
-              "shards": [shard_name(i) for i in range(num_shards)]}
+              "stage1_step": run.step,
+              "vocabulary_size": len(run.vocabulary) if run.vocabulary else 0,
+              "shards": [shard_name(i) for i in range(num_shards)], **(manifest_extra or {})}
   path = out_dir / MANIFEST
   if path.exists():
     old = workdir_lib.read_json(path)
@@ -100,7 +114,7 @@ def extract_embeddings(run, dataset: str, split: str, out_dir: workdir_lib.PathL
     workdir_lib.write_json(path, manifest)
 
   batch_sharding = sharding.batch_sharding(run.mesh)
-  step = jax.jit(functools.partial(_embed_step, graphdef=run.graphdef))
+  step = jax.jit(functools.partial(_embed_step, graphdef=run.graphdef, output=output))
   image_size = run.config.image_size
   done = 0
   for index in range(num_shards):

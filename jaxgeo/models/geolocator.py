@@ -49,12 +49,19 @@ class Geolocator(nnx.Module):
     `dropout_key` is needed in train mode when the landmark head is on.
     """
     feature_map, pooled = self._features(images)
-    out = {f"geo/{k}": v.astype(jnp.float32) for k, v in self.geo(pooled).items()}
-    if self.tag_head is not None:
-      logits, embedding = self.tag_head(pooled)
-      out["tag"], out["tag_embedding"] = logits.astype(jnp.float32), embedding
+    out = self.heads(pooled)
     if self.landmark_head is not None:
       out["landmark"] = self.landmark_head(feature_map, dropout_key).astype(jnp.float32)
+    return out
+
+  def heads(self, embedding: jax.Array) -> dict[str, jax.Array]:
+    """The logits of the heads that read the pooled embedding (partitions, tags): all that
+    training on a frozen backbone's extracted embeddings needs."""
+    embedding = embedding.astype(self.dtype)
+    out = {f"geo/{k}": v.astype(jnp.float32) for k, v in self.geo(embedding).items()}
+    if self.tag_head is not None:
+      logits, tag_embedding = self.tag_head(embedding)
+      out["tag"], out["tag_embedding"] = logits.astype(jnp.float32), tag_embedding
     return out
 
   def predict(self, images: jax.Array, crops: int = 1) -> dict[str, jax.Array]:
@@ -65,6 +72,8 @@ class Geolocator(nnx.Module):
       `geo/<partition>`, `tag`, `landmark`: log-probabilities over each head's classes (logs,
         so the hierarchy's product rule and tiny probabilities stay exact); over crops, the log
         of the mean probability (GeoEstimation's five-crop vote).
+      `embedding`: the backbone's pooled embedding (what the linear heads read; the input of
+        training on a frozen backbone), averaged over crops.
       `tag_embedding`: the image embedding the tag head classifies (LocSens' input), averaged
         over crops.
       `landmark_descriptor`: the landmark head's GeM-pooled features, averaged over crops and
@@ -83,6 +92,7 @@ class Geolocator(nnx.Module):
       return x if crops == 1 else jnp.mean(x.reshape(-1, crops, *x.shape[1:]), axis=1)
 
     out = {f"geo/{k}": log_probs(v) for k, v in self.geo(pooled).items()}
+    out["embedding"] = mean_over_crops(pooled)
     if self.tag_head is not None:
       logits, embedding = self.tag_head(pooled)
       out["tag"], out["tag_embedding"] = log_probs(logits), mean_over_crops(embedding)

@@ -8,6 +8,9 @@ and reported):
   `vision_model.`; `visual_projection` is CLIP's projection).
 * OpenAI CLIP and open_clip state dicts (`.pt`, `.bin`, `.safetensors`; `visual.*` keys, fused
   `in_proj` attention weights, `visual.proj`); OpenAI's TorchScript `.pt` files too.
+* big_vision `.npz` checkpoints (SigLIP's): the `img/` subtree (`params/img/...`), Flax
+  layouts with per-head attention kernels, blocks either numbered (`encoderblock_0`, ...) or
+  stacked along a leading axis (`encoderblock`, from a scanned model).
 
 Loading is strict, as for the ResNets (jaxgeo.models.pretrained.assign): every parameter of the
 model must come from the file and every image-tower entry must find its place. Position
@@ -125,6 +128,60 @@ def _openai_targets(key: str, value: np.ndarray, put: Callable[[Path, np.ndarray
   return True
 
 
+_BV_ATTENTION = {"query": "q", "key": "k", "value": "v", "out": "out"}
+_BV_NORMS = {"LayerNorm_0": "norm1", "LayerNorm_1": "norm2"}
+
+
+def _big_vision_block(prefix: Path, key: str, value: np.ndarray,
+                      put: Callable[[Path, np.ndarray], None], norms: Mapping[str, str]) -> bool:
+  """One entry of a big_vision encoder block or MAP head (`LayerNorm_*`, `MlpBlock_0`,
+  `MultiHeadDotProductAttention_0`), relative to it; attention kernels are per head there."""
+  leaf = {"kernel": "kernel", "bias": "bias", "scale": "scale"}
+  if m := re.fullmatch(r"(LayerNorm_\d)/(scale|bias)", key):
+    if m[1] not in norms:
+      return False
+    put((*prefix, norms[m[1]], m[2]), value)
+  elif m := re.fullmatch(r"MlpBlock_0/Dense_([01])/(kernel|bias)", key):
+    put((*prefix, "mlp", f"fc{int(m[1]) + 1}", m[2]), value)
+  elif m := re.fullmatch(r"MultiHeadDotProductAttention_0/(query|key|value|out)/(kernel|bias)",
+                         key):
+    if m[1] == "out":  # kernel (heads, head_dim, width)
+      value = value.reshape(-1, value.shape[-1]) if m[2] == "kernel" else value
+    else:  # kernel (width, heads, head_dim), bias (heads, head_dim)
+      value = value.reshape(value.shape[0], -1) if m[2] == "kernel" else value.reshape(-1)
+    put((*prefix, "attention", _BV_ATTENTION[m[1]], leaf[m[2]]), value)
+  else:
+    return False
+  return True
+
+
+def _big_vision_targets(key: str, value: np.ndarray,
+                        put: Callable[[Path, np.ndarray], None]) -> bool:
+  """Places one entry of a big_vision image tower (`img/` removed); False if it has none."""
+  if key == "embedding/kernel":  # (patch, patch, 3, width): already a Flax conv kernel
+    put(("patch_embed", "kernel"), value)
+  elif key == "embedding/bias":
+    put(("patch_embed", "bias"), value)
+  elif key == "pos_embedding":  # (1, tokens, width)
+    put(("position_embedding",), value.reshape(-1, value.shape[-1]))
+  elif key == "cls":
+    put(("class_token",), value.reshape(-1))
+  elif m := re.fullmatch(r"Transformer/encoder_norm/(scale|bias)", key):
+    put(("norm", m[1]), value)
+  elif m := re.fullmatch(r"Transformer/encoderblock_(\d+)/(.+)", key):
+    return _big_vision_block(("blocks", int(m[1])), m[2], value, put, _BV_NORMS)
+  elif m := re.fullmatch(r"Transformer/encoderblock/(.+)", key):  # scanned: one row per block
+    return all(_big_vision_block(("blocks", i), m[1], row, put, _BV_NORMS)
+               for i, row in enumerate(value))
+  elif key == "MAPHead_0/probe":
+    put(("map_head", "probe"), value)
+  elif m := re.fullmatch(r"MAPHead_0/(.+)", key):
+    return _big_vision_block(("map_head",), m[1], value, put, {"LayerNorm_0": "norm"})
+  else:
+    return False
+  return True
+
+
 def resample_position_embedding(table: np.ndarray, class_token: bool,
                                 grid: int) -> np.ndarray:
   """A (tokens, width) position table for a `grid` x `grid` patch grid (bilinear over the
@@ -143,7 +200,11 @@ def resample_position_embedding(table: np.ndarray, class_token: bool,
 
 
 def _read(path: str) -> dict[str, Any]:
-  """A state dict from a torch/safetensors file; OpenAI's TorchScript archives too."""
+  """A state dict from a torch/safetensors file (OpenAI's TorchScript archives too), or the
+  flattened arrays of a big_vision `.npz` (`params/img/...`)."""
+  if path.endswith(".npz"):
+    with np.load(path) as archive:
+      return {key: archive[key] for key in archive.files}
   try:
     raw = pretrained.read_torch_file(path)
   except RuntimeError as e:
@@ -174,16 +235,23 @@ def load_vit(model: ViT, path_or_state_dict: str | os.PathLike | Mapping[str, An
   unexpected: list[str] = []
   skipped: list[str] = []
   openai = any(k.startswith("visual.") for k in state)
+  big_vision = any(re.match(r"(params/)?img/", k) for k in state)
   for key, tensor in state.items():
     name = key
-    if openai:
+    if big_vision:
+      m = re.match(r"(params/)?img/(.+)", key)
+      if not m:
+        skipped.append(key)  # the text tower, the temperature and bias
+        continue
+      key, place = m[2], _big_vision_targets
+    elif openai:
       if not key.startswith("visual."):
         skipped.append(key)  # the text tower, logit_scale
         continue
       key, place = key[len("visual."):], _openai_targets
     else:
       key = key.split("vision_model.", 1)[1] if "vision_model." in key else key
-      if key in ("visual_projection.weight",):
+      if key == "visual_projection.weight":  # CLIP's projection, outside the vision model
         arrays[("projection", "kernel")] = _linear(pretrained.to_numpy(tensor))
         origin[("projection", "kernel")] = name
         continue

@@ -181,7 +181,12 @@ def base() -> ml_collections.ConfigDict:
   config.model = ml_collections.ConfigDict()
   config.model.backbone = "resnet50"
   config.model.dtype = "float32"  # or "bfloat16" (computation; parameters stay float32)
-  config.model.pretrained = ""  # ImageNet weights of the backbone (torchvision/timm or Keras)
+  # Weights of the backbone: ResNets' ImageNet files (torchvision/timm or Keras), ViTs' CLIP or
+  # SigLIP image towers (jaxgeo.models.vit_pretrained).
+  config.model.pretrained = ""
+  # Train the heads only, on the backbone's embeddings extracted once (GeoCLIP's and PIGEON's
+  # recipe with a CLIP tower): fast, and the backbone keeps its pretrained weights.
+  config.model.freeze_backbone = False
   config.model.tag_head = False
   config.model.vocabulary_size = 0  # tags of the tag head (the most frequent of data.train)
   config.model.tag_embedding_size = 300

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import jax
 import ml_collections
 import optax
 
@@ -75,3 +76,17 @@ def make_optimizer(config: ml_collections.ConfigDict,
   if config.optimizer == "adamw":
     return optax.chain(*clip, optax.adamw(schedule, weight_decay=config.weight_decay))
   raise ValueError(f"config.optim.optimizer is {config.optimizer!r}; use sgd or adamw.")
+
+
+def freeze(tx: optax.GradientTransformation, frozen: str) -> optax.GradientTransformation:
+  """`tx` for every parameter but those under the top-level module `frozen`, which never move.
+
+  Zero gradients alone would not hold them still: weight decay is added to the gradients (SGD)
+  or to the update (AdamW). Frozen parameters get no optimizer state either.
+  """
+  def labels(params):
+    return jax.tree_util.tree_map_with_path(
+        lambda path, _: "frozen" if getattr(path[0], "key", None) == frozen else "trained",
+        params)
+
+  return optax.multi_transform({"trained": tx, "frozen": optax.set_to_zero()}, labels)

@@ -9,7 +9,8 @@ import ml_collections
 import pytest
 from flax import nnx
 
-from configs import common, deeplocation, gldv2_landmarks, locsens, mp16_resnet50, quickstart
+from configs import common, deeplocation, gldv2_landmarks, locsens, mp16_clip_vitl14
+from configs import mp16_resnet50, quickstart, toy_vit
 from jaxgeo import evaluate, prepare
 from jaxgeo.models import geolocator
 from jaxgeo.run import config_base, optim, restore
@@ -17,9 +18,11 @@ from jaxgeo.run import config_base, optim, restore
 MP16_CELLS = {"cells_50_5000": 3298, "cells_50_2000": 7202, "cells_50_1000": 12893}
 
 
-def _num_params(config, num_classes, vocabulary_size=0, kinds=nnx.Param, num_landmarks=0):
+def _num_params(config, num_classes, vocabulary_size=0, kinds=nnx.Param, num_landmarks=0,
+                image_size=224):
   model = nnx.eval_shape(lambda: geolocator.make_model(config.model, num_classes,
-                                                       vocabulary_size, num_landmarks, 0))
+                                                       vocabulary_size, num_landmarks, 0,
+                                                       image_size))
   return sum(x.size for x in jax.tree.leaves(nnx.state(model, kinds)))
 
 
@@ -62,7 +65,8 @@ def test_gldv2_landmarks_has_only_the_landmark_head():
 
 CONFIGS = [(common, None), (quickstart, None), (quickstart, "runlocal"), (mp16_resnet50, None),
            (deeplocation, None), (gldv2_landmarks, None), (gldv2_landmarks, "runlocal"),
-           (locsens, None), (locsens, "runlocal")]
+           (locsens, None), (locsens, "runlocal"), (mp16_clip_vitl14, None), (toy_vit, None),
+           (toy_vit, "runlocal,frozen")]
 
 
 def _paths(tree, prefix=""):
@@ -262,3 +266,23 @@ def test_old_evals_of_a_landmarks_only_run():
   assert {ev.data: (ev.type, ev.index) for ev in config.evals.values()} == {
       "gldv2/test": ("landmarks", "gldv2/index:index"),
       "gldv2/train_clean:validation": ("landmarks", "gldv2/index:index")}
+
+
+def test_mp16_clip_vitl14_is_a_frozen_clip_tower_at_336_px():
+  config = mp16_clip_vitl14.get_config()
+  assert config.model.freeze_backbone and not config.model.landmark_head
+  assert config.image_size == 336 and config.model.dtype == "bfloat16"
+  assert config.partitions.tau_max == (5000, 2000, 1000)
+  # CLIP ViT-L/14's image tower with its projection (303,966,208 at 224 px), 577 - 257 more
+  # position rows at 336 px, and three heads on the 768-d projected embedding.
+  heads = sum(768 * n + n for n in MP16_CELLS.values())
+  assert _num_params(config, MP16_CELLS, image_size=336) == (
+      303_966_208 + (577 - 257) * 1024 + heads)
+
+
+def test_toy_vit_variants():
+  frozen = toy_vit.get_config("runlocal,frozen")
+  assert frozen.model.backbone == "vit_tiny" and frozen.model.freeze_backbone
+  assert sorted(frozen.evals.keys()) == ["im2gps3k", "yfcc4k"] and not frozen.model.landmark_head
+  assert toy_vit.get_config().optim.optimizer == "adamw"
+  assert not toy_vit.get_config("runlocal").model.freeze_backbone

@@ -26,8 +26,13 @@ def test_predict_is_the_softmax_of_training_logits(model_and_images):
   model, images = model_and_images
   logits = model(images)
   out = model.predict(images)
-  assert sorted(out) == ["geo/coarse", "geo/fine", "landmark", "landmark_descriptor", "tag",
-                         "tag_embedding"]
+  assert sorted(out) == ["embedding", "geo/coarse", "geo/fine", "landmark",
+                         "landmark_descriptor", "tag", "tag_embedding"]
+  # The backbone's pooled embedding: what the heads read (the geo heads give training's logits).
+  np.testing.assert_allclose(model.backbone(model.preprocess(images, jnp.float32)),
+                             out["embedding"], atol=1e-6)
+  np.testing.assert_allclose(model.geo(out["embedding"])["coarse"], logits["geo/coarse"],
+                             atol=1e-5)
   for head in ("geo/coarse", "geo/fine", "tag", "landmark"):
     np.testing.assert_allclose(out[head], jax.nn.log_softmax(logits[head]), atol=1e-6)
   np.testing.assert_allclose(out["tag_embedding"], logits["tag_embedding"], atol=1e-6)
@@ -60,5 +65,6 @@ def test_heads_are_optional():
   config.tag_head, config.landmark_head = False, False
   model = geolocator.make_model(config, {"only": 3}, vocabulary_size=7, num_landmarks=4, seed=0)
   model.eval()
-  assert sorted(model.predict(jnp.zeros((2, 32, 32, 3), jnp.uint8))) == ["geo/only"]
+  assert sorted(model.predict(jnp.zeros((2, 32, 32, 3), jnp.uint8))) == ["embedding",
+                                                                         "geo/only"]
   assert model.tag_head is None and model.landmark_head is None

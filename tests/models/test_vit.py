@@ -190,3 +190,77 @@ def test_geolocator_heads_sit_on_a_vit():
   model.eval()
   out = model.predict(jnp.zeros((2, 64, 64, 3), jnp.uint8))
   assert out["geo/coarse"].shape == (2, 10) and out["landmark_descriptor"].shape == (2, 768)
+
+
+def _big_vision_layout(hf: dict[str, np.ndarray], heads: int, stacked: bool
+                       ) -> dict[str, np.ndarray]:
+  """The same SigLIP weights as a big_vision `.npz` holds them: Flax kernels, attention per
+  head, blocks numbered or stacked (a scanned model), with a text tower and temperature."""
+  width = hf["post_layernorm.weight"].shape[0]
+
+  def attention(prefix: str, q, k, v, out_w, out_b) -> dict[str, np.ndarray]:
+    d = {}
+    for name, (w, b) in zip(("query", "key", "value"), (q, k, v)):
+      d[f"{prefix}/{name}/kernel"] = w.T.reshape(width, heads, -1)
+      d[f"{prefix}/{name}/bias"] = b.reshape(heads, -1)
+    d[f"{prefix}/out/kernel"] = out_w.T.reshape(heads, -1, width)
+    d[f"{prefix}/out/bias"] = out_b
+    return d
+
+  blocks = []
+  for i in range(2):
+    p = f"encoder.layers.{i}"
+    block = {"LayerNorm_0/scale": hf[f"{p}.layer_norm1.weight"],
+             "LayerNorm_0/bias": hf[f"{p}.layer_norm1.bias"],
+             "LayerNorm_1/scale": hf[f"{p}.layer_norm2.weight"],
+             "LayerNorm_1/bias": hf[f"{p}.layer_norm2.bias"],
+             "MlpBlock_0/Dense_0/kernel": hf[f"{p}.mlp.fc1.weight"].T,
+             "MlpBlock_0/Dense_0/bias": hf[f"{p}.mlp.fc1.bias"],
+             "MlpBlock_0/Dense_1/kernel": hf[f"{p}.mlp.fc2.weight"].T,
+             "MlpBlock_0/Dense_1/bias": hf[f"{p}.mlp.fc2.bias"]}
+    block.update(attention("MultiHeadDotProductAttention_0", *[
+        (hf[f"{p}.self_attn.{n}_proj.weight"], hf[f"{p}.self_attn.{n}_proj.bias"])
+        for n in "qkv"], hf[f"{p}.self_attn.out_proj.weight"], hf[f"{p}.self_attn.out_proj.bias"]))
+    blocks.append(block)
+  patch_kernel = hf["embeddings.patch_embedding.weight"].transpose(2, 3, 1, 0)
+  out = {"params/img/embedding/kernel": patch_kernel,
+         "params/img/embedding/bias": hf["embeddings.patch_embedding.bias"],
+         "params/img/pos_embedding": hf["embeddings.position_embedding.weight"][None],
+         "params/img/Transformer/encoder_norm/scale": hf["post_layernorm.weight"],
+         "params/img/Transformer/encoder_norm/bias": hf["post_layernorm.bias"],
+         "params/img/MAPHead_0/probe": hf["head.probe"],
+         "params/img/MAPHead_0/LayerNorm_0/scale": hf["head.layernorm.weight"],
+         "params/img/MAPHead_0/LayerNorm_0/bias": hf["head.layernorm.bias"],
+         "params/img/MAPHead_0/MlpBlock_0/Dense_0/kernel": hf["head.mlp.fc1.weight"].T,
+         "params/img/MAPHead_0/MlpBlock_0/Dense_0/bias": hf["head.mlp.fc1.bias"],
+         "params/img/MAPHead_0/MlpBlock_0/Dense_1/kernel": hf["head.mlp.fc2.weight"].T,
+         "params/img/MAPHead_0/MlpBlock_0/Dense_1/bias": hf["head.mlp.fc2.bias"],
+         "params/txt/Embed_0/embedding": np.zeros((10, 8), np.float32),
+         "params/t": np.zeros((1,), np.float32)}
+  qkv_w = np.split(hf["head.attention.in_proj_weight"], 3)
+  qkv_b = np.split(hf["head.attention.in_proj_bias"], 3)
+  out.update({f"params/img/MAPHead_0/{k}": v for k, v in attention(
+      "MultiHeadDotProductAttention_0", *zip(qkv_w, qkv_b), hf["head.attention.out_proj.weight"],
+      hf["head.attention.out_proj.bias"]).items()})
+  for key in blocks[0]:
+    if stacked:
+      out[f"params/img/Transformer/encoderblock/{key}"] = np.stack([b[key] for b in blocks])
+    else:
+      for i, block in enumerate(blocks):
+        out[f"params/img/Transformer/encoderblock_{i}/{key}"] = block[key]
+  return out
+
+
+@pytest.mark.parametrize("stacked", [False, True])
+def test_big_vision_layout_imports_like_transformers(tmp_path, stacked):
+  from safetensors.numpy import load_file  # pylint: disable=g-import-not-at-top
+  _, path = _hf_siglip(tmp_path)
+  hf = {k.split("vision_model.", 1)[-1]: v for k, v in load_file(path).items()}
+  np.savez(tmp_path / "siglip.npz", **_big_vision_layout(hf, heads=4, stacked=stacked))
+  from_hf, from_big_vision = _small_vit("siglip"), _small_vit("siglip")
+  vit_pretrained.load_vit(from_hf, path)
+  report = vit_pretrained.load_vit(from_big_vision, tmp_path / "siglip.npz")
+  assert sorted(report.skipped) == ["params/t", "params/txt/Embed_0/embedding"]
+  x, _ = _pixels(seed=5)
+  for a, b in zip(from_hf.encode(jnp.asarray(x)), from_big_vision.encode(jnp.asarray(x))):
+    np.testing.assert_array_equal(a, b)

@@ -1,5 +1,6 @@
 """Schedules and optimizers from config sections."""
 
+import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
@@ -69,3 +70,21 @@ def test_unknown_names_are_errors():
     optim.make_learning_rate_schedule(_config(learning_rate=0.1, schedule="poly"), 1, 1)
   with pytest.raises(ValueError, match="use sgd or adamw"):
     optim.make_optimizer(_config(optimizer="lamb"), optax.constant_schedule(0.1))
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adamw"])
+def test_a_frozen_module_never_moves_and_holds_no_state(optimizer):
+  """Weight decay would move parameters with zero gradients: the frozen backbone must not."""
+  params = {"backbone": {"w": jnp.ones((3, 2))}, "geo": {"w": jnp.ones((2, 4))}}
+  config = _config(optimizer=optimizer, weight_decay=0.1)
+  tx = optim.freeze(optim.make_optimizer(config, optax.constant_schedule(0.1)), "backbone")
+  state = tx.init(params)
+  grads = jax.tree.map(jnp.ones_like, params)
+  for _ in range(3):
+    updates, state = tx.update(grads, state, params)
+    params = optax.apply_updates(params, updates)
+  np.testing.assert_array_equal(params["backbone"]["w"], np.ones((3, 2)))
+  assert float(params["geo"]["w"][0, 0]) < 1.0  # the heads train
+  # No optimizer state (momentum, Adam's moments) is kept for the frozen part.
+  assert sum(x.size for x in jax.tree.leaves(state)) < 3 * (3 * 2 + 2 * 4)
+  assert not any(x.shape == (3, 2) for x in jax.tree.leaves(state))
