@@ -91,6 +91,13 @@ def test_siglip_from_transformers_gives_its_embeddings(tmp_path):
                              atol=2e-5)
 
 
+def _assert_same_outputs(a: vit.ViT, b: vit.ViT) -> None:
+  """Both towers give the same feature map and embedding, bit for bit."""
+  x = jnp.asarray(_pixels(seed=4)[0])
+  for out_a, out_b in zip(a.encode(x), b.encode(x)):
+    np.testing.assert_array_equal(out_a, out_b)
+
+
 def _openai_layout(hf: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
   """The same CLIP weights as OpenAI's / open_clip's state dict names them (`visual.*`, fused
   attention projections, `proj` as (width, projection)), with a text tower beside them."""
@@ -127,9 +134,7 @@ def test_openai_layout_imports_like_transformers(tmp_path):
   vit_pretrained.load_vit(from_hf, path)
   report = vit_pretrained.load_vit(from_openai, tmp_path / "open_clip.safetensors")
   assert sorted(report.skipped) == ["logit_scale", "token_embedding.weight"]
-  x, _ = _pixels(seed=4)
-  for a, b in zip(from_hf.encode(jnp.asarray(x)), from_openai.encode(jnp.asarray(x))):
-    np.testing.assert_array_equal(a, b)
+  _assert_same_outputs(from_hf, from_openai)
 
 
 def test_a_224_checkpoint_trains_at_another_size(tmp_path):
@@ -261,6 +266,4 @@ def test_big_vision_layout_imports_like_transformers(tmp_path, stacked):
   vit_pretrained.load_vit(from_hf, path)
   report = vit_pretrained.load_vit(from_big_vision, tmp_path / "siglip.npz")
   assert sorted(report.skipped) == ["params/t", "params/txt/Embed_0/embedding"]
-  x, _ = _pixels(seed=5)
-  for a, b in zip(from_hf.encode(jnp.asarray(x)), from_big_vision.encode(jnp.asarray(x))):
-    np.testing.assert_array_equal(a, b)
+  _assert_same_outputs(from_hf, from_big_vision)
