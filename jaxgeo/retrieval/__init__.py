@@ -1,0 +1,1 @@
+"""Retrieval over a geotagged gallery: exact nearest neighbours, sharded over the devices."""

@@ -1,0 +1,112 @@
+"""Exact k-nearest-neighbour search by cosine similarity, the gallery sharded over the devices.
+
+Each device holds a slice of the (L2-normalised) gallery rows. A batch of queries, replicated,
+meets its slice chunk by chunk: one matmul and one top-k a chunk, the running top-k merged with
+each chunk's, so memory stays at queries x chunk whatever the gallery size. The per-device
+top-k are then gathered and merged once more. Ties are broken by the smaller gallery row, so
+the answer does not depend on how many devices hold the gallery.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+AXIS = "gallery"
+
+
+def normalize(x: np.ndarray | jax.Array, eps: float = 1e-12):
+  """Rows of unit length (cosine similarity becomes a dot product)."""
+  norm = jnp.linalg.norm(x.astype(jnp.float32), axis=-1, keepdims=True)
+  return (x / jnp.maximum(norm, eps).astype(x.dtype)).astype(x.dtype)
+
+
+def _best(scores, ids, k: int):
+  """The k best (score, id) pairs per query: higher score first, then the smaller id."""
+  order = jnp.lexsort((ids, -scores), axis=-1)[..., :k]  # the last key is the primary one
+  return jnp.take_along_axis(scores, order, -1), jnp.take_along_axis(ids, order, -1)
+
+
+def _local_search(queries, gallery, valid, offset, *, k: int, chunk: int):
+  """Top-k over this device's gallery rows (chunked), with global row ids."""
+  num_chunks = gallery.shape[0] // chunk
+  q = queries.astype(gallery.dtype)
+
+  def step(carry, c):
+    best_scores, best_ids = carry
+    rows = jax.lax.dynamic_slice_in_dim(gallery, c * chunk, chunk)
+    ok = jax.lax.dynamic_slice_in_dim(valid, c * chunk, chunk)
+    scores = jnp.dot(q, rows.T, preferred_element_type=jnp.float32)
+    scores = jnp.where(ok[None, :], scores, -jnp.inf)
+    top, where = jax.lax.top_k(scores, min(k, chunk))  # a tiny shard's chunk may hold fewer
+    ids = (offset + c * chunk + where).astype(jnp.int32)
+    return _best(jnp.concatenate([best_scores, top], -1),
+                 jnp.concatenate([best_ids, ids], -1), k), None
+
+  init = (jnp.full((q.shape[0], k), -jnp.inf, jnp.float32),
+          jnp.full((q.shape[0], k), jnp.iinfo(jnp.int32).max, jnp.int32))
+  (scores, ids), _ = jax.lax.scan(step, init, jnp.arange(num_chunks))
+  return scores, ids
+
+
+class ExactIndex:
+  """A gallery of unit vectors, sharded by rows over `mesh`'s devices; exact top-k search.
+
+  Args:
+    embeddings: (N, D) gallery vectors (normalised here).
+    mesh: the devices to spread the rows over (default: all devices, one axis).
+    dtype: storage and matmul dtype (bfloat16 halves the memory; scores accumulate in float32).
+    chunk: gallery rows a device scores at once per query batch.
+  """
+
+  def __init__(self, embeddings: np.ndarray, mesh: Mesh | None = None, dtype=jnp.float32,
+               chunk: int = 16384):
+    self.mesh = mesh or jax.make_mesh((jax.device_count(),), (AXIS,))
+    devices = self.mesh.devices.size
+    self.size, self.dim = embeddings.shape
+    per_device = -(-self.size // devices)
+    self.chunk = min(chunk, max(per_device, 1))
+    per_device = -(-per_device // self.chunk) * self.chunk  # whole chunks on every device
+    padded = per_device * devices
+    rows = np.zeros((padded, self.dim), np.float32)
+    rows[:self.size] = np.asarray(embeddings, np.float32)
+    norms = np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
+    axes = tuple(self.mesh.axis_names)
+    self.gallery = jax.device_put((rows / norms).astype(dtype),
+                                  NamedSharding(self.mesh, P(axes, None)))
+    self.valid = jax.device_put(np.arange(padded) < self.size, NamedSharding(self.mesh, P(axes)))
+    self.offsets = jax.device_put(np.arange(devices, dtype=np.int32) * per_device,
+                                  NamedSharding(self.mesh, P(axes)))
+    self._search = jax.jit(self._make_search(axes), static_argnames=("k",))
+
+  def _make_search(self, axes):
+    def search(gallery, valid, offsets, queries, k):
+      def per_device(gallery, valid, offset, queries):
+        scores, ids = _local_search(queries, gallery, valid, offset[0], k=k, chunk=self.chunk)
+        # Every device's k best, then the k best of those.
+        all_scores = jax.lax.all_gather(scores, axes, axis=1, tiled=True)
+        all_ids = jax.lax.all_gather(ids, axes, axis=1, tiled=True)
+        return _best(all_scores, all_ids, k)
+
+      return jax.shard_map(per_device, mesh=self.mesh,
+                           in_specs=(P(axes, None), P(axes), P(axes), P()),
+                           out_specs=(P(), P()), check_vma=False)(gallery, valid, offsets,
+                                                                  queries)
+    return search
+
+  def search(self, queries: np.ndarray, k: int = 10,
+             batch_size: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+    """(cosine similarities, gallery rows) of the k nearest rows of each query, best first."""
+    k = min(k, self.size)
+    queries = np.asarray(normalize(jnp.asarray(queries, jnp.float32)))
+    scores, ids = [], []
+    for start in range(0, len(queries), batch_size):
+      batch = queries[start:start + batch_size]
+      pad = (-len(batch)) % batch_size if len(queries) > batch_size else 0
+      batch = np.pad(batch, ((0, pad), (0, 0)))
+      s, i = self._search(self.gallery, self.valid, self.offsets, jnp.asarray(batch), k=k)
+      scores.append(np.asarray(s)[:len(batch) - pad])
+      ids.append(np.asarray(i)[:len(batch) - pad])
+    return np.concatenate(scores), np.concatenate(ids)
