@@ -17,7 +17,6 @@ H200; ViT-B/16 training in JAX about 1,460 images/s per H100.
 
 import argparse
 import functools
-import statistics
 import sys
 import time
 
@@ -32,29 +31,18 @@ from jaxgeo import train
 from jaxgeo.models import geolocator
 from jaxgeo.run import config_base, optim
 from predict_latency import make_photos, random_predictor
+from timing import median_seconds
 
 MP16_CELLS = {"cells_50_5000": 3298, "cells_50_2000": 7202, "cells_50_1000": 12893}
 ANCHORS = {"resnet50": "MLPerf ResNet-50: ~7,950 img/s per H200",
            "vit_b16": "ViT-B/16 (JAX): ~1,460 img/s per H100"}
 
 
-def timed(fn, repeats: int, warmup: int = 1) -> float:
-  """Median seconds of `fn()` (which blocks until its result is ready)."""
-  for _ in range(warmup):
-    fn()
-  times = []
-  for _ in range(repeats):
-    start = time.perf_counter()
-    fn()
-    times.append(time.perf_counter() - start)
-  return statistics.median(times)
-
-
 def matmul_peak(dtype, n: int) -> float:
   """FLOP/s of an n x n matmul in `dtype`: the denominator of MFU."""
   a = jnp.ones((n, n), dtype)
   f = jax.jit(lambda x: x @ x)
-  return 2 * n ** 3 / timed(lambda: f(a).block_until_ready(), 10, 3)
+  return 2 * n ** 3 / median_seconds(lambda: f(a).block_until_ready(), 10, 3)
 
 
 def train_step_rate(backbone: str, image_size: int, batch: int, dtype: str, cells: dict,
@@ -91,7 +79,7 @@ def train_step_rate(backbone: str, image_size: int, batch: int, dtype: str, cell
     holder["state"], metrics = compiled(holder["state"], data)
     jax.block_until_ready(metrics)
 
-  return batch / timed(one, repeats), flops
+  return batch / median_seconds(one, repeats), flops
 
 
 def largest_batch_rate(backbone: str, image_size: int, batches: list[int], dtype: str,
@@ -123,7 +111,7 @@ def extraction_rate(backbone: str, image_size: int, batch: int, dtype: str,
     m = nnx.merge(graphdef, state)
     return m.backbone.encode(m.preprocess(images, m.dtype))[1]
 
-  return batch / timed(lambda: embed(state, images).block_until_ready(), repeats)
+  return batch / median_seconds(lambda: embed(state, images).block_until_ready(), repeats)
 
 
 def predictor_latency_ms(image_size: int, repeats: int) -> float:
@@ -132,7 +120,7 @@ def predictor_latency_ms(image_size: int, repeats: int) -> float:
                                vocabulary_size=1000, num_landmarks=30, batch_size=16)
   photos = make_photos(4, 1024, 768)
   predictor.predict(photos[0])  # compile
-  return 1e3 * timed(lambda: predictor.predict(photos[1]), repeats)
+  return 1e3 * median_seconds(lambda: predictor.predict(photos[1]), repeats)
 
 
 def main() -> int:

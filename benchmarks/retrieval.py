@@ -11,8 +11,6 @@ the memory; the order then changes where scores differ below bf16's precision).
 """
 
 import argparse
-import statistics
-import time
 
 import faiss
 import jax
@@ -20,16 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgeo.retrieval import knn
-
-
-def timed(fn, repeats: int) -> float:
-  fn()  # warm-up (and compilation)
-  times = []
-  for _ in range(repeats):
-    start = time.perf_counter()
-    fn()
-    times.append(time.perf_counter() - start)
-  return statistics.median(times)
+from timing import median_seconds
 
 
 def main() -> None:
@@ -52,7 +41,7 @@ def main() -> None:
     gallery /= np.linalg.norm(gallery, axis=1, keepdims=True)
     flat = faiss.IndexFlatIP(args.dim)
     flat.add(gallery)
-    faiss_s = timed(lambda: flat.search(queries, args.k), args.repeats)
+    faiss_s = median_seconds(lambda: flat.search(queries, args.k), args.repeats)
     _, faiss_ids = flat.search(queries, args.k)
     rows = [("faiss IndexFlatIP, f32", faiss_s, 1.0, 1.0)]
     dtypes = [("jaxgeo ExactIndex, f32", jnp.float32)]
@@ -60,8 +49,8 @@ def main() -> None:
       dtypes.append(("jaxgeo ExactIndex, bf16", jnp.bfloat16))
     for name, dtype in dtypes:
       index = knn.ExactIndex(gallery, dtype=dtype, chunk=args.chunk)
-      seconds = timed(lambda: index.search(queries, args.k, batch_size=args.queries),
-                      args.repeats)
+      seconds = median_seconds(
+          lambda: index.search(queries, args.k, batch_size=args.queries), args.repeats)
       _, ids = index.search(queries, args.k, batch_size=args.queries)
       recall = np.mean([len(set(a) & set(b)) / args.k for a, b in zip(ids, faiss_ids)])
       rows.append((name, seconds, float(np.mean(np.all(ids == faiss_ids, axis=1))), recall))
