@@ -13,17 +13,17 @@ What to bring: the `model.safetensors` of the Hugging Face repository
 open_clip `ViT-L-14-336` state dict (jaxgeo.models.vit_pretrained reads either).
 
 The recipe of GeoCLIP and PIGEON with a CLIP tower: the tower is frozen, its 768-d projected
-embedding of every MP-16 photo is extracted once (resumable shards under <workdir>/embeddings,
-bf16 compute), and only the partition heads train on them (AdamW, batches of 1024); evaluation
-runs the whole model on the test images. Estimates for one H100/H200 (not yet run: the
+embedding of every MP-16 photo is extracted once (resumable shards under <workdir>/embeddings, bf16
+compute), and only the partition heads train on them (AdamW, batches of 1024); evaluation runs the
+whole model on the test images, and answers by retrieval and hybrid too over those same embeddings
+as the gallery (7 GB of bfloat16 on the device). Estimates for one H100/H200 (not yet run: the
 development machine has no GPU and no MP-16): extraction is the cost, about 2 x 0.3 GFLOP x 577
 tokens, ~0.35 TFLOP a photo, so ~1k photos/s at 40% MFU and 1-1.5 h for MP-16's 4.7M photos (JPEG
 decoding needs ~8 CPU cores to keep up); the heads then train in minutes; memory is ~1.2 GB of
-weights plus the activations of a batch of 256. The embeddings take 4.7M x 768 x 4 bytes = 14 GB
-of disk. To compare with: GeoEstimation's ResNet-50 reached 10.1 / 28.0 / 36.9 / 51.1 / 67.0 %
-on Im2GPS3k at 1 / 25 / 200 / 750 / 2500 km; GeoCLIP (CLIP ViT-L/14, GPS gallery) 14.1 / 34.5 /
-50.7 / 69.7 / 83.8; PIGEOTTO (CLIP ViT-L/14@336, trained end to end) 11.3 / 36.7 / 53.8 / 72.4 /
-85.3.
+weights plus the activations of a batch of 256. The embeddings take 4.7M x 768 x 4 bytes = 14 GB of
+disk. To compare with: GeoEstimation's ResNet-50 reached 10.1 / 28.0 / 36.9 / 51.1 / 67.0 % on
+Im2GPS3k at 1 / 25 / 200 / 750 / 2500 km; GeoCLIP (CLIP ViT-L/14, GPS gallery) 14.1 / 34.5 / 50.7 /
+69.7 / 83.8; PIGEOTTO (CLIP ViT-L/14@336, trained end to end) 11.3 / 36.7 / 53.8 / 72.4 / 85.3.
 """
 
 import ml_collections
@@ -46,4 +46,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.optim.update(optimizer="adamw", learning_rate=1e-3, weight_decay=1e-4,
                       schedule="cosine", warmup_steps=1000)
   config.eval_every_steps = 10_000
+  # Retrieval over MP-16 itself (as G3, Img2Loc and PIGEOTTO's refinement do): the embeddings
+  # the heads trained on are the gallery, 4.7M x 768 in 7 GB of bfloat16 on the device.
+  config.retrieval.gallery = "yfcc100m_geo/mp16:train"
   return config

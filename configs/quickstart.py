@@ -61,6 +61,12 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   # Also retrieval (mAP@100) over the built index split's GeM descriptors.
   config.evals.gldv2_test = common.make_eval("landmarks", "gldv2/test", index="gldv2/index:index")
   config.eval_every_steps = 1000
+  # Retrieval over the training photos: the final evaluation answers by the hierarchy, by the
+  # nearest gallery photos and by both (jaxgeo.retrieval), with a leakage report.
+  config.retrieval.gallery = "yfcc100m_geo/yfcc100m:train"
+  # 20k x 128 floats: exact similarities cost nothing here (bfloat16 rounds them by ~0.004,
+  # as much as the near-duplicate threshold's margin).
+  config.retrieval.dtype = "float32"
 
   # LocSens stage 2 (configs/locsens.py has the paper's sizes) over this run's tag head: the
   # embeddings of the train and validation photos, then a small triplet scorer, into

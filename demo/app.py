@@ -22,6 +22,7 @@ os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 import argparse
 import atexit
 import dataclasses
+import functools
 import hashlib
 import html
 import io
@@ -31,6 +32,7 @@ import signal
 import sys
 import tempfile
 import threading
+from collections.abc import Callable
 
 _CACHE = tempfile.mkdtemp(prefix="jaxgeo-demo-")
 os.environ["GRADIO_TEMP_DIR"] = _CACHE
@@ -183,17 +185,34 @@ class Demo:
     self.searcher = searcher
     self.search_note = search_note
 
-  def _index_photos(self, prediction) -> list[tuple[str, Image.Image]]:
-    if not prediction.neighbours or not self.predictor.has_index:
-      return []
+  @staticmethod
+  def _photos(found: list[tuple[str, float, Callable[[], bytes]]]
+              ) -> list[tuple[str, Image.Image]]:
+    """(caption, image) of each (id, similarity, read its JPEG); unreadable ones left out."""
     out = []
-    for match in prediction.neighbours:
+    for photo_id, similarity, read in found:
       try:
-        image = Image.open(io.BytesIO(self.predictor.landmark_index.photo(match.image_id)))
-        out.append((f"{match.image_id} ({match.similarity:.2f})", image.convert("RGB")))
-      except (OSError, KeyError, ValueError):
+        out.append((f"{photo_id} ({similarity:.2f})",
+                    Image.open(io.BytesIO(read())).convert("RGB")))
+      except (OSError, KeyError, ValueError, IndexError):
         continue
     return out
+
+  def _index_photos(self, prediction) -> list[tuple[str, Image.Image]]:
+    """The nearest landmark-index photos."""
+    if not prediction.neighbours or not self.predictor.has_index:
+      return []
+    index = self.predictor.landmark_index
+    return self._photos([(m.image_id, m.similarity, functools.partial(index.photo, m.image_id))
+                         for m in prediction.neighbours])
+
+  def _gallery_photos(self, prediction) -> list[tuple[str, Image.Image]]:
+    """The gallery photos that decided a hybrid answer."""
+    if not prediction.gallery_matches or not self.predictor.has_gallery:
+      return []
+    gallery = self.predictor.gallery
+    return self._photos([(m.photo_id, m.similarity, functools.partial(gallery.photo, m.record))
+                         for m in prediction.gallery_matches])
 
   def locate(self, files, where, five_crop):
     """Predicts every uploaded photo; bad ones get a message and the others still run."""
@@ -236,7 +255,8 @@ class Demo:
                    "server's log).")
       else:
         parts.append(report.prediction_html(name, prediction, decision, image,
-                                            self._index_photos(prediction)))
+                                            self._index_photos(prediction),
+                                            self._gallery_photos(prediction)))
         results.append(report.summary(name, prediction, decision))
         kept.append((name, prediction, decision, report.thumbnail(image)))
         continue
@@ -265,7 +285,8 @@ class Demo:
           tag_source="locsens" if self.predictor.tag_ranker is not None else prediction.tag_source,
           tag_location=location if self.predictor.tag_ranker is not None else None)
       parts.append(report.prediction_html(name, reranked, decision, thumb,
-                                          self._index_photos(reranked)))
+                                          self._index_photos(reranked),
+                                          self._gallery_photos(reranked)))
       results.append(report.summary(name, reranked, decision))
     return "\n".join(parts), results
 

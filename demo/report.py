@@ -60,6 +60,12 @@ def summary(name: str, prediction, decision: privacy.Decision) -> dict[str, Any]
       out["region"] = list(coarse_lib.box(top.latitude, top.longitude))
     else:
       out["latitude"], out["longitude"] = round(top.latitude, 5), round(top.longitude, 5)
+      out["method"] = prediction.method
+      if prediction.gallery_matches:
+        out["gallery_photos"] = [{"photo_id": m.photo_id, "latitude": round(m.latitude, 5),
+                                  "longitude": round(m.longitude, 5),
+                                  "similarity": round(m.similarity, 4)}
+                                 for m in prediction.gallery_matches]
       out["alternatives"] = [{"place": p.name, "latitude": round(p.latitude, 5),
                               "longitude": round(p.longitude, 5),
                               "probability": round(p.probability, 4)}
@@ -108,9 +114,18 @@ def maps(prediction, coarse: bool, width: int = 720) -> list[world_map.RenderedM
   return rendered
 
 
+def _photo_strip(title: str, photos: Sequence[tuple[str, Image.Image]], css_class: str) -> str:
+  return (f"<p><b>{html.escape(title)}</b></p><div class='jaxgeo-pictures'>"
+          + "".join("<figure>" + _img(data_uri(thumbnail(im, 128), "JPEG"), label, css_class)
+                    + f"<figcaption><small>{html.escape(label)}</small></figcaption></figure>"
+                    for label, im in photos) + "</div>")
+
+
 def prediction_html(name: str, prediction, decision: privacy.Decision, photo: Image.Image,
-                    index_photos: Sequence[tuple[str, Image.Image]] = ()) -> str:
-  """The answer for one photo: thumbnail, maps, place, probabilities, tags, landmark, GPS."""
+                    index_photos: Sequence[tuple[str, Image.Image]] = (),
+                    gallery_photos: Sequence[tuple[str, Image.Image]] = ()) -> str:
+  """The answer for one photo: thumbnail, maps, place, probabilities, tags, landmark, GPS, and
+  the photos behind it (the gallery photos of a hybrid answer, the nearest index photos)."""
   s = summary(name, prediction, decision)
   parts = [f'<div class="jaxgeo-result" data-name="{html.escape(name)}">',
            f"<h3>{html.escape(name)}</h3>"]
@@ -138,7 +153,9 @@ def prediction_html(name: str, prediction, decision: privacy.Decision, photo: Im
     parts.append(
         f'<p class="jaxgeo-place" data-lat="{s["latitude"]}" data-lon="{s["longitude"]}">'
         f"<b>Predicted place:</b> {html.escape(s['place'])} "
-        f"({s['latitude']:.4f}, {s['longitude']:.4f}), probability {s['probability']:.1%}</p>")
+        f"({s['latitude']:.4f}, {s['longitude']:.4f}), probability {s['probability']:.1%}"
+        + (f" <small>(the cell's; the point is where {len(s['gallery_photos'])} gallery "
+           "photos of it agree)</small>" if s.get("gallery_photos") else "") + "</p>")
     if s["alternatives"]:
       rows = "".join(f"<tr><td>{i}</td><td>{html.escape(a['place'])}</td>"
                      f"<td>{a['latitude']:.4f}, {a['longitude']:.4f}</td>"
@@ -165,12 +182,11 @@ def prediction_html(name: str, prediction, decision: privacy.Decision, photo: Im
     parts.append(f'<p><b>Landmark:</b> {html.escape(s["landmark"])}'
                  + (f" ({prediction.landmark.confidence:.1%})"
                     if prediction.landmark.found else "") + "</p>")
+  if gallery_photos and not decision.coarse:
+    parts.append(_photo_strip("Gallery photos that decided the place:", gallery_photos,
+                              "jaxgeo-gallery"))
   if index_photos:
-    parts.append("<p><b>Nearest landmark-index photos:</b></p><div class='jaxgeo-pictures'>"
-                 + "".join("<figure>" + _img(data_uri(thumbnail(im, 128), "JPEG"), label,
-                                             "jaxgeo-index")
-                           + f"<figcaption><small>{html.escape(label)}</small></figcaption>"
-                           "</figure>" for label, im in index_photos) + "</div>")
+    parts.append(_photo_strip("Nearest landmark-index photos:", index_photos, "jaxgeo-index"))
   if "true_location" in s:
     t = s["true_location"]
     km = t["distance_km"]

@@ -40,12 +40,14 @@ from jaxgeo import prepare
 from jaxgeo.data import pipeline
 from jaxgeo.evaluators import geolocation, landmarks
 from jaxgeo.geo import coordinate_csv, distance, hierarchy as hierarchy_lib
+from jaxgeo.retrieval import gallery as gallery_lib, leakage as leakage_lib, near_copies
 from jaxgeo.run import config_base, restore, sharding, workdir as workdir_lib
 
 
 def eval_step(state: dict, batch: dict[str, jax.Array], *, graphdef: nnx.GraphDef,
-              tree: hierarchy_lib.Hierarchy) -> dict[str, jax.Array]:
-  """Errors of every predictor and the hierarchy's coordinates for one (padded) batch."""
+              tree: hierarchy_lib.Hierarchy, top_cells: int = 0) -> dict[str, jax.Array]:
+  """Errors of every predictor and the hierarchy's coordinates for one (padded) batch; with
+  `top_cells` (for retrieval), the pooled embedding and the hierarchy's best finest cells."""
   model = nnx.merge(graphdef, state["params"], state["rest"], copy=True)
   model.eval()
   images, crops = batch["image"], 1
@@ -58,6 +60,10 @@ def eval_step(state: dict, batch: dict[str, jax.Array], *, graphdef: nnx.GraphDe
   for part in tree.partitions:
     out[f"rank/{part.name}"] = geolocation.label_rank(log_probs[f"geo/{part.name}"],
                                                       batch[f"label_{part.name}"])
+  if top_cells:
+    out["embedding"] = log_probs["embedding"]
+    combined = tree.combine_log_probs([log_probs[f"geo/{p.name}"] for p in tree.partitions])
+    out["top_log_probs"], out["top_cells"] = jax.lax.top_k(combined, top_cells)
   return out
 
 
@@ -159,6 +165,7 @@ class EvalContext:
   train_coordinates: tuple[np.ndarray, np.ndarray] | None = None  # for the baselines
   workdir: workdir_lib.Workdir | None = None  # for the per-image results
   landmark_ids: np.ndarray | None = None  # GLDv2 landmark id of each landmark class
+  gallery: gallery_lib.Gallery | None = None  # for retrieval and hybrid answers
 
 
 def geolocation_eval(context: EvalContext, ev: ml_collections.ConfigDict,
@@ -166,36 +173,81 @@ def geolocation_eval(context: EvalContext, ev: ml_collections.ConfigDict,
   """Km accuracy of each partition's head and of the hierarchy (with training coordinates, of
   two baselines on the same photos too), each head's top-k; per-image results to the workdir.
 
-  `ev.five_crop`: vote over five crops instead of the centre crop.
+  `ev.five_crop`: vote over five crops instead of the centre crop. With a gallery in the
+  context, the retrieval and hybrid answers too, and the leakage report.
   """
-  spec, tree, config = ev.data, context.tree, context.config
-  step = jax.jit(functools.partial(eval_step, graphdef=context.graphdef, tree=tree))
+  spec, tree, config, gallery = ev.data, context.tree, context.config, context.gallery
+  top_cells = config.retrieval.hybrid_cells if gallery is not None else 0
+  step = jax.jit(functools.partial(eval_step, graphdef=context.graphdef, tree=tree,
+                                   top_cells=top_cells))
   order = [p.name for p in tree.partitions] + [geolocation.HIERARCHY]
-  id_key = pipeline.id_key(pipeline.parse_dataset(spec)[0], context.data_dir)
+  name = pipeline.parse_dataset(spec)[0]
   batches = pipeline.eval_batches(source, batch_size=config.eval_batch_size // jax.process_count(),
                                   image_size=config.image_size, partitions=tree.partitions,
-                                  five_crop=ev.five_crop, id_key=id_key)
+                                  five_crop=ev.five_crop,
+                                  id_key=pipeline.id_key(name, context.data_dir),
+                                  keep_user=gallery is not None)
   out = geolocation.collect_outputs(
       batches,
       lambda b: step(context.state, pipeline.to_global_arrays(b, context.batch_sharding)))
+  gt_lat, gt_lon = out["gt/latitude"].astype(np.float64), out["gt/longitude"].astype(np.float64)
   errors = {k: out[k] for k in order}
+  answered = {geolocation.HIERARCHY: (out[f"{geolocation.HIERARCHY}/latitude"],
+                                      out[f"{geolocation.HIERARCHY}/longitude"], None)}
+  if gallery is not None:
+    answers = gallery_lib.answer(gallery, config.retrieval, out["embedding"], tree,
+                                 out["top_cells"], out["top_log_probs"])
+    for method, vote in ((geolocation.RETRIEVAL, answers.retrieval),
+                         (geolocation.HYBRID, answers.hybrid)):
+      errors[method] = distance.great_circle_km(gt_lat, gt_lon, vote.latitude, vote.longitude)
+      answered[method] = (vote.latitude, vote.longitude,
+                          gallery_lib.deciding_photos(answers.neighbours, vote, gallery.photo_id))
   if context.train_coordinates is not None:
-    errors.update(geolocation.baseline_errors(
-        tree, *context.train_coordinates, out["gt/latitude"].astype(np.float64),
-        out["gt/longitude"].astype(np.float64), seed=config.seed))
+    errors.update(geolocation.baseline_errors(tree, *context.train_coordinates, gt_lat, gt_lon,
+                                              seed=config.seed))
   result, table = geolocation.report(errors)
   for part in tree.partitions:  # classification accuracy of each head, photos with a cell
     result[part.name].update(geolocation.top_k_accuracy(out[f"rank/{part.name}"]))
   logging.info("Evaluation on %s (%d photos):\n%s", spec, len(out["id"]), table)
+  if gallery is not None:
+    result.update(_leakage_report(spec, gallery, config, answers.neighbours, out["user"],
+                                  {k: errors[k] for k in answered}))
   workdir = context.workdir
   if workdir and jax.process_index() == 0:  # per-image results beside the run
     workdir.eval_dir.mkdir(parents=True, exist_ok=True)
-    path = workdir.eval_csv(spec)
-    geolocation.write_results_csv(path, out["id"], out["gt/latitude"], out["gt/longitude"],
-                                  out[f"{geolocation.HIERARCHY}/latitude"],
-                                  out[f"{geolocation.HIERARCHY}/longitude"])
-    logging.info("Per-image results: %s", path)
+    for method, (lat, lon, deciding) in answered.items():
+      path = workdir.eval_csv(spec, None if method == geolocation.HIERARCHY else method)
+      geolocation.write_results_csv(path, out["id"], gt_lat, gt_lon, lat, lon, deciding)
+      logging.info("Per-image results (%s): %s", method, path)
   return result
+
+
+def _leakage_report(spec: str, gallery: gallery_lib.Gallery, config: ml_collections.ConfigDict,
+                    neighbours: gallery_lib.Neighbours, test_users: np.ndarray,
+                    errors: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
+  """The leakage counts (`leakage`) and each method's metrics without the leaked photos."""
+  threshold, caught = config.retrieval.near_duplicate_cosine, float("nan")
+  if threshold is None and gallery.near_copies is not None:  # calibrated when it was built
+    threshold, caught = (gallery.near_copies["threshold"],
+                         gallery.near_copies["near_copies_caught"])
+  elif threshold is None:  # never calibrated (load_gallery of a bare folder): none flagged
+    logging.warning("Gallery %s has no near-copy calibration (%s): near-duplicates are not "
+                    "counted.", gallery.spec, near_copies.FILE)
+    threshold = float("inf")
+  found = leakage_lib.find_leakage(neighbours.similarity[:, 0], test_users, gallery.user,
+                                   threshold)
+  keep = ~found.leaked
+  clean = {f"{method} {geolocation.LEAKED_LEFT_OUT}": distance.geolocation_metrics(err[keep])
+           for method, err in errors.items()} if keep.any() else {}  # all leaked: no rows
+  # What share of the gallery's own near-copies the threshold catches: how far to trust a 0.
+  summary = {**found.summary(), "near_copies_caught": caught}
+  logging.info("Leakage of %s into the gallery %s: %d of %d test photos have a near-duplicate "
+               "(nearest cosine >= %.4f, which catches %.0f%% of the gallery's own "
+               "near-copies), %d share a photographer with it; without those %d:\n%s",
+               spec, gallery.spec, summary["near_duplicates"], summary["num_photos"],
+               found.threshold, 100 * caught, summary["same_photographer"],
+               summary["left_out"], distance.format_metrics_table(clean))
+  return {"leakage": summary, **clean}
 
 
 def landmarks_eval(context: EvalContext, ev: ml_collections.ConfigDict,
@@ -249,7 +301,8 @@ def evaluate_datasets(state: dict, graphdef: nnx.GraphDef, tree: hierarchy_lib.H
                       batch_sharding: jax.sharding.Sharding,
                       train_coordinates: tuple[np.ndarray, np.ndarray] | None = None,
                       workdir: workdir_lib.Workdir | None = None,
-                      landmark_ids: np.ndarray | None = None
+                      landmark_ids: np.ndarray | None = None,
+                      gallery: gallery_lib.Gallery | None = None
                       ) -> dict[str, dict[str, dict[str, float]]]:
   """Metrics of each eval (`config.evals`, or some), keyed by its data spec and predictor.
 
@@ -259,7 +312,7 @@ def evaluate_datasets(state: dict, graphdef: nnx.GraphDef, tree: hierarchy_lib.H
   """
   check_evals(evals, config)
   context = EvalContext(state, graphdef, tree, config, data_dir, batch_sharding,
-                        train_coordinates, workdir, landmark_ids)
+                        train_coordinates, workdir, landmark_ids, gallery)
   results = {}
   for ev in sorted(evals.values(), key=lambda ev: ev.data):
     source = pipeline.open_split(*pipeline.parse_dataset(ev.data), data_dir)
@@ -325,6 +378,9 @@ def _define_flags() -> None:
   flags.DEFINE_multi_string("dataset", None, "Built data set, `name[:split]`: as the config's "
                             "eval over it, else typed by its builder (see the module docstring).")
   flags.DEFINE_string("data_dir", None, "TFDS data dir (default: the run's).")
+  flags.DEFINE_string("gallery", None, "Retrieval gallery, a built split `name[:split]` "
+                      "(default: the config's retrieval.gallery; \"\" = none). Embedded by the "
+                      "run's checkpoint into <workdir>/gallery once, then reused.")
   flags.DEFINE_multi_string("results_csv", None, "Score per-image results files instead "
                             "(img_id,gt_lat,predicted_lat,gt_long,predicted_long); no workdir.")
   flags.DEFINE_enum("coordinate_columns", "auto", coordinate_csv.COLUMN_ORDERS,
@@ -344,10 +400,14 @@ def main(argv: list[str]) -> None:
   train_coordinates = (prepare.split_coordinates(run.config.data.train, "train", run.data_dir)
                        if run.tree else None)
   evals = chosen_evals(run.config, args.eval, args.dataset)
+  if args.gallery is not None:
+    run.config.retrieval.gallery = args.gallery
+  geo_evals = any(ev.type == "geolocation" for ev in evals.values())
+  gallery = gallery_lib.load_run_gallery(run) if geo_evals and run.tree else None
   evaluate_datasets(run.state, run.graphdef, run.tree, run.config, run.data_dir,
                     evals, sharding.batch_sharding(run.mesh),
                     train_coordinates, workdir=run.workdir,
-                    landmark_ids=run.landmark_ids)
+                    landmark_ids=run.landmark_ids, gallery=gallery)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from jaxgeo.data import embedding_batches as embedding_batches_lib, pipeline, vo
 from jaxgeo.geo import hierarchy as hierarchy_lib, partitions as partitions_lib
 from jaxgeo.locsens import embeddings as embeddings_lib
 from jaxgeo.models import backbones
+from jaxgeo.retrieval import gallery as gallery_lib
 from jaxgeo.run import checkpointing, distributed, metrics as metrics_lib
 from jaxgeo.run import optim, restore, sharding, state as state_lib, workdir as workdir_lib
 
@@ -273,12 +274,19 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   ckpt.wait()
   distributed.log_final_state(state, step_metrics if total_steps > first_step else None)
 
-  # Final evaluation, with the baselines on the same photos.
+  # Final evaluation, with the baselines on the same photos; with a retrieval gallery (embedded
+  # now by the final model), by retrieval and hybrid too.
   train_coordinates = (prepare.split_coordinates(config.data.train, "train", data.data_dir)
                        if tree else None)
+  gallery = None
+  if tree and gallery_lib.gallery_spec(config):
+    gallery = gallery_lib.load_run_gallery(restore.TrainedRun(
+        workdir=workdir, config=config, data_dir=data.data_dir, tree=tree,
+        vocabulary=vocabulary, landmark_ids=landmark_names, graphdef=graphdef,
+        state={"params": state["params"], "rest": state["rest"]}, step=total_steps, mesh=mesh))
   results = evaluate_lib.evaluate_datasets(
       state, graphdef, tree, config, data.data_dir, config.evals, batch_sharding,
-      train_coordinates, workdir=workdir, landmark_ids=landmark_names)
+      train_coordinates, workdir=workdir, landmark_ids=landmark_names, gallery=gallery)
   writer.write(total_steps, _flatten_results(results))
   if jax.process_index() == 0:
     workdir_lib.write_json(workdir.results, results)

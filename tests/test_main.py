@@ -14,11 +14,17 @@ import optax
 import pytest
 from flax import nnx
 
+from jaxgeo.data import pipeline
 from jaxgeo.geo import partitions as partitions_lib
 from jaxgeo.predict import predictor as predictor_lib
 from jaxgeo.run import restore, sharding, state as state_lib
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _built(workdir, name):
+  """The folder of a built data set, at its builder's version."""
+  return pipeline.dataset_dir(name, str(workdir / "tfds"))
 
 
 def _run_main(*args, cwd=REPO):
@@ -36,8 +42,8 @@ def test_runlocal_builds_data_trains_and_evaluates(runlocal_workdir):
   # The toy world went through the real TFDS builders.
   for name in ("yfcc100m_geo/yfcc100m", "geo_testsets/im2gps3k", "geo_testsets/yfcc4k",
                "gldv2/train_clean", "gldv2/index", "gldv2/test"):
-    assert (workdir / "tfds" / name / "1.0.0" / "build_report.json").exists(), name
-  report = json.loads((workdir / "tfds" / "yfcc100m_geo" / "yfcc100m" / "1.0.0" /
+    assert (_built(workdir, name) / "build_report.json").exists(), name
+  report = json.loads((_built(workdir, "yfcc100m_geo/yfcc100m") /
                        "build_report.json").read_text())
   manifest = json.loads((workdir / "toy_world" / "manifest.json").read_text())
   kept = report["train"]["kept"] + report["validation"]["kept"]
@@ -68,18 +74,29 @@ def test_runlocal_builds_data_trains_and_evaluates(runlocal_workdir):
   assert landmark["index_size"] == manifest["counts"]["gldv2_index"]
   assert 0 <= landmark["map@100"] <= 1
   # The toy Im2GPS3k labels are in the 2018 header variant: read from the values, and said so.
-  im2gps_report = json.loads((workdir / "tfds" / "geo_testsets" / "im2gps3k" / "1.0.0" /
+  im2gps_report = json.loads((_built(workdir, "geo_testsets/im2gps3k") /
                               "build_report.json").read_text())["test"]
   assert im2gps_report["coordinate_columns"]["order"] == "swapped"
   assert (workdir / "landmark_ids.csv").read_text() == (
-      workdir / "tfds" / "gldv2" / "train_clean" / "1.0.0" / "landmark_ids.csv").read_text()
+      _built(workdir, "gldv2/train_clean") / "landmark_ids.csv").read_text()
   im2gps3k = results["geo_testsets/im2gps3k"]
-  assert list(im2gps3k) == names + ["hierarchy", "baseline: most frequent cell",
-                                    "baseline: random training photo"]
+  # The training split is the retrieval gallery: retrieval and hybrid rows, and the leakage
+  # report with every method's metrics without the leaked photos.
+  methods = ["hierarchy", "retrieval", "hybrid"]
+  baselines = ["baseline: most frequent cell", "baseline: random training photo"]
+  assert list(im2gps3k) == names + methods + baselines + ["leakage"] + [
+      f"{m} (leaked photos left out)" for m in methods]
   unlabelled = len(manifest["im2gps3k_unlabelled"])
-  for metrics in im2gps3k.values():
-    assert metrics["num_examples"] == 60 - unlabelled
-    assert 0 <= metrics["acc@25km"] <= metrics["acc@750km"] <= 1
+  for name in names + methods + baselines:
+    assert im2gps3k[name]["num_examples"] == 60 - unlabelled
+    assert 0 <= im2gps3k[name]["acc@25km"] <= im2gps3k[name]["acc@750km"] <= 1
+  leakage = im2gps3k["leakage"]
+  assert leakage["num_photos"] == 60 - unlabelled
+  # The toy world keeps its test sets' photographers out of training, as MP-16 does.
+  assert leakage["same_photographer"] == 0
+  assert leakage["left_out"] == leakage["near_duplicates"]
+  assert im2gps3k["hybrid (leaked photos left out)"]["num_examples"] == (
+      60 - unlabelled - leakage["left_out"])
   assert json.loads((workdir / "results.json").read_text()) == results
   logged = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
   assert [m["step"] for m in logged if "train/loss" in m] == [10, 20, 30]

@@ -71,6 +71,11 @@ def id_key(name: str, data_dir: str) -> str:
   return keys[0]
 
 
+def has_feature(name: str, data_dir: str, key: str) -> bool:
+  """Whether the records of a built data set carry `key` (e.g. `user`, the photographer)."""
+  return key in _built(name, data_dir).info.features
+
+
 def split_size(name: str, split: str, data_dir: str) -> int:
 
   """Examples in a built split, from the data set's info (no record is read)."""
@@ -168,7 +173,7 @@ def pad_batch(batch: dict[str, np.ndarray], batch_size: int) -> dict[str, np.nda
 
 def eval_batches(source, *, batch_size: int, image_size: int, partitions: Sequence[Partition],
                  vocabulary: TagVocabulary | None = None, five_crop: bool = False,
-                 id_key: str | None = "photo_id",
+                 id_key: str | None = "photo_id", keep_user: bool = False,
                  shard_options: grain.sharding.ShardOptions | None = None
                  ) -> Iterator[dict[str, np.ndarray]]:
   """One pass over this process's shard, in fixed-size batches padded with a `_mask`.
@@ -179,7 +184,8 @@ def eval_batches(source, *, batch_size: int, image_size: int, partitions: Sequen
   """
   shard_options = shard_options or grain.sharding.ShardByJaxProcess(drop_remainder=False)
   crop = transforms.FiveCrop(image_size) if five_crop else transforms.CenterCrop(image_size)
-  operations = [crop, transforms.GeoLabels(partitions, vocabulary, id_key=id_key)]
+  operations = [crop, transforms.GeoLabels(partitions, vocabulary, id_key=id_key,
+                                           keep_user=keep_user)]
   # grain's IndexSampler drops the remainder of an uneven split even when asked not to, so the
   # shard is cut here: every example is evaluated exactly once.
   shard = RecordRange.shard(source, shard_options.shard_index, shard_options.shard_count)

@@ -116,12 +116,15 @@ class GeoLabels(grain.transforms.Map):
   """Class per partition (-1 outside its cells), tag ids, landmark id; drops raw text fields.
 
   Output keys: `image`, `latitude`, `longitude` (float32), `label_<partition name>` (int32),
-  `tag_ids` (int32, `max_tags`, padded with -1) and `landmark` (int32, -1 if none or unknown).
+  `tag_ids` (int32, `max_tags`, padded with -1) and `landmark` (int32, -1 if none or unknown);
+  with `id_key`, `id`; with `keep_user`, `user` (the photographer, b"" where the data set has
+  none): the retrieval gallery and its leakage report need both.
   """
   partitions: Sequence[Partition]
   vocabulary: TagVocabulary | None = None
   max_tags: int = 15
   id_key: str | None = None  # e.g. "photo_id": kept as `id` (bytes) for per-image results
+  keep_user: bool = False
 
   def map(self, element: dict) -> dict:
     # Landmark photos (GLDv2) carry no coordinates: NaN, and -1 for every partition.
@@ -131,6 +134,8 @@ class GeoLabels(grain.transforms.Map):
            "longitude": np.float32(lon[0])}
     if self.id_key:
       out["id"] = element[self.id_key]
+    if self.keep_user:
+      out["user"] = element.get("user", b"")
     located = bool(np.isfinite(lat[0]) and np.isfinite(lon[0]))
     for partition in self.partitions:
       out[f"label_{partition.name}"] = np.int32(

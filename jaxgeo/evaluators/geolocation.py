@@ -10,7 +10,7 @@ location of a random training photo.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -23,6 +23,9 @@ from jaxgeo.geo import distance, hierarchy as hierarchy_lib
 from jaxgeo.geo.hierarchy import Hierarchy
 
 HIERARCHY = hierarchy_lib.NAME
+RETRIEVAL = "retrieval"  # the nearest gallery photos' vote (jaxgeo.retrieval)
+HYBRID = "hybrid"  # the hierarchy's top cell, refined by the gallery photos inside it
+LEAKED_LEFT_OUT = "(leaked photos left out)"  # suffix of the leakage report's rows
 
 
 def predicted_coordinates(tree: Hierarchy, log_probs: dict[str, jax.Array]) -> dict[str, tuple]:
@@ -71,21 +74,28 @@ def top_k_accuracy(ranks: np.ndarray, ks=(1, 5)) -> dict[str, float]:
 
 
 def write_results_csv(path: str | os.PathLike, ids: np.ndarray, gt_lat: np.ndarray,
-                      gt_lon: np.ndarray, pred_lat: np.ndarray, pred_lon: np.ndarray) -> None:
-  """Per-image results in the conventional columns of the geolocation literature."""
+                      gt_lon: np.ndarray, pred_lat: np.ndarray, pred_lon: np.ndarray,
+                      neighbours: Sequence[str] | None = None) -> None:
+  """Per-image results in the conventional columns of the geolocation literature; with
+  `neighbours`, a last column naming the gallery photos that decided each answer."""
   with epath.Path(path).open("w") as f:
-    f.write("img_id,gt_lat,predicted_lat,gt_long,predicted_long,great_circle_distance\n")
+    f.write("img_id,gt_lat,predicted_lat,gt_long,predicted_long,great_circle_distance"
+            f"{',neighbours' if neighbours is not None else ''}\n")
     d = distance.great_circle_km(gt_lat, gt_lon, pred_lat, pred_lon)
-    for row in zip(ids, gt_lat, pred_lat, gt_lon, pred_lon, d):
-      f.write(f"{row[0]},{row[1]:.6f},{row[2]:.6f},{row[3]:.6f},{row[4]:.6f},{row[5]:.3f}\n")
+    for i, row in enumerate(zip(ids, gt_lat, pred_lat, gt_lon, pred_lon, d)):
+      extra = f",{neighbours[i]}" if neighbours is not None else ""
+      f.write(f"{row[0]},{row[1]:.6f},{row[2]:.6f},{row[3]:.6f},{row[4]:.6f},{row[5]:.3f}"
+              f"{extra}\n")
 
 
-_ID_BYTES = 64  # ids cross processes as fixed-width byte rows
+_TEXT_BYTES = 64  # text fields (ids, photographers) cross processes as fixed-width byte rows
+_TEXT_KEYS = ("id", "user")
 
 
 def collect_outputs(batches: Iterable[dict], step: Callable[[dict], dict[str, jax.Array]]
                     ) -> dict[str, np.ndarray]:
-  """Runs `step` over padded batches; gathers its outputs (and the batch `id`s) of real examples.
+  """Runs `step` over padded batches; gathers its outputs (and the batch's `id` and `user`
+  texts) of real examples.
 
   Outputs come back from every process (`process_allgather`), so each host sees all results,
   in the source's record order (batches' `_index`) whatever the number of processes.
@@ -93,9 +103,10 @@ def collect_outputs(batches: Iterable[dict], step: Callable[[dict], dict[str, ja
   chunks: dict[str, list[np.ndarray]] = {}
   for batch in batches:
     outputs = dict(step(batch))
-    if "id" in batch:
-      ids = np.asarray(batch["id"]).astype(f"S{_ID_BYTES}")
-      outputs["id"] = np.frombuffer(ids.tobytes(), np.uint8).reshape(len(ids), _ID_BYTES)
+    for key in _TEXT_KEYS:
+      if key in batch:
+        text = np.asarray(batch[key]).astype(f"S{_TEXT_BYTES}")
+        outputs[key] = np.frombuffer(text.tobytes(), np.uint8).reshape(len(text), _TEXT_BYTES)
     if INDEX_KEY in batch:
       outputs[INDEX_KEY] = batch[INDEX_KEY]
     outputs[MASK_KEY] = batch[MASK_KEY]
@@ -108,8 +119,10 @@ def collect_outputs(batches: Iterable[dict], step: Callable[[dict], dict[str, ja
   if INDEX_KEY in out:  # processes' batches arrive interleaved
     order = np.argsort(out.pop(INDEX_KEY), kind="stable")
     out = {name: value[order] for name, value in out.items()}
-  if "id" in out:
-    out["id"] = np.array([bytes(row).rstrip(b"\0").decode("utf-8") for row in out["id"]])
+  for key in _TEXT_KEYS:
+    if key in out:
+      out[key] = np.array([bytes(row).rstrip(b"\0").decode("utf-8", "replace")
+                           for row in out[key]])
   return out
 
 

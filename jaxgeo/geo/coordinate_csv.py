@@ -201,6 +201,21 @@ def read_coordinates(path: str | os.PathLike, coordinate_columns: str = "auto"
   return ids[~bad], lat[~bad], lon[~bad], report
 
 
+def read_authors(path: str | os.PathLike) -> dict[str, str]:
+  """The AUTHOR (the photographer's Flickr NSID) of each IMG_ID of an MP-16 / Im2GPS meta CSV,
+  from its first row; {} for a copy without the column. The retrieval gallery's leakage report
+  counts test photos whose photographer is in the gallery by it."""
+  path = str(path)
+  with epath.Path(path).open() as f:
+    header = pd.read_csv(f, nrows=0).columns
+  if "AUTHOR" not in header or "IMG_ID" not in header:
+    return {}
+  with epath.Path(path).open() as f:
+    frame = pd.read_csv(f, usecols=["IMG_ID", "AUTHOR"], dtype=str, keep_default_na=False)
+  frame = frame.drop_duplicates("IMG_ID")
+  return dict(zip(frame["IMG_ID"].to_numpy(), frame["AUTHOR"].str.strip().to_numpy()))
+
+
 RESULTS_COLUMNS = ("img_id", "gt_lat", "predicted_lat", "gt_long", "predicted_long")
 
 

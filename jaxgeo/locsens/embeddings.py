@@ -12,6 +12,7 @@ records:
   shard-00000/longitude.npy
   shard-00000/tag_ids.npy       (n, 15) int32: vocabulary ids, padded with -1
   shard-00000/photo_id.npy      (n,) bytes
+  shard-00000/user.npy          (n,) bytes: the photographer ("" where the data set has none)
 
 A shard folder appears (by rename) only when complete, so a rerun skips finished shards and
 redoes an interrupted one. The tag embeddings are not per photo: `save_tag_embeddings` writes
@@ -37,7 +38,7 @@ from jaxgeo.run import sharding, workdir as workdir_lib
 
 MANIFEST = "manifest.json"
 MAX_TAGS = 15
-_FIELDS = ("image", "latitude", "longitude", "tag_ids", "photo_id")
+_FIELDS = ("image", "latitude", "longitude", "tag_ids", "photo_id", "user")
 
 
 @dataclasses.dataclass
@@ -48,6 +49,7 @@ class Embeddings:
   longitude: np.ndarray
   tag_ids: np.ndarray  # (N, 15) int32, -1 padded
   photo_id: np.ndarray  # (N,) str
+  user: np.ndarray | None = None  # (N,) str, "" where unknown (load_embeddings always sets it)
 
   def __len__(self) -> int:
     return len(self.image)
@@ -106,16 +108,18 @@ def extract_embeddings(run, dataset: str, split: str, out_dir: workdir_lib.PathL
   path = out_dir / MANIFEST
   if path.exists():
     old = workdir_lib.read_json(path)
-    if {k: old.get(k) for k in manifest} != manifest:
+    # Inside the stage-1 workdir (its gallery, its frozen embeddings, its own LocSens folder),
+    # the extraction moves with it: a copied or moved workdir keeps its extractions.
+    inside = _absolute(out_dir).startswith(_absolute(run.workdir.root).rstrip("/") + "/")
+    compared = [k for k in manifest if not (inside and k == "stage1_workdir")]
+    if {k: old.get(k) for k in compared} != {k: manifest[k] for k in compared}:
       raise ValueError(f"{path} was written for other settings ({old}); now asked for "
                        f"{manifest}. Delete {out_dir} to extract again.")
   elif jax.process_index() == 0:
     out_dir.mkdir(parents=True, exist_ok=True)
     workdir_lib.write_json(path, manifest)
 
-  batch_sharding = sharding.batch_sharding(run.mesh)
-  step = jax.jit(functools.partial(_embed_step, graphdef=run.graphdef, output=output))
-  image_size = run.config.image_size
+  embed = _make_embedder(run, dataset, output)
   done = 0
   for index in range(num_shards):
     final = out_dir / shard_name(index)
@@ -123,13 +127,7 @@ def extract_embeddings(run, dataset: str, split: str, out_dir: workdir_lib.PathL
       done += 1
       continue
     start, stop = index * shard_size, min(len(source), (index + 1) * shard_size)
-    batches = pipeline.eval_batches(pipeline.RecordRange(source, start, stop),
-                                    batch_size=batch_size // jax.process_count(),
-                                    image_size=image_size, partitions=(),
-                                    vocabulary=run.vocabulary,
-                                    id_key=pipeline.id_key(dataset, run.data_dir))
-    out = geolocation.collect_outputs(
-        batches, lambda b: step(run.state, pipeline.to_global_arrays(b, batch_sharding)))
+    out = embed(pipeline.RecordRange(source, start, stop), batch_size)
     if jax.process_index() == 0:
       tmp = out_dir / f"{shard_name(index)}.tmp"
       if tmp.exists():
@@ -140,6 +138,7 @@ def extract_embeddings(run, dataset: str, split: str, out_dir: workdir_lib.PathL
       workdir_lib.save_npy(tmp / "longitude.npy", out["longitude"].astype(np.float64))
       workdir_lib.save_npy(tmp / "tag_ids.npy", out["tag_ids"].astype(np.int32))
       workdir_lib.save_npy(tmp / "photo_id.npy", out["id"].astype(np.bytes_))
+      workdir_lib.save_npy(tmp / "user.npy", np.char.encode(out["user"], "utf-8"))
       tmp.rename(final)
     logging.info("Embeddings of %s:%s: shard %d/%d (records %d-%d) written.", dataset, split,
                  index + 1, num_shards, start, stop)
@@ -147,6 +146,29 @@ def extract_embeddings(run, dataset: str, split: str, out_dir: workdir_lib.PathL
     logging.info("Embeddings of %s:%s: reused %d finished shard(s) of %d.", dataset, split,
                  done, num_shards)
   return out_dir
+
+
+def _make_embedder(run, dataset: str, output: str):
+  """(records, global batch size) -> `collect_outputs` of the model's `output` over them."""
+  batch_sharding = sharding.batch_sharding(run.mesh)
+  step = jax.jit(functools.partial(_embed_step, graphdef=run.graphdef, output=output))
+  id_key = pipeline.id_key(dataset, run.data_dir)
+
+  def embed(records, batch_size: int) -> dict[str, np.ndarray]:
+    batches = pipeline.eval_batches(records, batch_size=batch_size // jax.process_count(),
+                                    image_size=run.config.image_size, partitions=(),
+                                    vocabulary=run.vocabulary, id_key=id_key, keep_user=True)
+    return geolocation.collect_outputs(
+        batches, lambda b: step(run.state, pipeline.to_global_arrays(b, batch_sharding)))
+
+  return embed
+
+
+def embed_records(run, dataset: str, records, batch_size: int,
+                  output: str = "embedding") -> np.ndarray:
+  """The model's `output` (e.g. the pooled `embedding`) of a few records of `dataset` (any
+  random-access source of its examples), (n, E) float32, in record order."""
+  return _make_embedder(run, dataset, output)(records, batch_size)["image"].astype(np.float32)
 
 
 def _absolute(path: epath.Path) -> str:
@@ -167,8 +189,12 @@ def stage1_step(out_dir: workdir_lib.PathLike) -> int:
   return workdir_lib.read_json(epath.Path(out_dir) / MANIFEST)["stage1_step"]
 
 
-def load_embeddings(out_dir: workdir_lib.PathLike) -> Embeddings:
-  """All shards of an extraction, concatenated; a clear error if it is incomplete."""
+def load_embeddings(out_dir: workdir_lib.PathLike, image_dtype=np.float32) -> Embeddings:
+  """All shards of an extraction, concatenated; a clear error if it is incomplete.
+
+  The image embeddings are cast shard by shard into one array of `image_dtype` (bfloat16 holds
+  MP-16's 4.7M x 768 in 7 GB, where float32 shards would first need twice that).
+  """
   out_dir = epath.Path(out_dir)
   path = out_dir / MANIFEST
   if not path.exists():
@@ -178,11 +204,27 @@ def load_embeddings(out_dir: workdir_lib.PathLike) -> Embeddings:
   if missing:
     raise FileNotFoundError(f"{out_dir}: shards {missing} are missing (an interrupted "
                             "extraction: run it again to finish).")
-  parts = {field: [workdir_lib.load_npy(out_dir / s / f"{field}.npy") for s in manifest["shards"]]
-           for field in _FIELDS}
-  arrays = {field: np.concatenate(values) for field, values in parts.items()}
+  arrays = {field: np.concatenate([_load_field(out_dir / s, field) for s in manifest["shards"]])
+            for field in _FIELDS if field != "image"}
+  image, start = None, 0
+  for s in manifest["shards"]:
+    part = workdir_lib.load_npy(out_dir / s / "image.npy")
+    if image is None:
+      image = np.empty((len(arrays["latitude"]), part.shape[1]), image_dtype)
+    image[start:start + len(part)] = part
+    start += len(part)
+  arrays["image"] = image
   arrays["photo_id"] = arrays["photo_id"].astype(str)
+  arrays["user"] = np.char.decode(arrays["user"].astype(np.bytes_), "utf-8")
   return Embeddings(**arrays)
+
+
+def _load_field(shard: epath.Path, field: str) -> np.ndarray:
+  """One array of a shard; shards written before photographers were kept have no `user`."""
+  path = shard / f"{field}.npy"
+  if field == "user" and not path.exists():
+    return np.full(len(workdir_lib.load_npy(shard / "latitude.npy")), b"")
+  return workdir_lib.load_npy(path)
 
 
 def save_tag_embeddings(run, workdir: workdir_lib.Workdir) -> None:

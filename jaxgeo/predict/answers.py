@@ -67,6 +67,16 @@ class IndexMatch:
 
 
 @dataclasses.dataclass(frozen=True)
+class GalleryMatch:
+  """A geotagged gallery photo that decided the hybrid answer (jaxgeo.retrieval)."""
+  photo_id: str
+  latitude: float
+  longitude: float
+  similarity: float  # cosine of the pooled embeddings
+  record: int  # its record number in the gallery's split (`gallery` of the Prediction)
+
+
+@dataclasses.dataclass(frozen=True)
 class TrueLocation:
   """Where the photo was taken, from its EXIF GPS (or a data set's label)."""
   latitude: float
@@ -91,6 +101,12 @@ class Prediction:
   five_crop: bool
   # What the model's training says of every answer (a toy-world model's, jaxgeo.predict.model_card).
   warning: str = ""
+  # How the top-1 coordinate was found: "hierarchy" (its cell's mean) or "hybrid" (the gallery
+  # photos inside the best cells moved it onto the place they agree on).
+  method: str = "hierarchy"
+  gallery: str = ""  # the gallery's split, `name:split`, with method "hybrid"
+  # The gallery photos that decided a hybrid answer, the answered one first; None without.
+  gallery_matches: list[GalleryMatch] | None = None
   image_embedding: np.ndarray | None = dataclasses.field(default=None, repr=False)  # tag head
 
   @property

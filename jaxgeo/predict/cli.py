@@ -102,10 +102,11 @@ def _levels(partition_names: Sequence[str]) -> tuple[str, ...]:
 
 
 def csv_header(partition_names: Sequence[str]) -> list[str]:
-  return (["source", "latitude", "longitude", "probability", "place", "cell"]
+  return (["source", "latitude", "longitude", "probability", "place", "cell", "method"]
           + [f"prob_{n}" for n in _levels(partition_names)]
           + ["tags", "landmark_id", "landmark", "landmark_confidence", "true_latitude",
-             "true_longitude", "true_source", "distance_km", "warning"])
+             "true_longitude", "true_source", "distance_km", "gallery_photos",
+             "gallery_coordinates", "warning"])
 
 
 def _fmt(x, digits: int = 6) -> str:
@@ -114,16 +115,19 @@ def _fmt(x, digits: int = 6) -> str:
 
 def csv_row(p: Prediction, partition_names: Sequence[str]) -> list[str]:
   top, by_name = p.top, {g.name: g.probability for g in p.granularities}
-  landmark, truth = p.landmark, p.true_location
+  landmark, truth, matches = p.landmark, p.true_location, p.gallery_matches or []
   return ([p.source, _fmt(top and top.latitude), _fmt(top and top.longitude),
-           _fmt(top and top.probability), top.name if top else "", top.cell if top else ""]
+           _fmt(top and top.probability), top.name if top else "", top.cell if top else "",
+           p.method]
           + [_fmt(by_name.get(n)) for n in _levels(partition_names)]
           + [";".join(t.tag for t in p.tags),
              "" if landmark is None or not landmark.found else str(landmark.landmark_id),
              "" if landmark is None else (landmark.name if landmark.found else "no landmark"),
              _fmt(landmark and landmark.confidence, 4),
              _fmt(truth and truth.latitude), _fmt(truth and truth.longitude),
-             truth.source if truth else "", _fmt(truth and truth.distance_km, 3), p.warning])
+             truth.source if truth else "", _fmt(truth and truth.distance_km, 3),
+             " ".join(m.photo_id for m in matches),
+             ";".join(f"{_fmt(m.latitude)} {_fmt(m.longitude)}" for m in matches), p.warning])
 
 
 def geojson_feature(p: Prediction) -> dict[str, Any]:
@@ -200,6 +204,7 @@ def predict_files(predictor: Predictor, specs: Sequence[str], output_dir: str, *
   report = {"inputs": total, "predicted": done, "skipped": len(skipped),
             "skipped_by_reason": reasons, "skipped_files": skipped, "csv": csv_path,
             "geojson": geojson_path, "coarse": coarse, "checkpoint_step": predictor.step,
+            "gallery": predictor.gallery.spec if predictor.has_gallery and not coarse else "",
             "model": predictor.card.to_dict() if predictor.card else None}
   with open(os.path.join(output_dir, "report.json"), "w", encoding="utf-8") as f:
     json.dump(report, f, indent=2)
@@ -220,6 +225,9 @@ def format_report(report: dict[str, Any]) -> str:
                if report["skipped"] else "") + "."]
   lines += [f"  skipped {s['source']}: {s['reason']}: {s['detail']}"
             for s in report["skipped_files"]]
+  if report.get("gallery"):
+    lines.append(f"Top-1 places by the hybrid: the best cells refined by the gallery photos of "
+                 f"{report['gallery']} inside them (gallery_photos in the CSV).")
   lines += [f"CSV: {report['csv']}", f"GeoJSON: {report['geojson']}"]
   return "\n".join(lines) + "\n"
 

@@ -4,7 +4,9 @@ r"""The Predictor: a trained workdir's model, ready for photos, in Python and be
   prediction = predictor.predict("photo.jpg")  # jaxgeo.predict.answers.Prediction
 
 For each photo it gives the top-k places under the hierarchy's product rule (with an offline place
-name), each partition's confidence, tags (the tag head's, or ranked by the workdir's LocSens
+name; when the run's retrieval gallery is built, the top-1 moved by the hybrid onto the place
+the gallery photos inside the best cells agree on, with those photos), each partition's
+confidence, tags (the tag head's, or ranked by the workdir's LocSens
 scorer for the given place, the EXIF GPS or the predicted place), the landmark (or "no landmark"
 below a threshold), the nearest landmark-index photos when `python -m jaxgeo.predict.build_index`
 has built an index, and, if the photo carries EXIF GPS, the true place and the distance to the
@@ -30,6 +32,7 @@ from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 from absl import logging
 from etils import epath
@@ -41,22 +44,26 @@ from jaxgeo.geo.hierarchy import Hierarchy
 from jaxgeo.locsens import ranking
 from jaxgeo.predict import coarse as coarse_lib, landmark_index, model_card
 
-from jaxgeo.predict.answers import (Granularity, IndexMatch, Landmark, Place, Prediction, Tag,
-                                    TrueLocation)
+from jaxgeo.predict.answers import (GalleryMatch, Granularity, IndexMatch, Landmark, Place,
+                                    Prediction, Tag, TrueLocation)
 from jaxgeo.predict.photos import LoadedPhoto, Photo, load_photo
+from jaxgeo.retrieval import gallery as gallery_lib
 from jaxgeo.run import restore, workdir as workdir_lib
 
 HIERARCHY = hierarchy_lib.NAME
 DEFAULT_LANDMARK_THRESHOLD = 0.5
+MAX_MATCHES = 10  # gallery photos shown with a hybrid answer
 
 
 def forward(params, rest, images: jax.Array, *, graphdef, tree: Hierarchy | None, crops: int,
-            top_k: int, num_tags: int, full: bool = False) -> dict[str, jax.Array]:
+            top_k: int, num_tags: int, full: bool = False,
+            hybrid_cells: int = 0) -> dict[str, jax.Array]:
   """Every head's answer for a batch of photos (B * crops images in, B answers out).
 
   A thin reader of the model's `predict` (one backbone pass, crops voted there): top classes
   and their probabilities, the tag embedding and the landmark descriptor for the index. With
-  `full`, the whole distributions come back too (tests, maps).
+  `full`, the whole distributions come back too (tests, maps); with `hybrid_cells`, the pooled
+  embedding and the hierarchy's best cells for the gallery search.
   """
   model = nnx.merge(graphdef, params, rest, copy=True)
   model.eval()
@@ -79,6 +86,10 @@ def forward(params, rest, images: jax.Array, *, graphdef, tree: Hierarchy | None
         coarsest, min(top_k, coarsest.shape[-1]))
     if full:
       out["hierarchy/probs"] = hier
+    if hybrid_cells:
+      out["hybrid/cell_probs"], out["hybrid/cells"] = jax.lax.top_k(
+          hier, min(hybrid_cells, hier.shape[-1]))
+      out["embedding"] = answers["embedding"]
   if "tag" in answers:
     tag_probs = jnp.exp(answers["tag"])
     out["tag/probs_top"], out["tag/ids_top"] = jax.lax.top_k(
@@ -166,7 +177,9 @@ class Predictor:
                top_k: int = 5, num_tags: int = 10,
                landmark_threshold: float = DEFAULT_LANDMARK_THRESHOLD,
                five_crop: bool = False, landmark_index=None, tag_ranker=None, step: int = 0,
-               workdir: str | None = None, card=None, device: jax.Device | None = None):
+               workdir: str | None = None, card=None, device: jax.Device | None = None,
+               gallery: gallery_lib.Gallery | None = None,
+               retrieval: ml_collections.ConfigDict | None = None):
     # Inference runs on one device: a photo batch is too small to shard, and replicated params
     # over several (fake CPU) devices would only repeat the work.
     self.device = device or jax.devices()[0]
@@ -188,14 +201,18 @@ class Predictor:
     self.step = step
     self.workdir = workdir
     self.card = card  # model_card.ModelCard: what the model has seen, how well it did
+    # The hybrid answer: a retrieval gallery and the run config's `retrieval` settings.
+    self.gallery = gallery if tree is not None else None
+    self.retrieval = retrieval
     self._tokens = {}
     self.decode_threads = min(4, os.cpu_count() or 1)
     self._forward = jax.jit(forward, static_argnames=("graphdef", "tree", "crops", "top_k",
-                                                      "num_tags", "full"))
+                                                      "num_tags", "full", "hybrid_cells"))
 
   @classmethod
   def from_workdir(cls, workdir: str, *, data_dir: str | None = None, step: int | None = None,
-                   locsens: str | bool | None = None, **options) -> "Predictor":
+                   locsens: str | bool | None = None, gallery: bool = True,
+                   **options) -> "Predictor":
     """The latest (or `step`'s) checkpoint of a training workdir, with everything it needs.
 
     Args:
@@ -205,6 +222,8 @@ class Predictor:
       locsens: where the trained LocSens scorer is: None looks in the workdir (`<workdir>/
         locsens`) and goes without one if there is none; a path requires one there (a stage-2
         workdir or its `locsens/` folder); False never uses one.
+      gallery: answer by the hybrid when the run's retrieval gallery has been built for this
+        checkpoint (`python -m jaxgeo.evaluate` and training build it); False never does.
       **options: the constructor's options (batch_size, top_k, num_tags,
         landmark_threshold, five_crop).
     """
@@ -218,11 +237,14 @@ class Predictor:
     if locsens is not False and run.vocabulary is not None:
       scorer = load_tag_ranker(run.workdir if locsens is None else locsens,
                                required=locsens is not None, tags=run.vocabulary.tags)
+    photos = (gallery_lib.load_run_gallery(run, build=False) if gallery and run.tree
+              else None)
     return cls(run.graphdef, run.state["params"], run.state["rest"],
                image_size=run.config.image_size, tree=run.tree,
                tags=run.vocabulary.tags if run.vocabulary is not None else None,
                landmark_ids=run.landmark_ids, landmark_names=names, landmark_index=index,
-               tag_ranker=scorer, step=run.step, workdir=workdir, card=card, **options)
+               tag_ranker=scorer, step=run.step, workdir=workdir, card=card, gallery=photos,
+               retrieval=run.config.retrieval, **options)
 
   # -- what the model has
 
@@ -241,6 +263,10 @@ class Predictor:
   @property
   def has_index(self) -> bool:
     return self.landmark_index is not None
+
+  @property
+  def has_gallery(self) -> bool:
+    return self.gallery is not None
 
   @property
   def partition_names(self) -> tuple[str, ...]:
@@ -265,7 +291,8 @@ class Predictor:
       images = jax.device_put(pixels.reshape(size * crops, *pixels.shape[2:]), self.device)
       out = self._forward(self.params, self.rest, images, graphdef=self.graphdef,
                           tree=self.tree, crops=crops, top_k=self.top_k,
-                          num_tags=self.num_tags, full=full)
+                          num_tags=self.num_tags, full=full,
+                          hybrid_cells=self.retrieval.hybrid_cells if self.gallery else 0)
       for key, value in jax.device_get(out).items():
         chunks.setdefault(key, []).append(np.asarray(value)[:len(part)])
     return {k: np.concatenate(v) for k, v in chunks.items()}
@@ -323,6 +350,11 @@ class Predictor:
     true_locations = (list(true_locations) if true_locations is not None
                       else [None] * len(loaded))
     places = self._places(out, coarse, online_names)
+    # The hybrid moves the top-1 place onto the gallery photos' (never in coarse mode: they pin
+    # a place to metres).
+    matches = [None] * len(loaded)
+    if self.gallery is not None and not coarse:
+      places, matches = self._hybrid(out, places, online_names)
     # LocSens ranks tags for a place: the caller's, else the photo's EXIF GPS, else the
     # predicted top-1.
     tag_locations = []
@@ -344,6 +376,9 @@ class Predictor:
           neighbours=None if coarse else self._neighbours(out, i),
           true_location=truth, coarse=coarse, five_crop=five_crop,
           warning=self.card.warning if self.card is not None else "",
+          method="hybrid" if matches[i] is not None else HIERARCHY,
+          gallery=self.gallery.spec if matches[i] is not None else "",
+          gallery_matches=matches[i],
           image_embedding=out["tag/embedding"][i] if "tag/embedding" in out else None))
     return results
 
@@ -396,6 +431,44 @@ class Predictor:
                          country_code=name.country_code, online_name=online))
       places.append(row)
     return places
+
+  def _hybrid(self, out, places: list[list[Place]], online_names: bool
+              ) -> tuple[list[list[Place]], list[list[GalleryMatch] | None]]:
+    """Each photo's places with the hybrid's answer first, and the gallery photos behind it.
+
+    The answer's place is the finest cell holding the chosen gallery photo, at that photo's
+    coordinate, with the cell's probability under the hierarchy (the confidence stays the
+    cells'); the other places follow. A photo whose best cells hold no nearby gallery photo
+    keeps the hierarchy's answer (no matches).
+    """
+    cells, probs = out["hybrid/cells"], out["hybrid/cell_probs"]
+    answers = gallery_lib.answer(self.gallery, self.retrieval, out["embedding"], self.tree,
+                                 cells, np.log(np.maximum(probs, 1e-30)))
+    vote, found = answers.hybrid, answers.neighbours
+    finest = self.tree.finest
+    names = gazetteer_lib.default_gazetteer().lookup(vote.latitude, vote.longitude)
+    tokens = self._cell_tokens(finest)
+    new_places, matches = [], []
+    for i, choice in enumerate(vote.choice):
+      if choice < 0:
+        new_places.append(places[i])
+        matches.append(None)
+        continue
+      cell = int(found.cell[i, choice])
+      lat, lon = float(vote.latitude[i]), float(vote.longitude[i])
+      online = gazetteer_lib.online_name(lat, lon) if online_names else None
+      top = Place(latitude=lat, longitude=lon, probability=float(probs[i][cells[i] == cell][0]),
+                  partition=finest.name, class_id=cell, cell=tokens[cell], name=names[i].label,
+                  country_code=names[i].country_code, online_name=online)
+      rest = [p for p in places[i] if p.class_id != cell]
+      new_places.append([top, *rest][:max(len(places[i]), 1)])
+      deciding = [choice, *(j for j in np.flatnonzero(vote.support[i]) if j != choice)]
+      matches.append([GalleryMatch(
+          photo_id=str(self.gallery.photo_id[found.row[i, j]]),
+          latitude=float(found.latitude[i, j]), longitude=float(found.longitude[i, j]),
+          similarity=float(found.similarity[i, j]),
+          record=int(self.gallery.record[found.row[i, j]])) for j in deciding[:MAX_MATCHES]])
+    return new_places, matches
 
   def _granularities(self, out, i: int) -> list[Granularity]:
     if self.tree is None:

@@ -214,6 +214,26 @@ def base() -> ml_collections.ConfigDict:
   config.evals = ml_collections.ConfigDict()
   config.eval_every_steps = placeholder(int)
 
+  # Retrieval over a geotagged gallery (jaxgeo.retrieval): with a gallery, the final evaluation,
+  # `python -m jaxgeo.evaluate` and the Predictor answer by retrieval and hybrid too.
+  config.retrieval = ml_collections.ConfigDict()
+  config.retrieval.gallery = ""  # a built split, `name[:split]` (default split train); "" = none
+  config.retrieval.dtype = "bfloat16"  # of the gallery on the devices, or "float32"
+  # How neighbours vote (jaxgeo.retrieval.geolocate; chosen on the toy world's validation split,
+  # README "Retrieval and hybrid").
+  config.retrieval.num_neighbours = 30  # retrieval: the nearest photos that vote
+  config.retrieval.hybrid_neighbours = 100  # hybrid: nearest photos looked for in the top cells
+  config.retrieval.hybrid_cells = 5  # hybrid: the hierarchy's best cells that keep neighbours
+  config.retrieval.cell_power = 0.5  # hybrid: weight x (p(cell) / p(top cell)) ** cell_power
+  config.retrieval.radius_km = 25.0  # the group: neighbours this close vote for each other
+  config.retrieval.refine_radius_km = 1.0  # the spot inside the group
+  config.retrieval.temperature = 0.05  # of the similarity weights (geolocate.similarity_weights)
+  # Leakage report: a test photo whose nearest gallery photo is at least this similar (cosine)
+  # counts as a near-duplicate. None: calibrated on the gallery (jaxgeo.retrieval.near_copies).
+  config.retrieval.near_duplicate_cosine = placeholder(float)
+  config.retrieval.shard_size = 65536  # photos per embedding shard: the unit of resumption
+  config.retrieval.chunk = 16384  # gallery rows a device scores at once
+
   # Stage 2, LocSens (configs/locsens.py), over the tag head of stage 1.
   config.locsens = _locsens()
   return config

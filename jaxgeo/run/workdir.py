@@ -127,9 +127,11 @@ class Workdir:
   def eval_dir(self) -> epath.Path:
     return self.root / "eval"
 
-  def eval_csv(self, spec: str) -> epath.Path:
-    """Per-image results of an evaluated data set (`name[:split]`)."""
-    return self.eval_dir / f"{spec.replace('/', '_').replace(':', '_')}.csv"
+  def eval_csv(self, spec: str, method: str | None = None) -> epath.Path:
+    """Per-image results of an evaluated data set (`name[:split]`): the hierarchy's, or another
+    `method`'s (`<data set>.retrieval.csv`)."""
+    suffix = f".{method}" if method else ""
+    return self.eval_dir / f"{spec.replace('/', '_').replace(':', '_')}{suffix}.csv"
 
   @property
   def toy_world(self) -> epath.Path:
@@ -164,3 +166,7 @@ class Workdir:
   def embeddings(self, name: str, split: str) -> epath.Path:
     """The extracted image embeddings of a split (jaxgeo.locsens.embeddings)."""
     return self.root / "embeddings" / f"{name.replace('/', '_')}_{split}"
+
+  def gallery(self, name: str, split: str, step: int) -> epath.Path:
+    """The retrieval gallery of a split, embedded by the checkpoint of `step`."""
+    return self.root / "gallery" / f"{name.replace('/', '_')}_{split}" / f"step_{step}"

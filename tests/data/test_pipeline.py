@@ -238,7 +238,7 @@ def test_vocabulary_drops_most_frequent_and_numeric_tags(tmp_path):
 def test_built_data_sets_are_found_through_tfds(built):
   data_dir = built["data_dir"]
   folder = pipeline.dataset_dir(NAME, data_dir)
-  assert str(folder) == os.path.join(data_dir, "yfcc100m_geo", "yfcc100m_val20", "1.0.0")
+  assert str(folder) == os.path.join(data_dir, "yfcc100m_geo", "yfcc100m_val20", "1.1.0")
   assert vocab.tag_counts_path(folder) == folder / "tag_counts_train.tsv"
   assert vocab.tag_counts_path(folder).exists()
   assert pipeline.split_size(NAME, "train", data_dir) == len(

@@ -345,7 +345,16 @@ def test_app_predicts_an_example(client, runlocal_workdir):
   assert -90 <= result["latitude"] <= 90 and -180 <= result["longitude"] <= 180
   assert 0 < result["probability"] <= 1 and len(result["alternatives"]) == 4
   probabilities = [result["probability"]] + [a["probability"] for a in result["alternatives"]]
-  assert probabilities == sorted(probabilities, reverse=True) and sum(probabilities) <= 1.0001
+  # The run built its retrieval gallery: the hybrid may answer in a lower cell than the
+  # hierarchy's best (its photos outweighed it); the alternatives follow in the hierarchy's order.
+  assert result["method"] == "hybrid"
+  assert probabilities[1:] == sorted(probabilities[1:], reverse=True)
+  assert sum(probabilities) <= 1.0001
+  photos = result["gallery_photos"]
+  assert photos and (photos[0]["latitude"], photos[0]["longitude"]) == (result["latitude"],
+                                                                        result["longitude"])
+  assert "Gallery photos that decided the place" in html
+  assert html.count('class="jaxgeo-gallery"') == len(photos)
   tree = load_tree(load_config(str(runlocal_workdir)), str(runlocal_workdir))
   assert list(result["granularities"]) == [*tree.names, "hierarchy"]
   # Tags: LocSens ranks them for the EXIF GPS position when the run has it, else the tag head.

@@ -31,6 +31,14 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def predictor(runlocal_workdir) -> predictor_lib.Predictor:
+  """The hierarchy's answers (the run's retrieval gallery left out; see `hybrid_predictor`)."""
+  return predictor_lib.Predictor.from_workdir(str(runlocal_workdir), batch_size=4, top_k=5,
+                                              num_tags=5, gallery=False)
+
+
+@pytest.fixture(scope="module")
+def hybrid_predictor(runlocal_workdir) -> predictor_lib.Predictor:
+  """As a user gets it: the run built its retrieval gallery, so top-1 places are hybrid."""
   return predictor_lib.Predictor.from_workdir(str(runlocal_workdir), batch_size=4, top_k=5,
                                               num_tags=5)
 
@@ -409,3 +417,41 @@ def test_cli_on_a_folder_with_bad_files(runlocal_workdir, toy_photos, tmp_path):
     assert (lat, lon) == (pytest.approx(float(row["latitude"]), abs=1e-6),
                           pytest.approx(float(row["longitude"]), abs=1e-6))
     assert feature["properties"]["place"] == row["place"]
+
+
+def test_hybrid_answers_where_the_deciding_gallery_photos_are(hybrid_predictor, predictor,
+                                                              toy_photos, runlocal_workdir):
+  assert hybrid_predictor.has_gallery and not predictor.has_gallery
+  tree = hybrid_predictor.tree
+  source = pipeline.open_split("yfcc100m_geo/yfcc100m", "train",
+                               str(runlocal_workdir / "tfds"))
+  hybrid = hybrid_predictor.predict_batch(toy_photos)
+  plain = predictor.predict_batch(toy_photos)
+  assert all(p.method == "hierarchy" and p.gallery_matches is None for p in plain)
+  answered = [(h, p) for h, p in zip(hybrid, plain) if h.method == "hybrid"]
+  assert answered  # the best cells of a toy photo hold some of its 100 nearest gallery photos
+  for h, p in answered:
+    assert h.gallery == "yfcc100m_geo/yfcc100m:train"
+    top, chosen = h.top, h.gallery_matches[0]
+    # The point is the chosen gallery photo's, in the cell holding it, with that cell's
+    # probability under the hierarchy; the hierarchy's other places follow.
+    assert (top.latitude, top.longitude) == (chosen.latitude, chosen.longitude)
+    assert tree.finest.classify([top.latitude], [top.longitude])[0] == top.class_id
+    probs = hybrid_predictor.probabilities(h.source)["hierarchy"]
+    assert top.probability == pytest.approx(float(probs[top.class_id]), rel=1e-5)
+    assert top.class_id in [x.class_id for x in p.places]  # one of the 5 best cells
+    assert [x.class_id for x in h.places[1:]] == [
+        x.class_id for x in p.places if x.class_id != top.class_id][:4]
+    # Every match is a real gallery photo: its record in the split, its own coordinates.
+    for match in h.gallery_matches:
+      example = source[match.record]
+      assert example["photo_id"].decode() == match.photo_id
+      assert (example["latitude"], example["longitude"]) == pytest.approx(
+          (match.latitude, match.longitude))
+      assert -1 <= match.similarity <= 1.0001
+  # The CSV names them; coarse answers never use the gallery (it pins places to metres).
+  row = dict(zip(cli.csv_header(tree.names), cli.csv_row(answered[0][0], tree.names)))
+  assert row["method"] == "hybrid"
+  assert row["gallery_photos"].split() == [m.photo_id for m in answered[0][0].gallery_matches]
+  coarse_answer = hybrid_predictor.predict(toy_photos[0], coarse=True)
+  assert coarse_answer.method == "hierarchy" and coarse_answer.gallery_matches is None

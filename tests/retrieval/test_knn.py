@@ -30,8 +30,10 @@ def test_the_nearest_rows_by_cosine_on_one_and_eight_devices(data):
   assert jax.device_count() == 8
   expected_scores = _unit(queries) @ _unit(gallery).T
   expected = np.argsort(-expected_scores, axis=1, kind="stable")[:, :5]
+  before = gallery.copy()
   one = knn.ExactIndex(gallery, mesh=_one_device(), chunk=64)
   eight = knn.ExactIndex(gallery, chunk=64)
+  np.testing.assert_array_equal(gallery, before)  # normalised copies, never in place
   for index in (one, eight):
     scores, ids = index.search(queries, k=5, batch_size=16)  # batches with a short last one
     np.testing.assert_array_equal(ids, expected)
@@ -65,3 +67,17 @@ def test_a_small_gallery_and_bfloat16_storage(data):
   found = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(bf16.search(queries, k=10)[1],
                                                              exact)])
   assert found > 0.9  # bf16 reorders near ties only
+
+
+def test_a_bfloat16_gallery_is_never_copied_whole_in_float32():
+  """The CPU computes bfloat16 matmuls in float32; the search converts a chunk at a time, never
+  the gallery (XLA would otherwise hoist one float32 copy of it out of the loop)."""
+  rows, dim, chunk = 65536, 256, 2048
+  gallery = np.ones((rows, dim), jnp.bfloat16)  # built from a bfloat16 array as it is
+  index = knn.ExactIndex(gallery, mesh=_one_device(), dtype=jnp.bfloat16, chunk=chunk)
+  np.testing.assert_allclose(np.asarray(index.gallery[:2, :2], np.float32), 1 / 16)  # unit rows
+  queries = jnp.ones((100, dim), jnp.float32)
+  search = index._search  # pylint: disable=protected-access
+  compiled = search.lower(index.gallery, index.valid, index.offsets, queries, k=10).compile()
+  float32_copy = rows * dim * 4
+  assert compiled.memory_analysis().temp_size_in_bytes < float32_copy / 8

@@ -83,8 +83,9 @@ class BuilderConfig(tfds.core.BuilderConfig):
 class Builder(tfds.core.GeneratorBasedBuilder):
   """Geolocation test photos with their ground-truth coordinates."""
 
-  VERSION = tfds.core.Version("1.0.0")
-  RELEASE_NOTES = {"1.0.0": "First release."}
+  VERSION = tfds.core.Version("1.1.0")
+  RELEASE_NOTES = {"1.0.0": "First release.",
+                   "1.1.0": "`user`, the photographer (for the retrieval leakage report)."}
   BUILDER_CONFIGS = [
       BuilderConfig(name="im2gps", test_set="im2gps",
                     description="Im2GPS (237 images): im2gps_places365.csv + images/."),
@@ -116,6 +117,9 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             "latitude": _exact_float64("Ground-truth latitude, degrees."),
             "longitude": _exact_float64("Ground-truth longitude, degrees."),
             "source": tfds.features.Text(doc="Where the label came from: file:line."),
+            "user": tfds.features.Text(doc="The photographer's Flickr NSID: the labels CSV's "
+                                           "AUTHOR or the YFCC100M row's user; empty if the "
+                                           "copy names none."),
         }),
         supervised_keys=None,
         homepage="https://github.com/lugiavn/revisiting-im2gps/",
@@ -192,7 +196,8 @@ def _generate(source, image_size: int, report_dir: str, split: str, dataset: str
     kept_per_layout[layout] = kept_per_layout.get(layout, 0) + 1
     yield record["image_id"], {"image": data, "image_id": record["image_id"],
                                "latitude": record["latitude"],
-                               "longitude": record["longitude"], "source": record["source"]}
+                               "longitude": record["longitude"], "source": record["source"],
+                               "user": record["user"]}
   for reason, detail in source.skipped_after_scan():
     counter.skip(reason, detail)
   report = {**counter.as_dict(), **source.report_extras(),
@@ -239,8 +244,10 @@ class _CsvLabelledSource:
     first_line = {}
     for image_id, line in zip(self.row_ids, self.row_lines):
       first_line.setdefault(image_id, line)
+    authors = coordinate_csv.read_authors(self.csv_path)
     self.labelled = [{"image_id": i, "latitude": float(a), "longitude": float(o),
-                      "source": f"{csv_name}:{first_line.get(i, '?')}"}
+                      "source": f"{csv_name}:{first_line.get(i, '?')}",
+                      "user": authors.get(i, "")}
                      for i, a, o in zip(ids.tolist(), lat.tolist(), lon.tolist())]
     # An image whose row is bad is counted with its row; only images no row names are unlabelled.
     named = set(self.row_ids)
@@ -366,7 +373,7 @@ class _Yfcc4kSource:
         yield yfcc.BadRecord("malformed_row", f"{where}: empty photo id")
         continue
       yield {"image_id": rec.photo_id, "latitude": rec.latitude, "longitude": rec.longitude,
-             "source": where, "_hash": rec.photo_hash}
+             "source": where, "_hash": rec.photo_hash, "user": rec.user}
 
   def skipped(self) -> list[tuple[str, str]]:
     return self.bad

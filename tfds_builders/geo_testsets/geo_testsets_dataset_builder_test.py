@@ -128,6 +128,8 @@ def test_im2gps3k_coordinates_equal_csv_rows(im2gps3k):
     row = _csv_row_at(ex["source"].decode())
     assert row["IMG_ID"] == image_id
     assert (ex["latitude"], ex["longitude"]) == (float(row["LAT"]), float(row["LON"]))
+    assert ex["user"].decode() == row["AUTHOR"]  # the photographer, for the leakage report
+  assert paris["user"].decode() == "41448287@N02"
   # The duplicate row (line 13, at 0,0) is skipped; the first row's label stands.
   dup = examples["2849179874_27b68e2bdc_o.jpg"]
   assert (dup["source"].decode(), dup["latitude"], dup["longitude"]) == (
@@ -247,6 +249,7 @@ def test_yfcc4k_sizes_skips_and_coordinates(yfcc4k):
     fields = lines[int(ex["source"].decode().rsplit(":", 1)[1]) - 1].split("\t")
     assert fields[1] == photo_id
     assert (ex["latitude"], ex["longitude"]) == (float(fields[13]), float(fields[12]))
+    assert ex["user"].decode() == fields[3]  # the user NSID column
 
 
 def _one_layout_copy(dest: str, layout: str, num_columns: int) -> str:

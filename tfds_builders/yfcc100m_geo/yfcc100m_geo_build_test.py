@@ -6,6 +6,7 @@ photos with one bad meta row and one shard record without a meta row.
 """
 
 import collections
+import csv
 import io
 import os
 import shutil
@@ -111,7 +112,25 @@ def test_mp16_joins_meta_csv_shards_and_tags(tmp_path, yfcc_build):
       same = yfcc_examples[photo_id]
       assert (ex["latitude"], ex["longitude"]) == (same["latitude"], same["longitude"])
       assert list(ex["tags"]) == list(same["tags"])  # joined from yfcc100m_dataset
+      assert ex["user"] == same["user"]  # the YFCC100M row's photographer
       assert ex["image"] == same["image"]  # the same JPEG bytes as the image folder
+
+
+def test_mp16_without_yfcc_metadata_takes_the_photographer_from_author(tmp_path):
+  manual = tmp_path / "manual"
+  manual.mkdir()
+  shutil.copy(os.path.join(DUMMY, "mp16_places365.csv"), manual)
+  shutil.copytree(os.path.join(DUMMY, "shards"), manual / "shards")
+  builder = _build(tmp_path / "data", _config("mp16"), manual_dir=manual)
+  with open(manual / "mp16_places365.csv", newline="") as f:
+    authors = {os.path.splitext(os.path.basename(r["IMG_ID"]))[0]: r["AUTHOR"]
+               for r in csv.DictReader(f)}
+  examples = {**_examples(builder, "train"), **_examples(builder, "validation")}
+  assert len(examples) == 12
+  for photo_id, ex in examples.items():
+    assert ex["user"].decode() == authors[photo_id]
+    assert list(ex["tags"]) == []  # tags come only with the YFCC100M rows
+  assert examples["7012300733"]["user"].decode() == "18119181@N07"
 
 
 def test_23_column_layout_and_flat_image_folder(tmp_path, yfcc_build):

@@ -68,8 +68,10 @@ class BuilderConfig(tfds.core.BuilderConfig):
 class Builder(tfds.core.GeneratorBasedBuilder):
   """Geotagged photos with coordinates, tags and their source row."""
 
-  VERSION = tfds.core.Version("1.0.0")
-  RELEASE_NOTES = {"1.0.0": "First release."}
+  VERSION = tfds.core.Version("1.1.0")
+  RELEASE_NOTES = {"1.0.0": "First release.",
+                   "1.1.0": "mp16: `user` from the meta CSV's AUTHOR where no YFCC100M metadata "
+                            "names the photographer."}
   BUILDER_CONFIGS = [
       BuilderConfig(name="yfcc100m", source="yfcc100m",
                     description="YFCC100M metadata + Multimedia Commons or flat image folders."),
@@ -344,6 +346,8 @@ class _Mp16Source:
     if self.meta_report.columns and self.meta_report.columns.order == "swapped":
       logging.warning("%s: %s.", meta, self.meta_report.columns.evidence)
     self.coordinates = dict(zip(ids.tolist(), zip(lat.tolist(), lon.tolist())))
+    # The photographer: the meta CSV's AUTHOR, unless YFCC100M metadata (below) names one.
+    self.authors = {_mp16_photo_id(i): a for i, a in coordinate_csv.read_authors(meta).items()}
     self.extra = {}
     yfcc_source = _YfccSource(manual_dir, require_metadata=False)
     wanted = {_mp16_photo_id(i) for i in self.coordinates}
@@ -371,6 +375,7 @@ class _Mp16Source:
         lat, lon = self.coordinates[image_id]
         photo_id = _mp16_photo_id(image_id)
         extra = self.extra.get(photo_id, {"tags": [], "date_taken": "", "user": ""})
+        extra = {**extra, "user": extra["user"] or self.authors.get(photo_id, "")}
         rec = {"photo_id": photo_id, "latitude": lat, "longitude": lon, "source": where,
                **extra}
         yield rec, bytes(entry["image"])
