@@ -61,6 +61,8 @@ def summary(name: str, prediction, decision: privacy.Decision) -> dict[str, Any]
     else:
       out["latitude"], out["longitude"] = round(top.latitude, 5), round(top.longitude, 5)
       out["method"] = prediction.method
+      if prediction.within_km:
+        out["within_km"] = {f"{r:g}": round(p, 4) for r, p in prediction.within_km.items()}
       if prediction.gallery_matches:
         out["gallery_photos"] = [{"photo_id": m.photo_id, "latitude": round(m.latitude, 5),
                                   "longitude": round(m.longitude, 5),
@@ -156,6 +158,11 @@ def prediction_html(name: str, prediction, decision: privacy.Decision, photo: Im
         f"({s['latitude']:.4f}, {s['longitude']:.4f}), probability {s['probability']:.1%}"
         + (f" <small>(the cell's; the point is where {len(s['gallery_photos'])} gallery "
            "photos of it agree)</small>" if s.get("gallery_photos") else "") + "</p>")
+    if s.get("within_km"):
+      parts.append('<p class="jaxgeo-within"><b>Chance the true place is within</b> '
+                   + ", ".join(f"{r} km: {p:.0%}" for r, p in s["within_km"].items())
+                   + " <small>(the model's own estimate; README gives how well it held on the "
+                   "test sets)</small></p>")
     if s["alternatives"]:
       rows = "".join(f"<tr><td>{i}</td><td>{html.escape(a['place'])}</td>"
                      f"<td>{a['latitude']:.4f}, {a['longitude']:.4f}</td>"

@@ -38,7 +38,7 @@ from flax import nnx
 
 from jaxgeo import prepare
 from jaxgeo.data import pipeline
-from jaxgeo.evaluators import geolocation, landmarks
+from jaxgeo.evaluators import calibration, geolocation, landmarks
 from jaxgeo.geo import coordinate_csv, distance, hierarchy as hierarchy_lib
 from jaxgeo.retrieval import gallery as gallery_lib, leakage as leakage_lib, near_copies
 from jaxgeo.run import config_base, restore, sharding, workdir as workdir_lib
@@ -56,13 +56,18 @@ def eval_step(state: dict, batch: dict[str, jax.Array], *, graphdef: nnx.GraphDe
     images = images.reshape(-1, *images.shape[2:])
   log_probs = model.predict(images, crops)
   out = geolocation.prediction_errors_km(tree, log_probs, batch["latitude"], batch["longitude"])
+  # The hierarchy's confidence that its answer is within 25 / 200 / 750 km (its calibration).
+  combined = tree.combine_log_probs([log_probs[f"geo/{p.name}"] for p in tree.partitions])
+  within = calibration.probability_within(
+      jnp, jax.nn.softmax(combined, axis=-1), out[f"{geolocation.HIERARCHY}/latitude"],
+      out[f"{geolocation.HIERARCHY}/longitude"], tree.finest.latitudes, tree.finest.longitudes)
+  out.update({f"within/{r:g}": p for r, p in within.items()})
   out["gt/latitude"], out["gt/longitude"] = batch["latitude"], batch["longitude"]
   for part in tree.partitions:
     out[f"rank/{part.name}"] = geolocation.label_rank(log_probs[f"geo/{part.name}"],
                                                       batch[f"label_{part.name}"])
   if top_cells:
     out["embedding"] = log_probs["embedding"]
-    combined = tree.combine_log_probs([log_probs[f"geo/{p.name}"] for p in tree.partitions])
     out["top_log_probs"], out["top_cells"] = jax.lax.top_k(combined, top_cells)
   return out
 
@@ -209,6 +214,12 @@ def geolocation_eval(context: EvalContext, ev: ml_collections.ConfigDict,
   for part in tree.partitions:  # classification accuracy of each head, photos with a cell
     result[part.name].update(geolocation.top_k_accuracy(out[f"rank/{part.name}"]))
   logging.info("Evaluation on %s (%d photos):\n%s", spec, len(out["id"]), table)
+  within = {r: out[f"within/{r:g}"] for r in calibration.RADII_KM}
+  result["calibration"] = calibration.calibration_metrics(within, errors[geolocation.HIERARCHY])
+  logging.info("Calibration of the hierarchy's P(within r km) on %s: %s", spec, ", ".join(
+      f"{r:g} km: predicted {result['calibration'][f'predicted@{r:g}km']:.3f}, observed "
+      f"{result['calibration'][f'observed@{r:g}km']:.3f}, ECE "
+      f"{result['calibration'][f'ece@{r:g}km']:.3f}" for r in calibration.RADII_KM))
   if gallery is not None:
     result.update(_leakage_report(spec, gallery, config, answers.neighbours, out["user"],
                                   {k: errors[k] for k in answered}))
@@ -219,6 +230,10 @@ def geolocation_eval(context: EvalContext, ev: ml_collections.ConfigDict,
       path = workdir.eval_csv(spec, None if method == geolocation.HIERARCHY else method)
       geolocation.write_results_csv(path, out["id"], gt_lat, gt_lon, lat, lon, deciding)
       logging.info("Per-image results (%s): %s", method, path)
+    path = workdir.eval_file(spec, "reliability.png")
+    calibration.reliability_png(within, errors[geolocation.HIERARCHY],
+                                f"{spec}: the hierarchy's P(within r km)", path)
+    logging.info("Reliability diagram: %s", path)
   return result
 
 

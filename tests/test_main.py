@@ -84,8 +84,13 @@ def test_runlocal_builds_data_trains_and_evaluates(runlocal_workdir):
   # report with every method's metrics without the leaked photos.
   methods = ["hierarchy", "retrieval", "hybrid"]
   baselines = ["baseline: most frequent cell", "baseline: random training photo"]
-  assert list(im2gps3k) == names + methods + baselines + ["leakage"] + [
+  assert list(im2gps3k) == names + methods + baselines + ["calibration", "leakage"] + [
       f"{m} (leaked photos left out)" for m in methods]
+  # The hierarchy's P(within r km) against what happened, and its reliability diagram.
+  observed = {f"observed@{r}km": im2gps3k["hierarchy"][f"acc@{r}km"] for r in (25, 200, 750)}
+  assert {k: im2gps3k["calibration"][k] for k in observed} == pytest.approx(observed)
+  assert all(0 <= im2gps3k["calibration"][f"ece@{r}km"] <= 1 for r in (25, 200, 750))
+  assert (workdir / "eval" / "geo_testsets_im2gps3k.reliability.png").exists()
   unlabelled = len(manifest["im2gps3k_unlabelled"])
   for name in names + methods + baselines:
     assert im2gps3k[name]["num_examples"] == 60 - unlabelled

@@ -107,6 +107,9 @@ class Prediction:
   gallery: str = ""  # the gallery's split, `name:split`, with method "hybrid"
   # The gallery photos that decided a hybrid answer, the answered one first; None without.
   gallery_matches: list[GalleryMatch] | None = None
+  # The hierarchy's probability that the true place is within r km of the top-1 answer, by r
+  # (25, 200, 750; its calibration is measured by the evaluator); None in coarse mode.
+  within_km: dict[float, float] | None = None
   image_embedding: np.ndarray | None = dataclasses.field(default=None, repr=False)  # tag head
 
   @property

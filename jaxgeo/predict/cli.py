@@ -25,6 +25,7 @@ from absl import app, flags
 
 from jaxgeo.data import pipeline
 from jaxgeo.data.raw import images as images_lib
+from jaxgeo.evaluators import calibration
 from jaxgeo.predict import predictor as predictor_lib
 from jaxgeo.predict.answers import Prediction
 from jaxgeo.predict.photos import LoadedPhoto, PHOTO_EXTENSIONS, load_photo
@@ -103,6 +104,7 @@ def _levels(partition_names: Sequence[str]) -> tuple[str, ...]:
 
 def csv_header(partition_names: Sequence[str]) -> list[str]:
   return (["source", "latitude", "longitude", "probability", "place", "cell", "method"]
+          + [f"p_within_{r:g}km" for r in calibration.RADII_KM]
           + [f"prob_{n}" for n in _levels(partition_names)]
           + ["tags", "landmark_id", "landmark", "landmark_confidence", "true_latitude",
              "true_longitude", "true_source", "distance_km", "gallery_photos",
@@ -119,6 +121,7 @@ def csv_row(p: Prediction, partition_names: Sequence[str]) -> list[str]:
   return ([p.source, _fmt(top and top.latitude), _fmt(top and top.longitude),
            _fmt(top and top.probability), top.name if top else "", top.cell if top else "",
            p.method]
+          + [_fmt(p.within_km and p.within_km[r], 4) for r in calibration.RADII_KM]
           + [_fmt(by_name.get(n)) for n in _levels(partition_names)]
           + [";".join(t.tag for t in p.tags),
              "" if landmark is None or not landmark.found else str(landmark.landmark_id),

@@ -39,6 +39,7 @@ from etils import epath
 from flax import nnx
 
 from jaxgeo.data import transforms
+from jaxgeo.evaluators import calibration
 from jaxgeo.geo import distance, gazetteer as gazetteer_lib, hierarchy as hierarchy_lib, s2
 from jaxgeo.geo.hierarchy import Hierarchy
 from jaxgeo.locsens import ranking
@@ -84,8 +85,7 @@ def forward(params, rest, images: jax.Array, *, graphdef, tree: Hierarchy | None
     coarsest = probs[0]
     out["coarse/probs_top"], out["coarse/classes_top"] = jax.lax.top_k(
         coarsest, min(top_k, coarsest.shape[-1]))
-    if full:
-      out["hierarchy/probs"] = hier
+    out["hierarchy/probs"] = hier  # for the confidence within 25 / 200 / 750 km of the answer
     if hybrid_cells:
       out["hybrid/cell_probs"], out["hybrid/cells"] = jax.lax.top_k(
           hier, min(hybrid_cells, hier.shape[-1]))
@@ -355,6 +355,7 @@ class Predictor:
     matches = [None] * len(loaded)
     if self.gallery is not None and not coarse:
       places, matches = self._hybrid(out, places, online_names)
+    within = self._within(out, places)
     # LocSens ranks tags for a place: the caller's, else the photo's EXIF GPS, else the
     # predicted top-1.
     tag_locations = []
@@ -373,6 +374,7 @@ class Predictor:
           source=photo.name, places=places[i], granularities=self._granularities(out, i),
           tags=tags[i], tag_source=tag_source[i], tag_location=used,
           landmark=None if coarse else self._landmark(out, i),
+      within_km=None if coarse or not places[i] else within[i],
           neighbours=None if coarse else self._neighbours(out, i),
           true_location=truth, coarse=coarse, five_crop=five_crop,
           warning=self.card.warning if self.card is not None else "",
@@ -469,6 +471,18 @@ class Predictor:
           similarity=float(found.similarity[i, j]),
           record=int(self.gallery.record[found.row[i, j]])) for j in deciding[:MAX_MATCHES]])
     return new_places, matches
+
+  def _within(self, out, places: list[list[Place]]) -> list[dict[float, float] | None]:
+    """The hierarchy's probability that the true place is within 25 / 200 / 750 km of each
+    photo's answer (the evaluator measures how well calibrated it is)."""
+    if self.tree is None:
+      return [None] * len(places)
+    lat = np.array([p[0].latitude if p else 0.0 for p in places])
+    lon = np.array([p[0].longitude if p else 0.0 for p in places])
+    within = calibration.probability_within(np, out["hierarchy/probs"], lat, lon,
+                                            self.tree.finest.latitudes,
+                                            self.tree.finest.longitudes)
+    return [{r: float(p[i]) for r, p in within.items()} for i in range(len(places))]
 
   def _granularities(self, out, i: int) -> list[Granularity]:
     if self.tree is None:

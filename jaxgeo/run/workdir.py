@@ -130,8 +130,11 @@ class Workdir:
   def eval_csv(self, spec: str, method: str | None = None) -> epath.Path:
     """Per-image results of an evaluated data set (`name[:split]`): the hierarchy's, or another
     `method`'s (`<data set>.retrieval.csv`)."""
-    suffix = f".{method}" if method else ""
-    return self.eval_dir / f"{spec.replace('/', '_').replace(':', '_')}{suffix}.csv"
+    return self.eval_file(spec, f"{method}.csv" if method else "csv")
+
+  def eval_file(self, spec: str, suffix: str) -> epath.Path:
+    """A file of an evaluated data set's results, e.g. `<data set>.reliability.png`."""
+    return self.eval_dir / f"{spec.replace('/', '_').replace(':', '_')}.{suffix}"
 
   @property
   def toy_world(self) -> epath.Path:

@@ -455,3 +455,22 @@ def test_hybrid_answers_where_the_deciding_gallery_photos_are(hybrid_predictor, 
   assert row["gallery_photos"].split() == [m.photo_id for m in answered[0][0].gallery_matches]
   coarse_answer = hybrid_predictor.predict(toy_photos[0], coarse=True)
   assert coarse_answer.method == "hierarchy" and coarse_answer.gallery_matches is None
+
+
+def test_the_chance_of_being_within_25_200_750_km_of_the_answer(predictor, hybrid_predictor,
+                                                                 toy_photos):
+  tree = predictor.tree
+  probs = predictor.probabilities(toy_photos[1])["hierarchy"]
+  for p in (predictor.predict(toy_photos[1]), hybrid_predictor.predict(toy_photos[1])):
+    # The hierarchy's mass in the cells within r km (geopy's distances) of the answered point.
+    distances = np.array([geopy_distance.great_circle(
+        (p.top.latitude, p.top.longitude), (a, b)).km for a, b in zip(tree.finest.latitudes,
+                                                                   tree.finest.longitudes)])
+    for r in (25.0, 200.0, 750.0):
+      assert p.within_km[r] == pytest.approx(float(probs[distances <= r].sum()), abs=1e-4)
+    assert p.within_km[25.0] <= p.within_km[200.0] <= p.within_km[750.0] <= 1.0001
+  plain = predictor.predict(toy_photos[1])
+  assert plain.within_km[25.0] >= plain.top.probability - 1e-6  # its own cell at least
+  row = dict(zip(cli.csv_header(tree.names), cli.csv_row(p, tree.names)))
+  assert float(row["p_within_200km"]) == pytest.approx(p.within_km[200.0], abs=1e-4)
+  assert predictor.predict(toy_photos[1], coarse=True).within_km is None
