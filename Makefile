@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 WORKDIR ?= runs/quickstart
 
-.PHONY: quickstart test install install-all chromium clean
+.PHONY: quickstart test install install-all system-tools clean
 
 $(VENV)/.core-stamp: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,19 +26,23 @@ install-all: $(VENV)/.all-stamp
 quickstart: $(VENV)/.core-stamp
 	$(PY) -m jaxgeo.main --config configs/quickstart.py --workdir $(WORKDIR)
 
-## Debian's chromium for the demo's browser test (Playwright drives it; no browser download).
-chromium:
-	@command -v chromium >/dev/null 2>&1 || { \
+## Debian packages the tests use, installed when missing: chromium (Playwright drives it for the
+## demo's browser test; no browser download) and exiftool (reads back the XMP sidecars).
+SYSTEM_TOOLS := chromium:chromium exiftool:libimage-exiftool-perl
+system-tools:
+	@missing=""; for pair in $(SYSTEM_TOOLS); do \
+	  command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; done; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
-	      || echo "make: could not install chromium; tests/demo/test_app_browser.py will be skipped"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing) \
+	      || echo "make: could not install$$missing; the tests that need them will be skipped"; \
 	  else \
-	    echo "make: chromium not found (run: sudo apt-get install chromium);" \
-	      "tests/demo/test_app_browser.py will be skipped"; \
-	  fi; }
+	    echo "make: missing$$missing (run: sudo apt-get install$$missing);" \
+	      "the tests that need them will be skipped"; \
+	  fi; fi
 
 ## Runs the whole test suite with every extra installed (as CI does).
-test: $(VENV)/.all-stamp chromium
+test: $(VENV)/.all-stamp system-tools
 	$(PY) -m pytest -n 2 --dist loadfile tests tfds_builders
 
 clean:

@@ -24,9 +24,9 @@ import tqdm
 from absl import app, flags
 
 from jaxgeo.data import pipeline
-from jaxgeo.data.raw import images as images_lib
+from jaxgeo.data.raw import faces, images as images_lib
 from jaxgeo.evaluators import calibration
-from jaxgeo.predict import predictor as predictor_lib
+from jaxgeo.predict import predictor as predictor_lib, xmp
 from jaxgeo.predict.answers import Prediction
 from jaxgeo.predict.photos import LoadedPhoto, PHOTO_EXTENSIONS, load_photo
 from jaxgeo.predict.predictor import DEFAULT_LANDMARK_THRESHOLD, HIERARCHY, Predictor
@@ -147,10 +147,13 @@ def geojson_feature(p: Prediction) -> dict[str, Any]:
 def predict_files(predictor: Predictor, specs: Sequence[str], output_dir: str, *,
                   data_dir: str | None = None, coarse: bool = False,
                   five_crop: bool | None = None, online_names: bool = False,
-                  progress: bool = True) -> dict[str, Any]:
+                  progress: bool = True, write_xmp: bool = False,
+                  xmp_dir: str | None = None) -> dict[str, Any]:
   """Predicts every photo of `specs`; writes CSV, GeoJSON and the report; returns the report.
 
-  Photos that cannot be read are reported by name with the reason and skipped.
+  Photos that cannot be read are reported by name with the reason and skipped. With
+  `write_xmp`, each photo file gets an XMP sidecar with its predicted position (jaxgeo.predict
+  .xmp; beside it, or in `xmp_dir`) unless a rule refuses it (counted in the report).
   """
   os.makedirs(output_dir, exist_ok=True)
   total, inputs = collect_inputs(specs, data_dir)
@@ -158,6 +161,7 @@ def predict_files(predictor: Predictor, specs: Sequence[str], output_dir: str, *
   csv_path = os.path.join(output_dir, "predictions.csv")
   geojson_path = os.path.join(output_dir, "predictions.geojson")
   skipped: list[dict[str, str]] = []
+  sidecars: dict[str, Any] = {"written": 0, "refused": {}, "refused_files": []}
   done = 0
   with open(csv_path, "w", encoding="utf-8", newline="") as csv_file, \
        open(geojson_path, "w", encoding="utf-8") as geo_file, \
@@ -174,8 +178,10 @@ def predict_files(predictor: Predictor, specs: Sequence[str], output_dir: str, *
       results = predictor.predict_batch([b[0] for b in batch], coarse=coarse,
                                         five_crop=five_crop, online_names=online_names,
                                         true_locations=[b[1] for b in batch])
-      for p in results:
+      for (photo, _, path), p in zip(batch, results):
         writer.writerow(csv_row(p, names))
+        if write_xmp and path is not None:
+          _write_sidecar(p, photo, path, xmp_dir, sidecars)
         geo_file.write(("" if first else ",\n") + json.dumps(geojson_feature(p)))
         first = False
       done += len(results)
@@ -196,7 +202,7 @@ def predict_files(predictor: Predictor, specs: Sequence[str], output_dir: str, *
           skipped.append({"source": item.name, "reason": photo.reason, "detail": photo.detail})
           bar.update(1)
           continue
-        batch.append((photo, item.truth))
+        batch.append((photo, item.truth, item.photo if isinstance(item.photo, str) else None))
         if len(batch) == predictor.batch_size:
           flush(batch)
     flush(batch)
@@ -208,12 +214,34 @@ def predict_files(predictor: Predictor, specs: Sequence[str], output_dir: str, *
             "skipped_by_reason": reasons, "skipped_files": skipped, "csv": csv_path,
             "geojson": geojson_path, "coarse": coarse, "checkpoint_step": predictor.step,
             "gallery": predictor.gallery.spec if predictor.has_gallery and not coarse else "",
+            "xmp": sidecars if write_xmp else None,
             "model": predictor.card.to_dict() if predictor.card else None}
   with open(os.path.join(output_dir, "report.json"), "w", encoding="utf-8") as f:
     json.dump(report, f, indent=2)
   with open(os.path.join(output_dir, "report.txt"), "w", encoding="utf-8") as f:
     f.write(format_report(report))
   return report
+
+
+def _write_sidecar(prediction: Prediction, photo: LoadedPhoto, path: str, xmp_dir: str | None,
+                   sidecars: dict[str, Any]) -> None:
+  """One photo's XMP sidecar, or the reason it gets none (counted in `sidecars`)."""
+  target = xmp.sidecar_path(path, xmp_dir)
+  try:
+    faces_found = len(faces.face_boxes(photo.image))
+  except ImportError:  # no OpenCV: faces cannot be ruled out
+    faces_found = None
+  reason = xmp.sidecar_refusal(prediction, target, faces_found)
+  if reason is None:
+    try:
+      xmp.write_sidecar(prediction, target)
+    except OSError as e:  # a read-only folder, or a sidecar made meanwhile: named, not fatal
+      reason = f"unwritable ({type(e).__name__})"
+  if reason is None:
+    sidecars["written"] += 1
+    return
+  sidecars["refused"][reason] = sidecars["refused"].get(reason, 0) + 1
+  sidecars["refused_files"].append({"source": path, "reason": reason})
 
 
 def format_report(report: dict[str, Any]) -> str:
@@ -228,6 +256,12 @@ def format_report(report: dict[str, Any]) -> str:
                if report["skipped"] else "") + "."]
   lines += [f"  skipped {s['source']}: {s['reason']}: {s['detail']}"
             for s in report["skipped_files"]]
+  if report.get("xmp"):
+    refused = report["xmp"]["refused"]
+    lines.append(f"XMP sidecars: {report['xmp']['written']} written"
+                 + ("; none for " + ", ".join(f"{k}: {v}" for k, v in sorted(refused.items()))
+                    if refused else "") + " (faces, coarse answers, photos with GPS and "
+                 "existing sidecars never get one).")
   if report.get("gallery"):
     lines.append(f"Top-1 places by the hybrid: the best cells refined by the gallery photos of "
                  f"{report['gallery']} inside them (gallery_photos in the CSV).")
@@ -252,6 +286,10 @@ def define_flags() -> None:
                     "countries; no landmark or index photos.")
   flags.DEFINE_bool("online_names", False, "Also ask OpenStreetMap's Nominatim for addresses "
                     "(sends coordinates over the network; 1 request/s).")
+  flags.DEFINE_bool("write_xmp", False, "Write an XMP sidecar (photo.jpg.xmp) with the predicted "
+                    "position for each photo file; the photo itself is never changed.")
+  flags.DEFINE_string("xmp_dir", None, "With --write_xmp: the folder for the sidecars "
+                      "(default: beside each photo).")
   flags.mark_flags_as_required(["workdir"])
 
 
@@ -267,5 +305,6 @@ def main(argv: list[str]) -> None:
   data_dir = args.data_dir or restore.data_dir_of(restore.load_config(args.workdir),
                                                   args.workdir)
   report = predict_files(predictor, specs, args.output_dir, data_dir=data_dir,
-                         coarse=args.coarse, online_names=args.online_names)
+                         coarse=args.coarse, online_names=args.online_names,
+                         write_xmp=args.write_xmp, xmp_dir=args.xmp_dir)
   sys.stdout.write(format_report(report))
