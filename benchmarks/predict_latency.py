@@ -38,6 +38,7 @@ from jaxgeo.geo import hierarchy as hierarchy_lib, partitions as partitions_lib
 from jaxgeo.models import geolocator
 from jaxgeo.predict import predictor as predictor_lib
 from photo_locations import photo_like_points
+from timing import median_seconds
 
 
 def make_photos(n: int, width: int, height: int, seed: int = 0) -> list[bytes]:
@@ -88,13 +89,7 @@ def time_model_only(predictor: predictor_lib.Predictor, size: int, repeats: int)
   run = lambda: jax.block_until_ready(predictor._forward(  # pylint: disable=protected-access
       predictor.params, predictor.rest, pixels, graphdef=predictor.graphdef,
       tree=predictor.tree, crops=1, top_k=predictor.top_k, num_tags=predictor.num_tags))
-  run()
-  times = []
-  for _ in range(repeats):
-    start = time.perf_counter()
-    run()
-    times.append(time.perf_counter() - start)
-  return float(np.median(times))
+  return median_seconds(run, repeats)
 
 
 def bench(name: str, predictor: predictor_lib.Predictor, photos: list[bytes], single: int,

@@ -188,6 +188,7 @@ from flax import nnx  # noqa: E402
 from jaxgeo import train  # noqa: E402
 from jaxgeo.models import convolution, geolocator  # noqa: E402
 from jaxgeo.run import config_base, optim  # noqa: E402
+from timing import median_seconds  # noqa: E402
 
 PARTITIONS = {"cells_50_5000": 3298, "cells_50_2000": 7202, "cells_50_1000": 12893}
 VOCABULARY_SIZE = 10_000
@@ -207,23 +208,12 @@ def patch_plain_convs():
   nnx.Conv.__init__ = patched
 
 
-def median_seconds(fn, steps: int, warmup: int) -> tuple[float, list[float]]:
-  for _ in range(warmup):
-    fn()
-  times = []
-  for _ in range(steps):
-    start = time.perf_counter()
-    fn()
-    times.append(time.perf_counter() - start)
-  return statistics.median(times), times
-
-
 def matmul_peak(n: int, dtype) -> float:
   """FLOP/s of an n x n jnp matmul (median of 10 after warm-up)."""
   a = jnp.asarray(np.random.default_rng(0).standard_normal((n, n)), dtype)
   b = jnp.asarray(np.random.default_rng(1).standard_normal((n, n)), dtype)
   f = jax.jit(jnp.matmul)
-  seconds, _ = median_seconds(lambda: f(a, b).block_until_ready(), 10, 3)
+  seconds = median_seconds(lambda: f(a, b).block_until_ready(), 10, 3)
   return 2 * n**3 / seconds
 
 
@@ -406,7 +396,7 @@ def main():
     for k, dt in (("float32", torch.float32), ("bfloat16", torch.bfloat16)):
       if k in peaks:
         a, c = torch.randn(n, n, dtype=dt), torch.randn(n, n, dtype=dt)
-        s, _ = median_seconds(lambda: torch.mm(a, c), 10, 3)
+        s = median_seconds(lambda: torch.mm(a, c), 10, 3)
         print(f"  (torch.mm {k} {n}^2 for reference: {2 * n**3 / s / 1e9:.1f} GFLOP/s; "
               "oneDNN, with AMX for bf16, which XLA:CPU does not use)")
 

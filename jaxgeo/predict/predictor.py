@@ -464,7 +464,7 @@ class Predictor:
                   country_code=names[i].country_code, online_name=online)
       rest = [p for p in places[i] if p.class_id != cell]
       new_places.append([top, *rest][:max(len(places[i]), 1)])
-      deciding = [choice, *(j for j in np.flatnonzero(vote.support[i]) if j != choice)]
+      deciding = gallery_lib.deciding_columns(vote, i)
       matches.append([GalleryMatch(
           photo_id=str(self.gallery.photo_id[found.row[i, j]]),
           latitude=float(found.latitude[i, j]), longitude=float(found.longitude[i, j]),

@@ -209,15 +209,18 @@ def answer(gallery: Gallery, settings: ml_collections.ConfigDict, embeddings: np
   return Answers(found, retrieval, hybrid)
 
 
+def deciding_columns(vote: geolocate.Vote, query: int) -> list[int]:
+  """The neighbour columns that decided a query's answer, the answered one first; [] where
+  none did (a hybrid's fallback to its cell)."""
+  choice = int(vote.choice[query])
+  if choice < 0:
+    return []
+  return [choice, *(int(j) for j in np.flatnonzero(vote.support[query]) if j != choice)]
+
+
 def deciding_photos(neighbours: Neighbours, vote: geolocate.Vote,
                     photo_id: np.ndarray) -> list[str]:
   """Per query, the ids of the gallery photos that decided its answer (space-separated, the one
-  whose place was answered first); "" where none did (a hybrid's fallback to its cell)."""
-  out = []
-  for choice, support, rows in zip(vote.choice, vote.support, neighbours.row):
-    if choice < 0:
-      out.append("")
-      continue
-    others = [rows[j] for j in np.flatnonzero(support) if j != choice]
-    out.append(" ".join(photo_id[[rows[choice], *others]]))
-  return out
+  whose place was answered first); "" where none did."""
+  return [" ".join(photo_id[neighbours.row[i, deciding_columns(vote, i)]])
+          for i in range(len(vote.choice))]

@@ -3,7 +3,7 @@ where its photos agree, and the hybrid keeps the neighbours inside the hierarchy
 
 import numpy as np
 
-from jaxgeo.retrieval import geolocate, leakage
+from jaxgeo.retrieval import gallery, geolocate, leakage
 
 # Real places: three photos around the Eiffel Tower (two within 300 m of it), one at the Louvre
 # (3 km away), one on the Golden Gate Bridge.
@@ -35,6 +35,12 @@ def test_the_densest_group_beats_the_single_best_look_alike():
                              temperature=0.05)
   assert vote.choice.tolist() == [2]
   assert (vote.latitude[0], vote.longitude[0]) == EIFFEL
+  # The photos that decided it, the answered one first, named by their gallery ids.
+  assert gallery.deciding_columns(vote, 0) == [2, 1, 3, 4]
+  found = gallery.Neighbours(similarity, np.array([[40, 41, 42, 43, 44]]), lat, lon,
+                             np.zeros((1, 5), np.int32))
+  ids = np.array([f"photo{i}" for i in range(50)])
+  assert gallery.deciding_photos(found, vote, ids) == ["photo42 photo41 photo43 photo44"]
 
 
 def test_a_cold_temperature_trusts_the_best_neighbour_alone():
@@ -67,6 +73,7 @@ def test_hybrid_keeps_the_neighbours_of_the_top_cells_and_falls_back_to_the_cell
   assert (only_top.latitude[0], only_top.longitude[0]) == GOLDEN_GATE
   assert (only_top.latitude[1], only_top.longitude[1]) == (51.5074, -0.1278)
   assert not only_top.support[1].any()
+  assert gallery.deciding_columns(only_top, 1) == []  # no gallery photo decided it
   # With two cells, Paris's three photos outweigh San Francisco's one (x (0.3/0.6)^0.5 each).
   both = geolocate.hybrid(similarity, lat, lon, cells, top_cells, top_log_probs, cell_lat,
                           cell_lon, radius_km=25, refine_radius_km=1, temperature=0.05,
