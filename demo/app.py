@@ -1,14 +1,20 @@
-r"""The jaxgeo web demo: where was this photo taken, which tags fit it there, which landmark is it.
+r"""The jaxgeo demo: a photo library, an offline map and an inspector, in the browser.
 
   python demo/app.py --workdir runs/quickstart            # http://127.0.0.1:7860, this machine only
   python demo/app.py --workdir runs/quickstart --coarse   # coarse regions for every photo
   python demo/app.py --workdir runs/quickstart --share    # public link (opt-in): coarse for all
 
-Works offline: the maps are drawn on the server from a land mask shipped in a pip package
-(demo/world_map.py), place names come from an offline gazetteer, and Gradio's analytics are off.
-Uploads are read into memory and their files deleted at once (demo/uploads.py); pictures derived
-from them are inlined into the page, never written to disk. Photos with faces, and every photo
-behind a share link, get only a coarse region (demo/privacy.py).
+Add photos (or a folder) to the library on the left: each gets its answer as it is read. The
+map in the centre pins every photo and draws the selected one's heat map, alternatives and true
+place; the inspector on the right says what the model knows of it. Arrow keys move through the
+library, Enter or Space shows the selected photo on the map. The library exports as CSV, GeoJSON
+or a zip of XMP sidecars.
+
+Works offline: the map is drawn in the browser from outlines the app serves itself
+(demo/basemap.py), place names come from an offline gazetteer, and Gradio's analytics are off.
+Uploads are read into memory and their files deleted at once (demo/uploads.py); pictures and
+exports derived from them are inlined into the page, never written to disk. Photos with faces,
+and every photo behind a share link, get only a coarse region (demo/privacy.py).
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 
 import argparse
 import atexit
+import base64
+import contextlib
 import dataclasses
 import functools
 import hashlib
@@ -32,7 +40,8 @@ import signal
 import sys
 import tempfile
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 
 _CACHE = tempfile.mkdtemp(prefix="jaxgeo-demo-")
 os.environ["GRADIO_TEMP_DIR"] = _CACHE
@@ -46,38 +55,29 @@ import gradio as gr
 from absl import logging
 from PIL import Image
 
-from demo import privacy, report, search, uploads, world_map
+from demo import basemap, library as library_lib, map_view, privacy, report, search, uploads
 from jaxgeo.data.raw.images import BadImage
 from jaxgeo.predict import photos, predictor as predictor_lib
 
 EXAMPLES = REPO / "demo" / "examples"
+STATIC = REPO / "demo" / "static"
 _EXAMPLE_DIGESTS = frozenset(hashlib.sha256(p.read_bytes()).digest()
                              for p in EXAMPLES.glob("*.jpg"))
 MAX_FILE_SIZE = "25mb"
+MAX_LIBRARY = 2000  # photos in one session's library
+STREAM_EVERY_S = 0.5  # the library and map refresh this often while photos are added
 RESPONSIBLE_USE = """\
 **Responsible use.** Photo geolocation can be misused to find people; the GeoEstimation authors
 switched off uploads in their public demo for that reason. This demo: processes uploads in memory
-and never stores them (the uploaded file is deleted as soon as it is read; maps and thumbnails are
-inlined into this page, not saved); listens only on this machine unless started with `--host`;
+and never stores them (the uploaded file is deleted as soon as it is read; thumbnails and exports
+are inlined into this page, not saved); listens only on this machine unless started with `--host`;
 shows only a coarse region (a 10-degree cell and the country; no coordinates, tags or landmark)
 when a photo contains a face, or for every photo when it runs with a public share link
 (`--share`) or `--coarse`. Do not use it to locate people who have not agreed to it.
 """
-CSS = """
-.jaxgeo-result { border-top: 1px solid #ccc; padding-top: .5em; margin-bottom: 1.5em; }
-.jaxgeo-pictures { display: flex; flex-wrap: wrap; gap: 8px; align-items: flex-start; }
-.jaxgeo-photo { max-width: 224px; }
-.jaxgeo-pictures figure { margin: 0; max-width: 140px; }
-.jaxgeo-map { max-width: 100%; border: 1px solid #ccc; }
-.jaxgeo-notice { background: #fff4d6; border-left: 4px solid #e0a800; padding: 4px 8px;
-                 margin: 4px 0; }
-.jaxgeo-warning { background: #fde2e1; border-left: 4px solid #b00020; padding: 4px 8px;
-                  margin: 4px 0; font-weight: bold; }
-.jaxgeo-error { background: #fde2e1; border-left: 4px solid #d62728; padding: 4px 8px;
-                margin: 4px 0; }
-.jaxgeo-result table { border-collapse: collapse; margin: 4px 0; }
-.jaxgeo-result td, .jaxgeo-result th { padding: 1px 8px; border-bottom: 1px solid #eee; }
-"""
+RESPONSIBLE_USE_LINE = ("Uploads are processed in memory and never stored; photos with faces get "
+                        "only a coarse region. Do not use this to locate people who have not "
+                        "agreed to it (see About).")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -159,6 +159,14 @@ def _read(path: str, name: str) -> bytes:
     raise uploads.UploadError(f"{name}: could not be read.") from None
 
 
+def _discard(path: str) -> None:
+  """Deletes an upload that was never read (the handler stopped early); not example photos."""
+  if (os.path.realpath(path).startswith(os.path.realpath(_CACHE) + os.sep)
+      and os.path.exists(path)):
+    with contextlib.suppress(OSError, uploads.UploadError):
+      _read(path, os.path.basename(path))
+
+
 def parse_location(text: str | None) -> tuple[tuple[float, float] | None, str]:
   """A typed "lat, lon" (decimal degrees), or None and a message saying what is wrong."""
   text = (text or "").strip()
@@ -175,6 +183,19 @@ def parse_location(text: str | None) -> tuple[tuple[float, float] | None, str]:
   return (lat, lon), ""
 
 
+@dataclasses.dataclass(frozen=True)
+class Session:
+  """One browser session's library and selection (gr.State; in memory only)."""
+  entries: tuple[library_lib.Entry, ...] = ()
+  selected: int | None = None
+
+
+def _data_link(data: bytes, mime: str, filename: str, text: str, elem_class: str) -> str:
+  uri = f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+  return (f'<a class="jg-export {elem_class}" download="{filename}" href="{uri}">'
+          f"{html.escape(text)}</a>")
+
+
 class Demo:
   """The loaded model and the handlers of the UI's events."""
 
@@ -184,6 +205,29 @@ class Demo:
     self.predictor = predictor
     self.searcher = searcher
     self.search_note = search_note
+
+  # -- one photo
+
+  def answer(self, name: str, data: bytes | uploads.UploadError, five_crop: bool,
+             location: tuple[float, float] | None = None) -> library_lib.Entry:
+    """One upload's library entry: its answer, or the message saying why it has none."""
+    try:
+      if isinstance(data, uploads.UploadError):
+        raise data
+      image = uploads.decode_photo(data, name)
+      decision = privacy.decide(privacy.count_faces(image), share=self.settings.share,
+                                coarse=self.settings.coarse)
+      prediction = self.predictor.predict(image, name=name, location=location,
+                                          coarse=decision.coarse, five_crop=bool(five_crop))
+    except (uploads.UploadError, BadImage) as e:
+      return library_lib.Entry(name=name, error=str(e))
+    except Exception as e:  # pylint: disable=broad-except  (one photo never stops the others)
+      # The details (which may name server paths) go to the server's log only.
+      logging.exception("Predicting %s failed", name)
+      return library_lib.Entry(name=name, error=(
+          f"{name}: could not be processed ({type(e).__name__}; the details are in the "
+          "server's log)."))
+    return library_lib.entry_of(name, image, prediction, decision)
 
   @staticmethod
   def _photos(found: list[tuple[str, float, Callable[[], bytes]]]
@@ -214,115 +258,196 @@ class Demo:
     return self._photos([(m.photo_id, m.similarity, functools.partial(gallery.photo, m.record))
                          for m in prediction.gallery_matches])
 
-  def locate(self, files, where, five_crop):
-    """Predicts every uploaded photo; bad ones get a message and the others still run."""
-    paths = _upload_paths(files)
-    if not paths:
-      return report.error_html("Upload one or more photos first (or click an example)."), [], []
-    location, location_note = parse_location(where)
-    parts = [report.error_html(location_note)] if location_note else []
-    if len(paths) > uploads.MAX_FILES:
-      parts.append(report.error_html(f"{len(paths)} photos uploaded; the first "
-                                     f"{uploads.MAX_FILES} are shown."))
-    # Every upload is read (and its file deleted) first, so none stays on disk whatever happens
-    # to the photos before it. The results hold one entry per upload, in upload order.
-    taken = []
-    for k, (path, name) in enumerate(paths):
-      try:
-        data = _read(path, name)
-      except uploads.UploadError as e:
-        data = e
-      if k >= uploads.MAX_FILES:
-        data = uploads.UploadError(f"{name}: not processed: at most {uploads.MAX_FILES} photos "
-                                   "at a time. Upload it again with fewer photos.")
-      taken.append((name, data))
-    results, kept = [], []
-    for name, data in taken:
-      try:
-        if isinstance(data, uploads.UploadError):
-          raise data
-        image = uploads.decode_photo(data, name)
-        decision = privacy.decide(privacy.count_faces(image), share=self.settings.share,
-                                  coarse=self.settings.coarse)
-        prediction = self.predictor.predict(image, name=name, location=location,
-                                            coarse=decision.coarse, five_crop=bool(five_crop))
-      except (uploads.UploadError, BadImage) as e:
-        message = str(e)
-      except Exception as e:  # pylint: disable=broad-except  (one photo never stops the others)
-        # The details (which may name server paths) go to the server's log only.
-        logging.exception("Predicting %s failed", name)
-        message = (f"{name}: could not be processed ({type(e).__name__}; the details are in the "
-                   "server's log).")
-      else:
-        parts.append(report.prediction_html(name, prediction, decision, image,
-                                            self._index_photos(prediction),
-                                            self._gallery_photos(prediction)))
-        results.append(report.summary(name, prediction, decision))
-        kept.append((name, prediction, decision, report.thumbnail(image)))
-        continue
-      parts.append(report.error_html(message))
-      results.append({"name": name, "error": message})
-    return "\n".join(parts), results, kept
+  def inspector(self, session: Session) -> str:
+    """The inspector: everything about the selected photo."""
+    if session.selected is None or not session.entries:
+      return ('<p class="jg-hint">Add photos with the buttons on the left (or the toy-world '
+              "examples), then pick one in the list or on the map.</p>")
+    entry = session.entries[session.selected]
+    if entry.error:
+      return report.error_html(entry.error)
+    return report.prediction_html(entry.name, entry.prediction, entry.decision, entry.preview,
+                                  self._index_photos(entry.prediction),
+                                  self._gallery_photos(entry.prediction))
 
-  def rerank(self, kept, where):
-    """The same photos with their tags ranked for a typed place (LocSens), without re-running
-    the CNN."""
+  # -- the library's views
+
+  def exports(self, session: Session) -> str:
+    """Download links for the library: CSV, GeoJSON, XMP sidecars (built in memory)."""
+    answered = [e for e in session.entries if e.prediction is not None]
+    if not answered:
+      return ""
+    names = self.predictor.partition_names
+    sidecars, refused = library_lib.export_xmp_zip(answered)
+    links = [_data_link(library_lib.export_csv(answered, names), "text/csv",
+                        "jaxgeo-predictions.csv", "CSV", "jg-export-csv"),
+             _data_link(library_lib.export_geojson(answered), "application/geo+json",
+                        "jaxgeo-predictions.geojson", "GeoJSON", "jg-export-geojson")]
+    written = len(answered) - sum(refused.values())
+    if written:
+      links.append(_data_link(sidecars, "application/zip", "jaxgeo-xmp-sidecars.zip",
+                              f"XMP sidecars ({written})", "jg-export-xmp"))
+    why = {"coarse": "coarse answer", "has_gps": "has GPS",
+           "faces": "faces", "no_face_check": "no face check", "no_place": "no place",
+           "duplicate_name": "same file name twice"}
+    note = ("; no sidecar for " + ", ".join(f"{n} ({why.get(r, r)})" for r, n in refused.items())
+            if refused else "")
+    return (f'<div class="jg-exports"><b>Export {len(answered)} answers:</b> '
+            + " · ".join(links) + f'<small class="jg-export-note">{html.escape(note)}</small>'
+            "<small> Sidecars (photo.jpg.xmp) put the predicted position on your photos in "
+            "digiKam, darktable or Lightroom; the photos are never changed.</small></div>")
+
+  @staticmethod
+  def status(session: Session, skipped: int = 0, full: int = 0) -> str:
+    """How many photos the library holds, and what an upload left out."""
+    errors = sum(1 for e in session.entries if e.error)
+    text = f"{len(session.entries)} photos" + (f", {errors} not readable" if errors else "")
+    if skipped:
+      text += f"; {skipped} files are not photos and were left out"
+    if full:
+      text += f"; {full} not added: the library holds at most {MAX_LIBRARY} photos"
+    return text
+
+  def views(self, session: Session, move: str | None = None, skipped: int = 0, full: int = 0):
+    """Every view of the session: library list, map, inspector, exports, status, JSON."""
+    return (library_lib.items_html(session.entries),
+            map_view.payload(session.entries, session.selected, move=move),
+            self.inspector(session), self.exports(session),
+            self.status(session, skipped=skipped, full=full),
+            [e.error and {"name": e.name, "error": e.error}
+             or report.summary(e.name, e.prediction, e.decision) for e in session.entries],
+            session)
+
+  # -- events
+
+  def add(self, files, session: Session | None, five_crop: bool) -> Iterator[tuple]:
+    """Adds uploads to the library, answering each as it is read; the views refresh as answers
+    come in (the first at once). Every upload's file is deleted, whatever happens."""
+    session = session or Session()
+    paths = _upload_paths(files)
+    # A folder's files that are not photos (sidecars, notes) are counted, not answered; a single
+    # file is always answered (and refused with a reason if it is no photo).
+    photo_paths = [(p, n) for p, n in paths
+                   if len(paths) == 1 or n.lower().endswith(photos.PHOTO_EXTENSIONS)]
+    skipped = len(paths) - len(photo_paths)
+    room = max(0, MAX_LIBRARY - len(session.entries))
+    full = max(0, len(photo_paths) - room)
+    entries = list(session.entries)
+    first = len(entries)
+    last_yield = 0.0
+    try:
+      for k, (path, name) in enumerate(photo_paths[:room]):
+        try:
+          data = _read(path, name)
+        except uploads.UploadError as e:
+          data = e
+        entries.append(self.answer(name, data, five_crop))
+        if k == 0 or time.monotonic() - last_yield >= STREAM_EVERY_S:
+          session = Session(tuple(entries), first)
+          yield self.views(session, move="all" if k == 0 else None, skipped=skipped, full=full)
+          last_yield = time.monotonic()
+    finally:
+      for path, _ in paths:  # every upload's file, also those never read (a full library, an
+        _discard(path)  # error, a closed page)
+    session = Session(tuple(entries), first if first < len(entries) else session.selected)
+    yield self.views(session, move="all", skipped=skipped, full=full)
+
+  def add_examples(self, session: Session | None, five_crop: bool) -> Iterator[tuple]:
+    yield from self.add(sorted(str(p) for p in EXAMPLES.glob("*.jpg")), session, five_crop)
+
+  def select(self, session: Session | None, evt: gr.EventData):
+    """A photo picked in the list or on the map: the map's focus and the inspector follow."""
+    session = session or Session()
+    index = _event_index(evt, len(session.entries))
+    if index is None:
+      return gr.skip(), gr.skip(), session
+    session = dataclasses.replace(session, selected=index)
+    return map_view.payload(session.entries, index), self.inspector(session), session
+
+  def locate(self, session: Session | None, evt: gr.EventData):
+    """Enter or Space in the list: the map moves onto the selected photo's answer."""
+    session = session or Session()
+    index = _event_index(evt, len(session.entries))
+    if index is None:
+      return gr.skip(), session
+    session = dataclasses.replace(session, selected=index)
+    return map_view.payload(session.entries, index, move="selected"), session
+
+  def clear(self):
+    return self.views(Session(), move="all")
+
+  def rerank(self, session: Session | None, where: str):
+    """The selected photo's tags ranked for a typed place (LocSens), without re-running the CNN."""
+    session = session or Session()
     location, note = parse_location(where)
-    if not kept:
-      return report.error_html("Locate some photos first."), []
+    if session.selected is None:
+      return report.error_html("Select a photo first."), gr.skip(), session
+    entry = session.entries[session.selected]
+    if entry.prediction is None:
+      return self.inspector(session), gr.skip(), session
     if location is None:
-      return report.error_html(note or "Type your location (lat, lon) first."), [
-          report.summary(n, p, d) for n, p, d, _ in kept]
-    parts, results = [], []
+      return (report.error_html(note or "Type a place (lat, lon) first.")
+              + self.inspector(session)), gr.skip(), session
+    prediction = entry.prediction
+    parts = []
     if self.predictor.tag_ranker is None:
       parts.append(report.error_html(
           "This run has no LocSens model, so tags come from the tag head and do not depend on "
           "the location."))
-    for name, prediction, decision, thumb in kept:
-      tags = self.predictor.tags_at(prediction, location)
-      reranked = dataclasses.replace(
-          prediction, tags=tags,
-          tag_source="locsens" if self.predictor.tag_ranker is not None else prediction.tag_source,
-          tag_location=location if self.predictor.tag_ranker is not None else None)
-      parts.append(report.prediction_html(name, reranked, decision, thumb,
-                                          self._index_photos(reranked),
-                                          self._gallery_photos(reranked)))
-      results.append(report.summary(name, reranked, decision))
-    return "\n".join(parts), results
+    elif not entry.decision.coarse:
+      prediction = dataclasses.replace(
+          prediction, tags=self.predictor.tags_at(prediction, location), tag_source="locsens",
+          tag_location=location)
+    entries = list(session.entries)
+    entries[session.selected] = dataclasses.replace(entry, prediction=prediction)
+    session = dataclasses.replace(session, entries=tuple(entries))
+    return "".join(parts) + self.inspector(session), self.exports(session), session
 
   # -- the search tab
 
-  def search_map(self, location: tuple[float, float] | None, hits=()) -> Image.Image:
-    markers = [world_map.Marker(h.latitude, h.longitude, "result") for h in hits]
-    if location is not None:
-      markers.append(world_map.Marker(*location, "query", "here"))
-    return world_map.render_map(markers, width=search.MAP_WIDTH).image
-
-  def pick(self, evt: gr.SelectData):
+  def pick(self, evt: gr.EventData):
     """A click on the search map: its coordinates into the place field, and a marker there."""
-    x, y = evt.index
-    lat, lon = world_map.pixel_to_latlon(x, y, world_map.WORLD,
-                                         (search.MAP_WIDTH, search.MAP_WIDTH // 2))
-    lat, lon = round(lat, 2), round(lon, 2)
-    return f"{lat}, {lon}", self.search_map((lat, lon))
+    data = evt._data or {}  # pylint: disable=protected-access  (the map's own event payload)
+    try:
+      lat, lon = round(float(data["lat"]), 2), round(float(data["lon"]), 2)
+    except (KeyError, TypeError, ValueError):
+      return gr.skip(), gr.skip()
+    return f"{lat}, {lon}", map_view.search_payload((lat, lon))
 
   def search(self, tag, where, radius_km):
     location, note = parse_location(where)
     if self.searcher is None:
-      return self.search_note, [], self.search_map(location)
+      return self.search_note, [], map_view.search_payload(location)
     if location is None:
-      return note or "Pick a place on the map or type its coordinates.", [], self.search_map(None)
+      return (note or "Pick a place on the map or type its coordinates.", [],
+              map_view.search_payload(None))
     if not (tag or "").strip():
-      return "Type a tag to search for, e.g. `beach` or `snow`.", [], self.search_map(location)
+      return ("Type a tag to search for, e.g. `beach` or `snow`.", [],
+              map_view.search_payload(location))
     try:
       hits = self.searcher.search(tag.strip(), location, radius_km=radius_km)
     except KeyError as e:
-      return str(e.args[0]) if e.args else str(e), [], self.search_map(location)
-    gallery = [(h.image, h.caption) for h in hits]
+      return str(e.args[0]) if e.args else str(e), [], map_view.search_payload(location)
+    found = [(h.image, h.caption) for h in hits]
     message = (f"{len(hits)} indexed photos for **{tag.strip()}** within {radius_km:,.0f} km of "
                f"({location[0]:.2f}, {location[1]:.2f}), best first." if hits
                else f"No indexed photo within {radius_km:,.0f} km of that place.")
-    return message, gallery, self.search_map(location, hits)
+    return message, found, map_view.search_payload(
+        location, [(h.latitude, h.longitude) for h in hits])
+
+
+def _event_index(evt: gr.EventData, count: int) -> int | None:
+  """The photo index a list or map event names, if it is one of the library's."""
+  data = getattr(evt, "_data", None) or {}
+  try:
+    index = int(data["index"])
+  except (KeyError, TypeError, ValueError):
+    return None
+  return index if 0 <= index < count else None
+
+
+def _css() -> str:
+  return (STATIC / "app.css").read_text(encoding="utf-8")
 
 
 def build_app(demo: Demo) -> gr.Blocks:
@@ -330,49 +455,68 @@ def build_app(demo: Demo) -> gr.Blocks:
   mode = ("coarse regions for every photo (public share link)" if settings.share else
           "coarse regions for every photo (--coarse)" if settings.coarse else
           "fine answers, coarse for photos with faces")
+  heads = ", ".join(predictor.partition_names) or "no geo"
   # Gradio's own sweep of its cache (leftovers of interrupted uploads), on top of the deletion
   # of each upload once read.
-  with gr.Blocks(title="jaxgeo demo", delete_cache=(600, 600)) as app:
-    gr.Markdown(f"# jaxgeo: where was this photo taken?\nModel: `{settings.workdir}` "
-                f"(step {predictor.step}; {', '.join(predictor.partition_names) or 'no geo'}"
-                f"{'; tags' if predictor.has_tags else ''}"
-                f"{'; landmarks' if predictor.has_landmarks else ''}). Mode: {mode}. "
-                "Everything runs on this machine, offline.")
-    if predictor.card is not None:  # what the model knows (jaxgeo.predict.model_card)
-      gr.Markdown(f"**What this model knows.** {predictor.card.describe()}",
-                  elem_id="model-card")
-      if predictor.card.warning:
-        gr.HTML(f'<div class="jaxgeo-warning">{html.escape(predictor.card.warning)}</div>',
-                elem_id="model-warning")
-    with gr.Tab("Locate photos"):
-      with gr.Row():
-        with gr.Column(scale=1):
-          files = gr.File(
-              label=f"Photos: drag and drop one or several ({uploads.accepted_formats()})",
-              file_count="multiple", file_types=list(photos.PHOTO_EXTENSIONS), elem_id="photos")
-          files.preprocess = _upload_paths_only
-          where = gr.Textbox(label="Your location (optional): lat, lon",
-                             placeholder="48.86, 2.35", elem_id="where")
-          five_crop = gr.Checkbox(value=settings.five_crop, label="Vote over five crops (slower)")
-          with gr.Row():
-            locate = gr.Button("Locate", variant="primary", elem_id="locate")
-            rerank = gr.Button("Re-rank tags for my location", elem_id="rerank")
-          gr.Markdown("The location you type re-ranks the tags (LocSens); without one, tags are "
-                      "ranked for the photo's GPS position or the predicted place.")
-        with gr.Column(scale=2):
-          results_html = gr.HTML(elem_id="results")
-      with gr.Accordion("Results as JSON", open=False):
-        results_json = gr.JSON(label="results")
-      kept = gr.State([])
-      examples = sorted(str(p) for p in EXAMPLES.glob("*.jpg"))
-      gr.Examples([[[p]] for p in examples], inputs=[files], label="Toy-world examples (click one)",
-                  example_labels=[pathlib.Path(p).stem.replace("_", " ") for p in examples],
-                  fn=lambda f: demo.locate(f, "", False), outputs=[results_html, results_json, kept],
-                  run_on_click=True, cache_examples=False)
-      locate.click(demo.locate, [files, where, five_crop], [results_html, results_json, kept],
-                   api_name="locate")
-      rerank.click(demo.rerank, [kept, where], [results_html, results_json], api_name="rerank")
-    with gr.Tab("Search indexed photos"):
+  with gr.Blocks(title="jaxgeo demo", delete_cache=(600, 600), fill_width=True) as app:
+    card = predictor.card.describe() if predictor.card is not None else ""
+    gr.HTML(f'<div class="jg-header"><b>jaxgeo</b>: where was this photo taken? '
+            f'<small>Model <code>{html.escape(settings.workdir)}</code> (step {predictor.step}; '
+            f"{html.escape(heads)}{'; tags' if predictor.has_tags else ''}"
+            f"{'; landmarks' if predictor.has_landmarks else ''}). Mode: {mode}. Offline."
+            "</small></div>", elem_id="header")
+    session = gr.State(Session())
+    with gr.Tab("Photos", elem_id="photos-tab"):
+      with gr.Row(elem_id="jg-shell", equal_height=True):
+        with gr.Column(scale=2, min_width=230, elem_id="jg-library-pane"):
+          with gr.Row(elem_classes="jg-buttons"):
+            add = gr.UploadButton("Add photos", file_count="multiple", variant="primary",
+                                  file_types=list(photos.PHOTO_EXTENSIONS), elem_id="add-photos",
+                                  size="sm")
+            folder = gr.UploadButton("Add a folder", file_count="directory", elem_id="add-folder",
+                                     size="sm")
+          with gr.Row(elem_classes="jg-buttons"):
+            examples = gr.Button("Toy-world examples", elem_id="add-examples", size="sm")
+            clear = gr.Button("Clear all", elem_id="clear", size="sm", variant="stop")
+          five_crop = gr.Checkbox(value=settings.five_crop, label="Vote over five crops (slower)",
+                                  elem_id="five-crop")
+          status = gr.HTML("", elem_id="status")
+          library = gr.HTML(
+              "", html_template='<ul class="jg-library" role="listbox" tabindex="0" '
+              'aria-label="Photos: arrow keys move, Enter shows the photo on the map">${value}</ul>',
+              js_on_load=(STATIC / "library.js").read_text(encoding="utf-8"),
+              apply_default_css=False, elem_id="library")
+        with gr.Column(scale=5, min_width=320, elem_id="jg-map-pane"):
+          world = map_view.component(elem_id="map")
+        with gr.Column(scale=3, min_width=280, elem_id="jg-inspector-pane"):
+          inspector = gr.HTML(demo.inspector(Session()), elem_id="inspector")
+          exports = gr.HTML("", elem_id="exports")
+          with gr.Accordion("Tags for another place (LocSens)", open=False):
+            where = gr.Textbox(label="Place: lat, lon", placeholder="48.86, 2.35",
+                               elem_id="where")
+            rerank = gr.Button("Re-rank the tags", elem_id="rerank", size="sm")
+          if card:  # what the model knows (jaxgeo.predict.model_card)
+            with gr.Accordion("The model: what it was trained on, how well it did", open=False):
+              gr.Markdown(f"**What this model knows.** {card}", elem_id="model-card")
+              if predictor.card.warning:
+                gr.HTML(f'<div class="jaxgeo-warning">{html.escape(predictor.card.warning)}'
+                        "</div>", elem_id="model-warning")
+          with gr.Accordion("Answers as JSON", open=False):
+            results = gr.JSON(label="answers", elem_id="answers")
+      views = [library, world, inspector, exports, status, results, session]
+      for uploader in (add, folder):
+        uploader.preprocess = _upload_paths_only
+      add.upload(demo.add, [add, session, five_crop], views, api_name="locate")
+      folder.upload(demo.add, [folder, session, five_crop], views, api_name="add_folder")
+      examples.click(demo.add_examples, [session, five_crop], views, api_name="add_examples")
+      clear.click(demo.clear, None, views, api_name="clear", concurrency_limit=None)
+      for source in (library, world):
+        source.select(demo.select, [session], [world, inspector, session],
+                      concurrency_limit=None, trigger_mode="always_last", api_visibility="private")
+      library.locate(demo.locate, [session], [world, session], concurrency_limit=None,
+                     api_visibility="private")
+      rerank.click(demo.rerank, [session, where], [inspector, exports, session], api_name="rerank")
+    with gr.Tab("Search indexed photos", elem_id="search-tab"):
       gr.Markdown("Find indexed photos for a tag near a place (LocSens): click the map or type "
                   "coordinates.")
       with gr.Row():
@@ -383,17 +527,16 @@ def build_app(demo: Demo) -> gr.Blocks:
           radius = gr.Slider(50, 5000, value=1000, step=50, label="Within (km)")
           go = gr.Button("Search", variant="primary", elem_id="search")
           message = gr.Markdown()
-        with gr.Column(scale=2):
-          world = gr.Image(value=demo.search_map(None), label="Click to pick a place",
-                           interactive=False, type="pil", elem_id="search-map",
-                           buttons=["fullscreen"])
+        with gr.Column(scale=2, elem_id="jg-search-map-pane"):
+          search_map = map_view.component(elem_id="search-map")
       gallery = gr.Gallery(label="Photos found", columns=6, height="auto")
-      world.select(demo.pick, None, [s_where, world])
-      go.click(demo.search, [tag, s_where, radius], [message, gallery, world],
+      search_map.pick(demo.pick, None, [s_where, search_map], api_visibility="private")
+      go.click(demo.search, [tag, s_where, radius], [message, gallery, search_map],
                api_name="search")
-    with gr.Tab("About and responsible use"):
-      gr.Markdown(RESPONSIBLE_USE)
-    gr.Markdown(RESPONSIBLE_USE, elem_id="responsible-use")
+    with gr.Tab("About and responsible use", elem_id="about-tab"):
+      gr.Markdown(RESPONSIBLE_USE, elem_id="responsible-use-full")
+    gr.HTML(f'<div class="jg-footer">{html.escape(RESPONSIBLE_USE_LINE)}</div>',
+            elem_id="responsible-use")
   return app
 
 
@@ -414,12 +557,13 @@ def main(argv: list[str] | None = None) -> None:
   settings = parse_args(argv)
   signal.signal(signal.SIGINT, _stop)
   signal.signal(signal.SIGTERM, _stop)
-  # The land mask (~2 s) loads while the checkpoint is restored, before the first user waits.
-  mask = threading.Thread(target=world_map.land_share, daemon=True)
-  mask.start()
+  # The map's outlines load while the checkpoint is restored, before the first user waits.
+  outlines = threading.Thread(target=lambda: [basemap.load(n, r) for n in ("gshhs", "countries")
+                                              for r in basemap.RESOLUTIONS], daemon=True)
+  outlines.start()
   predictor = predictor_lib.Predictor.from_workdir(settings.workdir, five_crop=settings.five_crop,
                                                locsens=settings.locsens or None)
-  mask.join()
+  outlines.join()
   demo = Demo(settings, predictor, *search.load_search(settings.locsens or settings.workdir,
                                                        scorer=predictor.tag_ranker))
   app = build_app(demo)
@@ -429,8 +573,8 @@ def main(argv: list[str] | None = None) -> None:
           flush=True)
   try:
     app.launch(server_name=settings.host, server_port=settings.port, share=settings.share,
-               max_file_size=MAX_FILE_SIZE, ssr_mode=False, show_error=True, css=CSS,
-               allowed_paths=[str(EXAMPLES)])
+               max_file_size=MAX_FILE_SIZE, ssr_mode=False, show_error=True, css=_css(),
+               footer_links=[])
   finally:
     # At once, not only at exit: the interpreter may wait on Gradio's threads a long while
     # after Ctrl-C before atexit runs.

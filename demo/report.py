@@ -1,10 +1,10 @@
-"""One photo's answer as HTML (with maps and thumbnails inlined) and as a plain JSON-able summary.
+"""One photo's answer as HTML (the inspector; thumbnails inlined) and as a JSON-able summary.
 
 Pictures are inlined as data: URIs rather than returned as Gradio image outputs, which Gradio
 would write to its cache folder: the demo keeps what it derives from a photo in memory only.
 The coarse answer shows only a fixed 10-degree box and the country (see demo/privacy.py): no
 coordinates, alternatives, fine granularities, tags (they often name the place), landmark, index
-photos or GPS position.
+photos or GPS position. The map (demo/map_view.py) draws the places.
 """
 
 from __future__ import annotations
@@ -17,12 +17,9 @@ from typing import Any
 
 from PIL import Image
 
-from demo import privacy, world_map
-from jaxgeo.geo import distance
+from demo import privacy
 from jaxgeo.predict import coarse as coarse_lib
 
-# Alternatives farther than this from the top place stay off the regional map.
-REGIONAL_KM = 1500.0
 THUMBNAIL = 224
 
 
@@ -88,34 +85,6 @@ def summary(name: str, prediction, decision: privacy.Decision) -> dict[str, Any]
   return out
 
 
-def maps(prediction, coarse: bool, width: int = 720) -> list[world_map.RenderedMap]:
-  """The world map, and for fine answers a regional map around the top place."""
-  top = prediction.top
-  if top is None:
-    return []
-  if coarse:
-    south, west, north, east = coarse_lib.box(top.latitude, top.longitude)
-    region = world_map.Region(south, west, north, east, "prediction", "coarse region")
-    return [world_map.render_map(regions=[region], width=width)]
-  truth = prediction.true_location
-  markers = []
-  if truth is not None:
-    markers.append(world_map.Marker(truth.latitude, truth.longitude, "truth", "GPS"))
-  for rank in range(len(prediction.places), 1, -1):  # the best drawn last, on top
-    place = prediction.places[rank - 1]
-    markers.append(world_map.Marker(place.latitude, place.longitude, "alternative", str(rank)))
-  best = world_map.Marker(top.latitude, top.longitude, "prediction", "1")
-  markers.append(best)
-  links = [(markers[0], best)] if truth is not None else []
-  rendered = [world_map.render_map(markers, links=links, width=width)]
-  near = [(m.lat, m.lon) for m in markers
-          if float(distance.great_circle_km(m.lat, m.lon, top.latitude, top.longitude))
-          <= REGIONAL_KM]
-  rendered.append(world_map.render_map(markers, bounds=world_map.fit_bounds(near),
-                                       width=width * 2 // 3, links=links))
-  return rendered
-
-
 def _photo_strip(title: str, photos: Sequence[tuple[str, Image.Image]], css_class: str) -> str:
   return (f"<p><b>{html.escape(title)}</b></p><div class='jaxgeo-pictures'>"
           + "".join("<figure>" + _img(data_uri(thumbnail(im, 128), "JPEG"), label, css_class)
@@ -123,11 +92,12 @@ def _photo_strip(title: str, photos: Sequence[tuple[str, Image.Image]], css_clas
                     for label, im in photos) + "</div>")
 
 
-def prediction_html(name: str, prediction, decision: privacy.Decision, photo: Image.Image,
+def prediction_html(name: str, prediction, decision: privacy.Decision, preview: str,
                     index_photos: Sequence[tuple[str, Image.Image]] = (),
                     gallery_photos: Sequence[tuple[str, Image.Image]] = ()) -> str:
-  """The answer for one photo: thumbnail, maps, place, probabilities, tags, landmark, GPS, and
-  the photos behind it (the gallery photos of a hybrid answer, the nearest index photos)."""
+  """The answer for one photo: its picture (`preview`, a data: URI), place, probabilities,
+  tags, landmark, GPS, and the photos behind it (the gallery photos of a hybrid answer, the
+  nearest index photos)."""
   s = summary(name, prediction, decision)
   parts = [f'<div class="jaxgeo-result" data-name="{html.escape(name)}">',
            f"<h3>{html.escape(name)}</h3>"]
@@ -135,13 +105,7 @@ def prediction_html(name: str, prediction, decision: privacy.Decision, photo: Im
     parts.append(f'<div class="jaxgeo-warning">{html.escape(prediction.warning)}</div>')
   for reason in decision.reasons:
     parts.append(f'<div class="jaxgeo-notice">{html.escape(reason)}</div>')
-  rendered = maps(prediction, decision.coarse)
-  parts.append('<div class="jaxgeo-pictures">'
-               + _img(data_uri(thumbnail(photo), "JPEG"), f"{name} (your photo)", "jaxgeo-photo")
-               + "".join(_img(data_uri(m.image), "map", "jaxgeo-map") for m in rendered)
-               + "</div>")
-  notes = {m.note for m in rendered if m.note}
-  parts.extend(f'<div class="jaxgeo-notice">{html.escape(n)}</div>' for n in notes)
+  parts.append(_img(preview, f"{name} (your photo)", "jaxgeo-photo"))
   if "place" not in s:
     parts.append("<p>This model predicts no places (a landmarks-only run).</p>")
   elif decision.coarse:

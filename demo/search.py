@@ -20,8 +20,6 @@ from jaxgeo.geo import distance
 from jaxgeo.locsens import ranking
 from jaxgeo.run import restore
 
-# The search tab's clickable world map (pixels; the height is half).
-MAP_WIDTH = 720
 # Candidates LocSens returns before the radius filter keeps those near the place.
 CANDIDATES = 500
 UNAVAILABLE_HINT = ("train LocSens on this workdir first (a config with a `locsens` section, "

@@ -24,7 +24,6 @@ from jaxgeo.predict import photos
 # cameras' default output (12-24 MP, 48-50 MP binned to 12) and far below what takes the
 # server's memory (a 100 MP RGB image is 300 MB decoded).
 MAX_PIXELS = 40_000_000
-MAX_FILES = 16
 FORMATS = "JPEG, PNG, WebP, GIF, BMP, TIFF"
 
 

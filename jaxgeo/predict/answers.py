@@ -77,6 +77,13 @@ class GalleryMatch:
 
 
 @dataclasses.dataclass(frozen=True)
+class HeatCell:
+  """One cell of the hierarchy's distribution over the finest partition (the demo's heat map)."""
+  cell: str  # S2 cell token
+  probability: float
+
+
+@dataclasses.dataclass(frozen=True)
 class TrueLocation:
   """Where the photo was taken, from its EXIF GPS (or a data set's label)."""
   latitude: float
@@ -111,6 +118,10 @@ class Prediction:
   # (25, 200, 750; its calibration is measured by the evaluator); None in coarse mode.
   within_km: dict[float, float] | None = None
   image_embedding: np.ndarray | None = dataclasses.field(default=None, repr=False)  # tag head
+  # The most probable cells of the hierarchy, holding 99% of its probability (at most 256;
+  # predictor.HEAT_MASS and HEAT_CELLS); none in coarse mode. The demo's heat map: a picture of
+  # the answer's certainty, left out of to_dict (so of the CLI's GeoJSON).
+  heat: list[HeatCell] | None = dataclasses.field(default=None, repr=False)
 
   @property
   def top(self) -> Place | None:
@@ -120,6 +131,7 @@ class Prediction:
     """Plain JSON-able values (the embedding left out)."""
     out = dataclasses.asdict(self)
     out.pop("image_embedding")
+    out.pop("heat")
     if self.landmark is not None:
       out["landmark"]["label"] = self.landmark.label
     return out

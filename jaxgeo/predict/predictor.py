@@ -45,8 +45,8 @@ from jaxgeo.geo.hierarchy import Hierarchy
 from jaxgeo.locsens import ranking
 from jaxgeo.predict import coarse as coarse_lib, landmark_index, model_card
 
-from jaxgeo.predict.answers import (GalleryMatch, Granularity, IndexMatch, Landmark, Place,
-                                    Prediction, Tag, TrueLocation)
+from jaxgeo.predict.answers import (GalleryMatch, Granularity, HeatCell, IndexMatch, Landmark,
+                                    Place, Prediction, Tag, TrueLocation)
 from jaxgeo.predict.photos import LoadedPhoto, Photo, load_photo
 from jaxgeo.retrieval import gallery as gallery_lib
 from jaxgeo.run import restore, workdir as workdir_lib
@@ -54,6 +54,8 @@ from jaxgeo.run import restore, workdir as workdir_lib
 HIERARCHY = hierarchy_lib.NAME
 DEFAULT_LANDMARK_THRESHOLD = 0.5
 MAX_MATCHES = 10  # gallery photos shown with a hybrid answer
+HEAT_MASS = 0.99  # the heat map shows the best cells holding this much of the probability...
+HEAT_CELLS = 256  # ...but at most this many
 
 
 def forward(params, rest, images: jax.Array, *, graphdef, tree: Hierarchy | None, crops: int,
@@ -381,7 +383,8 @@ class Predictor:
           method="hybrid" if matches[i] is not None else HIERARCHY,
           gallery=self.gallery.spec if matches[i] is not None else "",
           gallery_matches=matches[i],
-          image_embedding=out["tag/embedding"][i] if "tag/embedding" in out else None))
+          image_embedding=out["tag/embedding"][i] if "tag/embedding" in out else None,
+          heat=None if coarse or self.tree is None else self._heat(out["hierarchy/probs"][i])))
     return results
 
   def probabilities(self, photo: Photo, *, five_crop: bool | None = None
@@ -471,6 +474,14 @@ class Predictor:
           similarity=float(found.similarity[i, j]),
           record=int(self.gallery.record[found.row[i, j]])) for j in deciding[:MAX_MATCHES]])
     return new_places, matches
+
+  def _heat(self, probs: np.ndarray) -> list[HeatCell]:
+    """The best cells of one photo's hierarchy distribution, down to HEAT_MASS in all."""
+    probs = np.asarray(probs, np.float64)
+    order = np.argsort(-probs, kind="stable")[:HEAT_CELLS]
+    kept = int(np.searchsorted(np.cumsum(probs[order]), HEAT_MASS * probs.sum())) + 1
+    tokens = self._cell_tokens(self.tree.finest)
+    return [HeatCell(tokens[c], float(probs[c])) for c in order[:kept]]
 
   def _within(self, out, places: list[list[Place]]) -> list[dict[float, float] | None]:
     """The hierarchy's probability that the true place is within 25 / 200 / 750 km of each

@@ -67,10 +67,11 @@ def sidecar_path(photo_path: str, output_dir: str | None = None) -> str:
   return os.path.join(folder, os.path.basename(photo_path) + SUFFIX)
 
 
-def sidecar_refusal(prediction: Prediction, path: str, faces: int | None) -> str | None:
+def sidecar_refusal(prediction: Prediction, path: str | None, faces: int | None) -> str | None:
   """Why no sidecar may be written (None: it may), as a short reason for the report.
 
-  `faces`: frontal faces found in the photo (None: no face check possible, so no sidecar).
+  `path`: where it would go (None: into a zip, where nothing exists yet). `faces`: frontal
+  faces found in the photo (None: no face check possible, so no sidecar).
   """
   if prediction.coarse:
     return "coarse"
@@ -82,7 +83,7 @@ def sidecar_refusal(prediction: Prediction, path: str, faces: int | None) -> str
     return "no_face_check"
   if faces:
     return "faces"
-  if os.path.exists(path):
+  if path is not None and os.path.exists(path):
     return "sidecar_exists"
   return None
 

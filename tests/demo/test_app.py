@@ -1,10 +1,13 @@
-"""The demo's pieces (offline map, upload checks, coarse mode) and the app through gradio_client."""
+"""The demo's pieces (upload checks, coarse mode, the inspector) and the app through gradio_client."""
 
 from __future__ import annotations
 
+import base64
+import csv
 import io
+import json
 import pathlib
-import socket
+import re
 import sys
 import time
 
@@ -15,94 +18,10 @@ from PIL import Image, ImageDraw, ImageFilter, ImageOps
 REPO = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from demo import privacy, uploads, world_map
-from jaxgeo.predict import coarse
+from demo import privacy, uploads
+from tests.demo.predictions import paris_prediction as _prediction
 
 EXAMPLES = REPO / "demo" / "examples"
-
-
-@pytest.fixture
-def no_network(monkeypatch):
-  """Any attempt to open a socket fails the test."""
-  def refuse(*args, **kwargs):
-    raise AssertionError(f"network access attempted: {args} {kwargs}")
-  monkeypatch.setattr(socket, "socket", refuse)
-  monkeypatch.setattr(socket, "create_connection", refuse)
-  monkeypatch.setattr(socket, "getaddrinfo", refuse)
-
-
-# ---------------------------------------------------------------------------------- world map
-
-
-def test_land_mask_offline(no_network):
-  share = world_map.land_share()
-  assert share is not None and share.shape == (2160, 4320)
-  # Land share of the globe's surface, area-weighted by cos(lat): Earth is ~29% land.
-  lats = np.radians(90 - (np.arange(2160) + 0.5) / 12)
-  land = (share >= 50).mean(axis=1)
-  fraction = (land * np.cos(lats)).sum() / np.cos(lats).sum()
-  assert 0.26 < fraction < 0.32
-
-  def cell(lat, lon):
-    return share[int((90 - lat) * 12), int((lon + 180) * 12)]
-  assert cell(0.0, 20.0) == 100  # Congo basin
-  assert cell(-25.0, 134.0) == 100  # central Australia
-  assert cell(0.0, -140.0) == 0  # Pacific
-  assert cell(35.0, -40.0) == 0  # Atlantic
-
-
-def test_render_map_outlines_and_markers_offline(no_network):
-  paris = world_map.Marker(48.8566, 2.3522, "prediction", "1")
-  london = world_map.Marker(51.5074, -0.1278, "alternative", "2")
-  truth = world_map.Marker(48.8584, 2.2945, "truth", "photo GPS")
-  rendered = world_map.render_map([truth, london, paris], links=[(truth, paris)], width=720)
-  image = np.asarray(rendered.image)
-  assert image.shape == (360, 720, 3)
-  assert rendered.note == ""
-  # Coastlines: thousands of pixels of the coast colour on a 720 px world map.
-  coast = np.all(image == world_map.COAST, axis=-1).sum()
-  assert rendered.coast_pixels > 2000 and coast > 1000
-  # Paris at 48.86N 2.35E: x = (2.35 + 180) / 360 * 720 = 364.7, y = (90 - 48.86) / 180 * 360.
-  positions = {m.kind: xy for m, xy in rendered.markers}
-  assert positions["prediction"] == (365, 82)
-  assert positions["alternative"] == (360, 77)
-  # The last marker drawn sits on top: its centre has the prediction's colour.
-  assert tuple(image[82, 365]) == world_map.COLOURS["prediction"]
-  # Far from every marker the map shows land or sea as the mask says.
-  # (Off the graticule's 30-degree lines: 5N 22E in the Congo basin, 5N 140W in the Pacific.)
-  assert tuple(image[(90 - 5) * 2, (22 + 180) * 2]) == world_map.LAND
-  assert tuple(image[(90 - 5) * 2, (-140 + 180) * 2]) == world_map.OCEAN
-
-
-def test_regional_view_and_clicks(no_network):
-  bounds = world_map.fit_bounds([(48.8566, 2.3522), (51.5074, -0.1278)])
-  assert bounds.north - bounds.south == pytest.approx(12.0)
-  assert bounds.east - bounds.west == pytest.approx(24.0)
-  rendered = world_map.render_map([world_map.Marker(48.8566, 2.3522)], bounds=bounds, width=480)
-  assert rendered.image.size == (480, 240)
-  (_, (x, y)), = rendered.markers
-  lat, lon = world_map.pixel_to_latlon(x, y, bounds, rendered.image.size)
-  # One pixel is 0.05 degrees here.
-  assert lat == pytest.approx(48.8566, abs=0.05) and lon == pytest.approx(2.3522, abs=0.05)
-  # A click on the world map's corner pixels gives the globe's corners.
-  assert world_map.pixel_to_latlon(0, 0, world_map.WORLD, (720, 360)) == pytest.approx(
-      (89.75, -179.75))
-  # Points across the whole globe get the world view; a box never leaves the globe.
-  assert world_map.fit_bounds([(60.0, -170.0), (-40.0, 170.0)]) == world_map.WORLD
-  edge = world_map.fit_bounds([(89.0, 179.0)])
-  assert edge.north == 90.0 and edge.east == 180.0
-
-
-def test_coarse_region_drawn(no_network):
-  south, west, north, east = coarse.box(48.8566, 2.3522)
-  rendered = world_map.render_map(
-      regions=[world_map.Region(south, west, north, east, "prediction", "coarse")], width=720)
-  image = np.asarray(rendered.image).astype(int)
-  # Inside the box the red tint is mixed in; outside it is not.
-  x, y = ((5 + 180) * 2), ((90 - 45) * 2)
-  assert image[y, x, 0] > image[y, x, 2]
-  x, y = ((25 + 180) * 2), ((90 - 45) * 2)
-  assert tuple(image[y, x]) in (world_map.LAND, world_map.COAST, world_map.GRID)
 
 
 # ---------------------------------------------------------------------------------- uploads
@@ -235,33 +154,12 @@ def test_face_check_finds_a_face_and_no_face_in_landscapes():
 # ---------------------------------------------------------------------------------- the page
 
 
-def _prediction(coarse: bool = False):
-  """A Prediction as the Predictor returns it (its own dataclasses), for a photo of Paris."""
-  from jaxgeo.predict import answers  # pylint: disable=g-import-not-at-top
-  places = [answers.Place(48.8584, 2.2945, 0.6, "cells_fine", 3, "47e66f", "Paris, France",
-                             "FR"),
-            answers.Place(51.5074, -0.1278, 0.3, "cells_fine", 7, "487604",
-                             "London, United Kingdom", "GB")]
-  return answers.Prediction(
-      source="photo.jpg", places=places,
-      granularities=[answers.Granularity("cells_coarse", 10, 1, 0.8),
-                     answers.Granularity("cells_fine", 40, 3, 0.5),
-                     answers.Granularity("hierarchy", 40, 3, 0.6)],
-      tags=[answers.Tag("eiffel tower", 0.4), answers.Tag("paris", 0.3)],
-      tag_source="locsens",
-      tag_location=(48.85656, 2.29236),
-      landmark=answers.Landmark(True, 1234, "Eiffel Tower", 0.9, 0.5, 3),
-      neighbours=[answers.IndexMatch("abc", 1234, 0.87)],
-      true_location=answers.TrueLocation(48.85656, 2.29236, "exif", 0.16), coarse=coarse,
-      five_crop=False)
-
-
 def test_page_shows_everything_for_a_fine_answer():
   from demo import report  # pylint: disable=g-import-not-at-top
   photo = Image.new("RGB", (64, 48), (10, 120, 200))
   index_photo = Image.new("RGB", (32, 32), (200, 20, 20))
-  html = report.prediction_html("photo.jpg", _prediction(), privacy.decide(0), photo,
-                                [("abc (0.87)", index_photo)])
+  html = report.prediction_html("photo.jpg", _prediction(), privacy.decide(0),
+                                report.data_uri(photo, "JPEG"), [("abc (0.87)", index_photo)])
   assert ("Predicted place:</b> Paris, France (48.8584, 2.2945), probability 60.0%" in html)
   assert "London, United Kingdom" in html and "30.0%" in html
   assert "cells_coarse</td><td>80.0%" in html and "hierarchy</td><td>60.0%" in html
@@ -269,7 +167,7 @@ def test_page_shows_everything_for_a_fine_answer():
   assert "Landmark:</b> Eiffel Tower (90.0%)" in html
   assert html.count('class="jaxgeo-index"') == 1 and "abc (0.87)" in html
   assert "True place (EXIF GPS):</b> 48.8566, 2.2924; the prediction is <b>0.2 km</b>" in html
-  assert html.count('class="jaxgeo-map"') == 2  # world and regional
+  assert html.count('class="jaxgeo-photo"') == 1 and "data:image/jpeg;base64," in html
   summary = report.summary("photo.jpg", _prediction(), privacy.decide(0))
   assert summary["true_location"]["distance_km"] == 0.16
   assert summary["alternatives"][0]["place"] == "London, United Kingdom"
@@ -279,14 +177,13 @@ def test_page_hides_the_details_in_coarse_mode():
   from demo import report  # pylint: disable=g-import-not-at-top
   decision = privacy.decide(1)
   html = report.prediction_html("photo.jpg", _prediction(coarse=True), decision,
-                                Image.new("RGB", (64, 48)))
+                                report.data_uri(Image.new("RGB", (64, 48)), "JPEG"))
   assert "Coarse region:</b> Paris, France, somewhere in 40-50&deg;N, 0-10&deg;E" in html
   for hidden in ("48.85", "2.29", "London", "Eiffel Tower", "eiffel tower", "EXIF GPS",
                  "ranked for", "cells_fine"):
     assert hidden not in html, hidden
   assert "to protect the people in it" in html and "not shown in coarse mode" in html
   assert "Tags are not shown in coarse mode" in html
-  assert html.count('class="jaxgeo-map"') == 1
   summary = report.summary("photo.jpg", _prediction(coarse=True), decision)
   assert summary["region"] == [40.0, 0.0, 50.0, 10.0]
   assert not {"latitude", "longitude", "alternatives", "tags", "landmark", "true_location"
@@ -333,14 +230,31 @@ def _upload(tmp_path, name: str, data: bytes):
   return handle_file(str(path))
 
 
+def _locate(client, files, five_crop: bool = False) -> dict:
+  """Adds photos to the client's library as the "Add photos" button does; the views by name."""
+  library, world, inspector, exports, status, answers = client.predict(
+      files, five_crop, api_name="/locate")
+  return {"library": library, "map": json.loads(world), "inspector": inspector,
+          "exports": exports, "status": status, "answers": answers}
+
+
+def _export(exports: str, css_class: str) -> bytes:
+  """The bytes behind one of the export links (a data: URI)."""
+  match = re.search(f'class="jg-export {css_class}" download="[^"]+" href="data:[^;]+;base64,'
+                    '([^"]+)"', exports)
+  assert match, exports[:300]
+  return base64.b64decode(match.group(1))
+
+
 def test_app_predicts_an_example(client, runlocal_workdir):
   from gradio_client import handle_file  # pylint: disable=g-import-not-at-top
 
   from jaxgeo.geo import distance  # pylint: disable=g-import-not-at-top
   from jaxgeo.run.restore import load_config, load_tree  # pylint: disable=g-import-not-at-top
-  html, results = client.predict([handle_file(str(EXAMPLES / "paris_eiffel_tower.jpg"))], "",
-                                  False, api_name="/locate")
-  (result,) = results
+  client.predict(api_name="/clear")
+  views = _locate(client, [handle_file(str(EXAMPLES / "paris_eiffel_tower.jpg"))])
+  html = views["inspector"]
+  (result,) = views["answers"]
   assert result["name"] == "paris_eiffel_tower.jpg" and not result["coarse"]
   assert -90 <= result["latitude"] <= 90 and -180 <= result["longitude"] <= 180
   assert 0 < result["probability"] <= 1 and len(result["alternatives"]) == 4
@@ -365,33 +279,55 @@ def test_app_predicts_an_example(client, runlocal_workdir):
   expected_km = float(distance.great_circle_km(48.856560, 2.292364, result["latitude"],
                                                result["longitude"]))
   assert truth["distance_km"] == pytest.approx(expected_km, abs=0.02)
-  # The page: the place, a world map and a regional one inlined, the GPS line.
+  # The inspector: the place, the photo inlined, the GPS line.
   assert f"Predicted place:</b> {result['place']}" in html.replace("&#x27;", "'")
+  assert 'class="jaxgeo-photo" src="data:image/jpeg;base64,' in html
+  assert "True place (EXIF GPS)" in html
   # The toy-world model says so on every answer.
   from jaxgeo.predict.model_card import TOY_WORLD_WARNING  # pylint: disable=g-import-not-at-top
   assert result["warning"] == TOY_WORLD_WARNING
   assert html.count('class="jaxgeo-warning"') == 1 and "generated toy world" in html
-  assert html.count('class="jaxgeo-map"') == 2 and "data:image/png;base64," in html
-  assert "True place (EXIF GPS)" in html
+  # The library lists it with its place; the map pins it, with its heat map and true place.
+  assert 'data-name="paris_eiffel_tower.jpg"' in views["library"]
+  assert views["status"] == "1 photos"
+  world = views["map"]
+  assert world["pins"] == [{"i": 0, "lat": pytest.approx(result["latitude"], abs=1e-5),
+                            "lon": pytest.approx(result["longitude"], abs=1e-5),
+                            "label": "paris_eiffel_tower.jpg"}]
+  assert world["selected"] == 0 and world["view"]["bounds"] == world["home"]
+  focus = world["focus"]
+  assert focus["truth"] == [pytest.approx(48.85656, abs=1e-5), pytest.approx(2.292364, abs=1e-5)]
+  assert len(focus["alternatives"]) == 4 and len(focus["gallery"]) == len(photos)
+  cells = [c["p"] for c in focus["cells"]]
+  assert cells == sorted(cells, reverse=True) and 0.99 <= sum(cells) <= 1.0001
+  # The exports: the CLI's CSV and GeoJSON; no sidecar, as the photo has GPS.
+  rows = list(csv.reader(io.StringIO(_export(views["exports"], "jg-export-csv").decode())))
+  assert rows[1][0] == "paris_eiffel_tower.jpg"
+  assert float(rows[1][1]) == pytest.approx(result["latitude"], abs=1e-5)
+  geojson = json.loads(_export(views["exports"], "jg-export-geojson"))
+  assert geojson["features"][0]["properties"]["source"] == "paris_eiffel_tower.jpg"
+  assert "jg-export-xmp" not in views["exports"] and "1 (has GPS)" in views["exports"]
 
 
 def test_app_refuses_bad_uploads_and_keeps_serving(client, bad_uploads, tmp_path, app_url):
   from gradio_client import handle_file  # pylint: disable=g-import-not-at-top
   files = [_upload(tmp_path, name, data) for name, data in bad_uploads.items()]
   files.append(handle_file(str(EXAMPLES / "tokyo.jpg")))
-  html, results = client.predict(files, "", False, api_name="/locate")
+  client.predict(api_name="/clear")
+  views = _locate(client, files)
+  results = views["answers"]
   errors = {r["name"]: r["error"] for r in results if "error" in r}
   assert set(errors) == set(bad_uploads)
   assert "empty (0 bytes)" in errors["empty.jpg"] and "not an image" in errors["notes.jpg"]
   assert "truncated or corrupt" in errors["truncated.jpg"]
   assert "100 megapixels" in errors["huge.png"]
-  assert html.count('class="jaxgeo-error"') == 4
-  # The good photo in the same upload was still predicted...
+  assert views["library"].count("jg-item jg-error") == 4 and "4 not readable" in views["status"]
+  # The good photo in the same upload was still predicted, and only it is pinned...
   assert [r["name"] for r in results if "place" in r] == ["tokyo.jpg"]
+  assert [p["label"] for p in views["map"]["pins"]] == ["tokyo.jpg"]
   # ...and the server answers the next request.
-  _, again = client.predict([handle_file(str(EXAMPLES / "cape_town.jpg"))], "", False,
-                            api_name="/locate")
-  assert again[0]["name"] == "cape_town.jpg" and "place" in again[0]
+  again = _locate(client, [handle_file(str(EXAMPLES / "cape_town.jpg"))])["answers"]
+  assert again[-1]["name"] == "cape_town.jpg" and "place" in again[-1]
   # No uploaded bytes are left anywhere under the app's temporary folder.
   uploaded = {data for data in bad_uploads.values() if data}
   _, tmp = app_url
@@ -403,8 +339,7 @@ def test_app_refuses_bad_uploads_and_keeps_serving(client, bad_uploads, tmp_path
 def test_app_reads_iphone_heic_photos_upright_with_their_gps(client, tmp_path, app_url):
   from tests.photo_files import heic_with_gps  # pylint: disable=g-import-not-at-top
   data, _ = heic_with_gps(64.1466, -21.9426)  # Reykjavik
-  html, (result,) = client.predict([_upload(tmp_path, "IMG_0007.HEIC", data)], "", False,
-                                   api_name="/locate")
+  result = _locate(client, [_upload(tmp_path, "IMG_0007.HEIC", data)])["answers"][-1]
   assert result["name"] == "IMG_0007.HEIC" and "error" not in result and "place" in result
   truth = result["true_location"]
   assert (truth["latitude"], truth["longitude"], truth["source"]) == (
@@ -418,29 +353,31 @@ def test_app_coarse_for_faces(client, tmp_path, app_url):
   out = io.BytesIO()
   drawn_face().save(out, format="JPEG", quality=95)
   face = out.getvalue()
-  html, (result,) = client.predict([_upload(tmp_path, "portrait.jpg", face)], "", False,
-                                   api_name="/locate")
+  views = _locate(client, [_upload(tmp_path, "portrait.jpg", face)])
+  result, html = views["answers"][-1], views["inspector"]
   assert result["coarse"] and result["faces"] == 1
   assert "latitude" not in result and "alternatives" not in result
   south, west, north, east = result["region"]
   assert north - south == 10 and east - west == 10 and south % 10 == 0 and west % 10 == 0
   assert list(result["granularities"]) == [next(iter(result["granularities"]))]
   assert "Coarse region:" in html and "to protect the people in it" in html
-  assert "Predicted place" not in html and html.count('class="jaxgeo-map"') == 1
+  assert "Predicted place" not in html
+  pin = views["map"]["pins"][-1]  # the map shows its box, never a point
+  assert pin["box"] == result["region"] and "lat" not in pin
+  assert views["map"]["focus"] == {"box": result["region"]}
   _, tmp = app_url
   assert not [p for p in tmp.rglob("*") if p.is_file() and p.read_bytes() == face]
 
 
 def test_app_reranks_tags_for_a_typed_place(client):
   from gradio_client import handle_file  # pylint: disable=g-import-not-at-top
-  _, first = client.predict([handle_file(str(EXAMPLES / "reykjavik.jpg"))], "", False,
-                            api_name="/locate")
-  html, (result,) = client.predict("64.15, -21.94", api_name="/rerank")
-  assert result["name"] == "reykjavik.jpg" and result["tags"]
-  if result["tag_source"] == "locsens":  # the Predictor ranks tags with the run's LocSens
+  first = _locate(client, [handle_file(str(EXAMPLES / "reykjavik.jpg"))])["answers"][-1]
+  assert first["name"] == "reykjavik.jpg" and first["tags"]
+  html, exports = client.predict("64.15, -21.94", api_name="/rerank")  # the selected photo
+  assert "<h3>reykjavik.jpg</h3>" in html and "jg-export-csv" in exports
+  if first["tag_source"] == "locsens":  # the Predictor ranks tags with the run's LocSens
     assert "LocSens, ranked for (64.15, -21.94)" in html
   else:  # no LocSens: the tag head's tags, and the page says why
-    assert result["tags"] == first[0]["tags"]
     assert "no LocSens model" in html
   html, _ = client.predict("200, 0", api_name="/rerank")
   assert "not a place on Earth" in html
@@ -482,14 +419,15 @@ def test_eight_users_uploading_the_same_photo_at_once_all_get_an_answer(app_url,
       photo, format="JPEG", quality=90)
   (tmp_path / "IMG_2024.jpg").write_bytes(photo.getvalue())
   clients = [Client(app_url[0], verbose=False) for _ in range(8)]
-  jobs = [c.submit([handle_file(str(tmp_path / "IMG_2024.jpg"))], "", False, api_name="/locate")
+  jobs = [c.submit([handle_file(str(tmp_path / "IMG_2024.jpg"))], False, api_name="/locate")
           for c in clients]
   answers = [job.result(timeout=300) for job in jobs]
-  for html, results in answers:
+  for views in answers:
+    results = views[5]
     assert len(results) == 1 and "error" not in results[0], results
     assert results[0]["name"] == "IMG_2024.jpg" and "place" in results[0]
-    assert "/tmp" not in html and "Errno" not in html
-  assert len({results[0]["place"] for _, results in answers}) == 1
+    assert "/tmp" not in views[2] and "Errno" not in views[2]
+  assert len({views[5][0]["place"] for views in answers}) == 1
   # Nothing of the uploads stays on disk: no copy of the photo, no empty placeholder files.
   _, tmp = app_url
   cache = next(tmp.glob("jaxgeo-demo-*"))
@@ -513,21 +451,26 @@ def test_coarse_and_share_answer_every_photo_coarsely(runlocal_workdir, tmp_path
   with running_app(runlocal_workdir, tmp_path, flag,
                    env=_NO_SHARE_LINK if flag == "--share" else None) as url:
     client = Client(url, verbose=False)
-    html, results = client.predict([handle_file(str(p)) for p in photos], "48.86, 2.35", False,
-                                   api_name="/locate")
-    _, reranked = client.predict("48.86, 2.35", api_name="/rerank")
+    views = _locate(client, [handle_file(str(p)) for p in photos])
+    reranked, _ = client.predict("48.86, 2.35", api_name="/rerank")
+    again = _locate(client, [])["answers"]  # the library after the typed place
   log = (tmp_path / "app.log").read_text()
+  results = views["answers"]
   assert [r["name"] for r in results] == [p.name for p in photos]
   why = ("public share link" if flag == "--share" else "started with --coarse")
-  for result in results + reranked:  # every answer, also after a typed location
+  for result in results + again:  # every answer, also after a typed location
     assert result["coarse"] and any(why in reason for reason in result["reasons"]), result
     south, west, north, east = result["region"]
     assert north - south == 10 and east - west == 10
     for fine in ("latitude", "longitude", "alternatives", "tags", "landmark", "true_location"):
       assert fine not in result, (fine, result)
     assert len(result["granularities"]) == 1  # the coarsest partition only
-  assert "Predicted place" not in html and html.count("Coarse region:") == len(photos)
-  assert "48.8566" not in html and "2.2924" not in html  # the example's EXIF GPS stays hidden
+  assert views["library"].count("(coarse region)") == len(photos)
+  shown = views["library"] + json.dumps(views["map"]) + views["inspector"] + reranked
+  assert "Predicted place" not in shown and "Coarse region:" in views["inspector"]
+  assert "48.8566" not in shown and "2.2924" not in shown  # the example's EXIF GPS stays hidden
+  assert all("box" in pin and "lat" not in pin for pin in views["map"]["pins"])
+  assert "48.8566" not in _export(views["exports"], "jg-export-csv").decode()
   if flag == "--share":
     assert "--share opens a PUBLIC link" in log and "Could not create share link" in log
 
@@ -535,8 +478,23 @@ def test_coarse_and_share_answer_every_photo_coarsely(runlocal_workdir, tmp_path
 def test_app_queues_concurrent_users(client, app_url):
   from gradio_client import Client, handle_file  # pylint: disable=g-import-not-at-top
   others = [Client(app_url[0], verbose=False) for _ in range(3)]
-  jobs = [c.submit([handle_file(str(EXAMPLES / "tokyo.jpg"))], "", False, api_name="/locate")
+  jobs = [c.submit([handle_file(str(EXAMPLES / "tokyo.jpg"))], False, api_name="/locate")
           for c in others]
-  results = [job.result(timeout=120) for job in jobs]
-  assert [r[1][0]["name"] for r in results] == ["tokyo.jpg"] * 3
-  assert len({r[1][0]["place"] for r in results}) == 1
+  results = [job.result(timeout=120)[5] for job in jobs]
+  assert [r[0]["name"] for r in results] == ["tokyo.jpg"] * 3
+  assert len({r[0]["place"] for r in results}) == 1
+
+
+def test_app_folder_upload_leaves_out_files_that_are_not_photos(client, tmp_path, app_url):
+  from gradio_client import handle_file  # pylint: disable=g-import-not-at-top
+  client.predict(api_name="/clear")
+  notes = _upload(tmp_path, "notes.txt", b"taken on holiday")
+  sidecar = _upload(tmp_path, "tokyo.jpg.xmp", b"<x:xmpmeta/>")
+  library, world, _, _, status, answers = client.predict(
+      [handle_file(str(EXAMPLES / "tokyo.jpg")), notes, sidecar], False,
+      api_name="/add_folder")
+  assert [a["name"] for a in answers] == ["tokyo.jpg"] and "place" in answers[0]
+  assert status == "1 photos; 2 files are not photos and were left out"
+  assert library.count('class="jg-item') == 1 and len(json.loads(world)["pins"]) == 1
+  _, tmp = app_url  # the files left out were deleted like the others
+  assert not [p for p in tmp.rglob("*") if p.is_file() and p.read_bytes() == b"taken on holiday"]

@@ -474,3 +474,21 @@ def test_the_chance_of_being_within_25_200_750_km_of_the_answer(predictor, hybri
   row = dict(zip(cli.csv_header(tree.names), cli.csv_row(p, tree.names)))
   assert float(row["p_within_200km"]) == pytest.approx(p.within_km[200.0], abs=1e-4)
   assert predictor.predict(toy_photos[1], coarse=True).within_km is None
+
+
+def test_heat_map_cells_are_the_hierarchys_best_down_to_99_percent(predictor, toy_photos):
+  finest = predictor.tree.finest
+  probs = predictor.probabilities(toy_photos[1])["hierarchy"]
+  heat = predictor.predict(toy_photos[1]).heat
+  order = np.argsort(-probs, kind="stable")
+  kept = min(predictor_lib.HEAT_CELLS,
+             int(np.searchsorted(np.cumsum(probs[order]), predictor_lib.HEAT_MASS)) + 1)
+  assert len(heat) == kept
+  np.testing.assert_allclose([c.probability for c in heat], probs[order[:kept]], atol=1e-6)
+  # The cells are the finest partition's, by S2 token.
+  tokens = s2.cell_ids_to_tokens(finest.cell_ids[order[:kept]])
+  assert [c.cell for c in heat] == tokens
+  total = sum(c.probability for c in heat)
+  assert total >= predictor_lib.HEAT_MASS - 1e-6 or len(heat) == predictor_lib.HEAT_CELLS
+  assert total - heat[-1].probability < predictor_lib.HEAT_MASS  # no cell more than needed
+  assert predictor.predict(toy_photos[1], coarse=True).heat is None
