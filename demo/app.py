@@ -56,6 +56,8 @@ from absl import logging
 from PIL import Image
 
 from demo import basemap, library as library_lib, map_view, privacy, report, search, uploads
+from demo import sessions as sessions_lib
+from demo.sessions import Session
 from jaxgeo.data.raw.images import BadImage
 from jaxgeo.predict import photos, predictor as predictor_lib
 
@@ -183,13 +185,6 @@ def parse_location(text: str | None) -> tuple[tuple[float, float] | None, str]:
   return (lat, lon), ""
 
 
-@dataclasses.dataclass(frozen=True)
-class Session:
-  """One browser session's library and selection (gr.State; in memory only)."""
-  entries: tuple[library_lib.Entry, ...] = ()
-  selected: int | None = None
-
-
 def _data_link(data: bytes, mime: str, filename: str, text: str, elem_class: str) -> str:
   uri = f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
   return (f'<a class="jg-export {elem_class}" download="{filename}" href="{uri}">'
@@ -205,6 +200,7 @@ class Demo:
     self.predictor = predictor
     self.searcher = searcher
     self.search_note = search_note
+    self.sessions = sessions_lib.Sessions()
 
   # -- one photo
 
@@ -309,21 +305,21 @@ class Demo:
     return text
 
   def views(self, session: Session, move: str | None = None, skipped: int = 0, full: int = 0):
-    """Every view of the session: library list, map, inspector, exports, status, JSON."""
+    """Every view of a session: library list, map, inspector, exports, status, JSON."""
     return (library_lib.items_html(session.entries),
             map_view.payload(session.entries, session.selected, move=move),
             self.inspector(session), self.exports(session),
             self.status(session, skipped=skipped, full=full),
             [e.error and {"name": e.name, "error": e.error}
-             or report.summary(e.name, e.prediction, e.decision) for e in session.entries],
-            session)
+             or report.summary(e.name, e.prediction, e.decision) for e in session.entries])
 
   # -- events
 
-  def add(self, files, session: Session | None, five_crop: bool) -> Iterator[tuple]:
-    """Adds uploads to the library, answering each as it is read; the views refresh as answers
-    come in (the first at once). Every upload's file is deleted, whatever happens."""
-    session = session or Session()
+  def add(self, files, five_crop: bool, request: gr.Request) -> Iterator[tuple]:
+    """Adds uploads to the session's library, answering each as it is read; the views refresh
+    as answers come in (the first at once). Every upload's file is deleted, whatever happens."""
+    key = request.session_hash
+    session = self.sessions.get(key)
     paths = _upload_paths(files)
     # A folder's files that are not photos (sidecars, notes) are counted, not answered; a single
     # file is always answered (and refused with a reason if it is no photo).
@@ -332,8 +328,6 @@ class Demo:
     skipped = len(paths) - len(photo_paths)
     room = max(0, MAX_LIBRARY - len(session.entries))
     full = max(0, len(photo_paths) - room)
-    entries = list(session.entries)
-    first = len(entries)
     last_yield = 0.0
     try:
       for k, (path, name) in enumerate(photo_paths[:room]):
@@ -341,53 +335,57 @@ class Demo:
           data = _read(path, name)
         except uploads.UploadError as e:
           data = e
-        entries.append(self.answer(name, data, five_crop))
+        # The first photo of an upload is selected: the one the user just dropped.
+        added = self.sessions.append(key, self.answer(name, data, five_crop), session.generation,
+                                     select=k == 0)
+        if added is None:  # "Clear all" meanwhile: the rest of this upload is dropped
+          break
+        session = added
         if k == 0 or time.monotonic() - last_yield >= STREAM_EVERY_S:
-          session = Session(tuple(entries), first)
           yield self.views(session, move="all" if k == 0 else None, skipped=skipped, full=full)
           last_yield = time.monotonic()
     finally:
       for path, _ in paths:  # every upload's file, also those never read (a full library, an
         _discard(path)  # error, a closed page)
-    session = Session(tuple(entries), first if first < len(entries) else session.selected)
-    yield self.views(session, move="all", skipped=skipped, full=full)
+    yield self.views(self.sessions.get(key), move="all", skipped=skipped, full=full)
 
-  def add_examples(self, session: Session | None, five_crop: bool) -> Iterator[tuple]:
-    yield from self.add(sorted(str(p) for p in EXAMPLES.glob("*.jpg")), session, five_crop)
+  def add_examples(self, five_crop: bool, request: gr.Request) -> Iterator[tuple]:
+    yield from self.add(sorted(str(p) for p in EXAMPLES.glob("*.jpg")), five_crop, request)
 
-  def select(self, session: Session | None, evt: gr.EventData):
+  def select(self, evt: gr.EventData, request: gr.Request):
     """A photo picked in the list or on the map: the map's focus and the inspector follow."""
-    session = session or Session()
-    index = _event_index(evt, len(session.entries))
-    if index is None:
-      return gr.skip(), gr.skip(), session
-    session = dataclasses.replace(session, selected=index)
-    return map_view.payload(session.entries, index), self.inspector(session), session
+    session = self.sessions.select(request.session_hash, _event_index(evt))
+    if session is None:
+      return gr.skip(), gr.skip()
+    return map_view.payload(session.entries, session.selected), self.inspector(session)
 
-  def locate(self, session: Session | None, evt: gr.EventData):
+  def locate(self, evt: gr.EventData, request: gr.Request):
     """Enter or Space in the list: the map moves onto the selected photo's answer."""
-    session = session or Session()
-    index = _event_index(evt, len(session.entries))
-    if index is None:
-      return gr.skip(), session
-    session = dataclasses.replace(session, selected=index)
-    return map_view.payload(session.entries, index, move="selected"), session
+    session = self.sessions.select(request.session_hash, _event_index(evt))
+    if session is None:
+      return gr.skip()
+    return map_view.payload(session.entries, session.selected, move="selected")
 
-  def clear(self):
-    return self.views(Session(), move="all")
+  def clear(self, request: gr.Request):
+    return self.views(self.sessions.clear(request.session_hash), move="all")
 
-  def rerank(self, session: Session | None, where: str):
+  def forget(self, request: gr.Request) -> None:
+    """The page was closed."""
+    self.sessions.drop(request.session_hash)
+
+  def rerank(self, where: str, request: gr.Request):
     """The selected photo's tags ranked for a typed place (LocSens), without re-running the CNN."""
-    session = session or Session()
+    key = request.session_hash
+    session = self.sessions.get(key)
     location, note = parse_location(where)
     if session.selected is None:
-      return report.error_html("Select a photo first."), gr.skip(), session
+      return report.error_html("Select a photo first."), gr.skip()
     entry = session.entries[session.selected]
     if entry.prediction is None:
-      return self.inspector(session), gr.skip(), session
+      return self.inspector(session), gr.skip()
     if location is None:
       return (report.error_html(note or "Type a place (lat, lon) first.")
-              + self.inspector(session)), gr.skip(), session
+              + self.inspector(session)), gr.skip()
     prediction = entry.prediction
     parts = []
     if self.predictor.tag_ranker is None:
@@ -398,10 +396,9 @@ class Demo:
       prediction = dataclasses.replace(
           prediction, tags=self.predictor.tags_at(prediction, location), tag_source="locsens",
           tag_location=location)
-    entries = list(session.entries)
-    entries[session.selected] = dataclasses.replace(entry, prediction=prediction)
-    session = dataclasses.replace(session, entries=tuple(entries))
-    return "".join(parts) + self.inspector(session), self.exports(session), session
+    session = self.sessions.replace(key, session.selected,
+                                    dataclasses.replace(entry, prediction=prediction))
+    return "".join(parts) + self.inspector(session), self.exports(session)
 
   # -- the search tab
 
@@ -436,14 +433,13 @@ class Demo:
         location, [(h.latitude, h.longitude) for h in hits])
 
 
-def _event_index(evt: gr.EventData, count: int) -> int | None:
-  """The photo index a list or map event names, if it is one of the library's."""
+def _event_index(evt: gr.EventData) -> int:
+  """The photo index a list or map event names (-1 if none: no photo has it)."""
   data = getattr(evt, "_data", None) or {}
   try:
-    index = int(data["index"])
+    return int(data["index"])
   except (KeyError, TypeError, ValueError):
-    return None
-  return index if 0 <= index < count else None
+    return -1
 
 
 def _css() -> str:
@@ -465,7 +461,6 @@ def build_app(demo: Demo) -> gr.Blocks:
             f"{html.escape(heads)}{'; tags' if predictor.has_tags else ''}"
             f"{'; landmarks' if predictor.has_landmarks else ''}). Mode: {mode}. Offline."
             "</small></div>", elem_id="header")
-    session = gr.State(Session())
     with gr.Tab("Photos", elem_id="photos-tab"):
       with gr.Row(elem_id="jg-shell", equal_height=True):
         with gr.Column(scale=2, min_width=230, elem_id="jg-library-pane"):
@@ -482,8 +477,8 @@ def build_app(demo: Demo) -> gr.Blocks:
                                   elem_id="five-crop")
           status = gr.HTML("", elem_id="status")
           library = gr.HTML(
-              "", html_template='<ul class="jg-library" role="listbox" tabindex="0" '
-              'aria-label="Photos: arrow keys move, Enter shows the photo on the map">${value}</ul>',
+              "", html_template='<ul class="jg-library" role="listbox" tabindex="0" aria-label='
+              '"Photos: arrow keys move, Enter shows the photo on the map">${value}</ul>',
               js_on_load=(STATIC / "library.js").read_text(encoding="utf-8"),
               apply_default_css=False, elem_id="library")
         with gr.Column(scale=5, min_width=320, elem_id="jg-map-pane"):
@@ -503,19 +498,21 @@ def build_app(demo: Demo) -> gr.Blocks:
                         "</div>", elem_id="model-warning")
           with gr.Accordion("Answers as JSON", open=False):
             results = gr.JSON(label="answers", elem_id="answers")
-      views = [library, world, inspector, exports, status, results, session]
+      views = [library, world, inspector, exports, status, results]
       for uploader in (add, folder):
         uploader.preprocess = _upload_paths_only
-      add.upload(demo.add, [add, session, five_crop], views, api_name="locate")
-      folder.upload(demo.add, [folder, session, five_crop], views, api_name="add_folder")
-      examples.click(demo.add_examples, [session, five_crop], views, api_name="add_examples")
+      # "multiple": a second drop while the first is answered queues up instead of being lost.
+      add.upload(demo.add, [add, five_crop], views, api_name="locate", trigger_mode="multiple")
+      folder.upload(demo.add, [folder, five_crop], views, api_name="add_folder",
+                    trigger_mode="multiple")
+      examples.click(demo.add_examples, [five_crop], views, api_name="add_examples",
+                     trigger_mode="multiple")
       clear.click(demo.clear, None, views, api_name="clear", concurrency_limit=None)
       for source in (library, world):
-        source.select(demo.select, [session], [world, inspector, session],
-                      concurrency_limit=None, trigger_mode="always_last", api_visibility="private")
-      library.locate(demo.locate, [session], [world, session], concurrency_limit=None,
-                     api_visibility="private")
-      rerank.click(demo.rerank, [session, where], [inspector, exports, session], api_name="rerank")
+        source.select(demo.select, None, [world, inspector], concurrency_limit=None,
+                      trigger_mode="always_last", api_visibility="private")
+      library.locate(demo.locate, None, [world], concurrency_limit=None, api_visibility="private")
+      rerank.click(demo.rerank, [where], [inspector, exports], api_name="rerank")
     with gr.Tab("Search indexed photos", elem_id="search-tab"):
       gr.Markdown("Find indexed photos for a tag near a place (LocSens): click the map or type "
                   "coordinates.")
@@ -537,6 +534,7 @@ def build_app(demo: Demo) -> gr.Blocks:
       gr.Markdown(RESPONSIBLE_USE, elem_id="responsible-use-full")
     gr.HTML(f'<div class="jg-footer">{html.escape(RESPONSIBLE_USE_LINE)}</div>',
             elem_id="responsible-use")
+    app.unload(demo.forget)
   return app
 
 

@@ -1,8 +1,8 @@
 """The photo library of one browser session: each upload's answer, thumbnail and exports.
 
-The library lives in the session's state, in memory only: thumbnails are small JPEGs inlined as
-data: URIs, and the exports (CSV, GeoJSON, a zip of XMP sidecars) are built in memory and handed
-to the browser as data: links, so nothing derived from a photo is written to the server's disk.
+The library lives in the server's memory only (demo/sessions.py): thumbnails are small JPEGs
+inlined as data: URIs, and the exports (CSV, GeoJSON, a zip of XMP sidecars) are built in memory
+and handed to the browser as data: links, so nothing derived from a photo is written to disk.
 """
 
 from __future__ import annotations

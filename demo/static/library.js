@@ -40,7 +40,9 @@ list.addEventListener('keydown', e => {
   else if (e.key === 'ArrowUp' || e.key === 'ArrowLeft') choose(selected - 1);
   else if (e.key === 'Home') choose(0);
   else if (e.key === 'End') choose(items().length - 1);
-  else if ((e.key === 'Enter' || e.key === ' ') && selected >= 0) trigger('locate', { index: selected });
+  else if ((e.key === 'Enter' || e.key === ' ') && selected >= 0) {
+    trigger('locate', { index: selected });
+  }
   else return;
   e.preventDefault();
 });

@@ -1,4 +1,4 @@
-"""The demo's pieces (upload checks, coarse mode, the inspector) and the app through gradio_client."""
+"""The demo's pieces (uploads, coarse mode, the inspector) and the app through gradio_client."""
 
 from __future__ import annotations
 
