@@ -65,9 +65,12 @@ class Sessions:
       return self._put(key, dataclasses.replace(session, selected=index))
 
   def replace(self, key: str, index: int, entry: Entry) -> Session:
-    """Puts a changed entry (tags re-ranked) in place of photo `index`."""
+    """Puts a changed entry (tags re-ranked) in place of photo `index` (if the library still
+    has it: "Clear all" may have come first)."""
     with self._lock:
       session = self._sessions.get(key, Session())
+      if not 0 <= index < len(session.entries):
+        return session
       entries = list(session.entries)
       entries[index] = entry
       return self._put(key, dataclasses.replace(session, entries=tuple(entries)))

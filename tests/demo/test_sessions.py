@@ -42,6 +42,7 @@ def test_selection_rerank_and_clear():
   assert store.select("a", 1).selected == 1 and store.select("a", 7) is None
   changed = store.replace("a", 1, _entry("two, re-ranked"))
   assert [e.name for e in changed.entries] == ["one", "two, re-ranked", "three"]
+  assert store.replace("a", 5, _entry("gone")) == changed  # no such photo: nothing changes
   cleared = store.clear("a")
   assert cleared.entries == () and cleared.selected is None
   assert store.append("a", _entry("late"), gen) is None  # an upload started before the clear
