@@ -233,12 +233,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
       seed=config.seed, worker_count=config.data_workers))
   ckpt = checkpointing.Checkpointer(workdir.checkpoints,
                                     config.checkpoint_every_steps, config.keep)
-  first_step = 0
-  if ckpt.latest_step() is not None:
-    state, meta = ckpt.restore(ckpt.latest_step(), state_lib.abstract_like(state), data_iter)
-    first_step = int(state["step"])
-    logging.info("Resumed from step %d (%s).", first_step, meta)
-  elif config.model.pretrained:
+  fresh = ckpt.latest_step() is None
+  state, first_step = ckpt.resume(state, data_iter)
+  if fresh and config.model.pretrained:
     state = load_pretrained(graphdef, state, config.model.pretrained, tx)
   if frozen:
     run = restore.TrainedRun(

@@ -263,11 +263,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   # Restore (the data needs no iterator: batches are functions of the step).
   ckpt = checkpointing.Checkpointer(workdir.checkpoints,
                                     config.checkpoint_every_steps, config.keep)
-  first_step = 0
-  if ckpt.latest_step() is not None:
-    state, meta = ckpt.restore(ckpt.latest_step(), state_lib.abstract_like(state), None)
-    first_step = int(state["step"])
-    logging.info("LocSens: resumed from step %d (%s).", first_step, meta)
+  state, first_step = ckpt.resume(state, None, what="LocSens")
 
   # The loop.
   writer = metrics_lib.MetricWriter(workdir)

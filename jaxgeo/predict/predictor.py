@@ -6,11 +6,11 @@ r"""The Predictor: a trained workdir's model, ready for photos, in Python and be
 For each photo it gives the top-k places under the hierarchy's product rule (with an offline place
 name; when the run's retrieval gallery is built, the top-1 moved by the hybrid onto the place
 the gallery photos inside the best cells agree on, with those photos), each partition's
-confidence, tags (the tag head's, or ranked by the workdir's LocSens
-scorer for the given place, the EXIF GPS or the predicted place), the landmark (or "no landmark"
-below a threshold), the nearest landmark-index photos when `python -m jaxgeo.predict.build_index`
-has built an index, and, if the photo carries EXIF GPS, the true place and the distance to the
-prediction.
+confidence, the hierarchy's best cells (the demo's heat map), tags (the tag head's, or ranked by
+the workdir's LocSens scorer for the given place, the EXIF GPS or the predicted place), the
+landmark (or "no landmark" below a threshold), the nearest landmark-index photos when
+`python -m jaxgeo.predict.build_index` has built an index, and, if the photo carries EXIF GPS,
+the true place and the distance to the prediction.
 
 Photos are prepared as evaluation prepares them (upright RGB, shorter side resized to
 image_size / 0.875, centre crop; or five crops with averaged softmax). The model runs in one

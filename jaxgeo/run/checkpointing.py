@@ -10,7 +10,9 @@ import os
 from typing import Any
 
 import grain
+import jax
 import orbax.checkpoint as ocp
+from absl import logging
 from etils import epath
 
 
@@ -46,6 +48,21 @@ class Checkpointer:
       items["data_iter"] = grain.checkpoint.CheckpointRestore(data_iter)
     restored = self.manager.restore(step, args=ocp.args.Composite(**items))
     return restored["state"], restored["meta"]
+
+  def resume(self, state: Any, data_iter: grain.DataLoaderIterator | None,
+             what: str = "") -> tuple[Any, int]:
+    """The latest checkpoint's state (shaped and sharded like `state`; the iterator moved along
+    in place) and its step; `state` itself and 0 when there is none yet."""
+    step = self.latest_step()
+    if step is None:
+      return state, 0
+    abstract = jax.tree.map(
+        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), state)
+    restored, meta = self.restore(step, abstract, data_iter)
+    first_step = int(restored["step"])
+    logging.info("%s from step %d (%s).", f"{what}: resumed" if what else "Resumed", first_step,
+                 meta)
+    return restored, first_step
 
   def restore_model(self, step: int, abstract_model: Any) -> Any:
     """Only the parts of the state in `abstract_model` (e.g. parameters and statistics, not the

@@ -42,12 +42,6 @@ def abstract_sharded(init: Callable[[], State], mesh: jax.sharding.Mesh,
                       shardings)
 
 
-def abstract_like(state: State) -> Any:
-  """Shapes, dtypes and shardings of a state: what orbax restores into."""
-  return jax.tree.map(
-      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), state)
-
-
 def _geolocator_init(config: ml_collections.ConfigDict, num_classes: Mapping[str, int],
                      vocabulary_size: int, num_landmarks: int,
                      tx: optax.GradientTransformation | None

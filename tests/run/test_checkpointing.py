@@ -84,3 +84,21 @@ def test_metric_writer(tmp_path):
   assert lines[0] == {"step": 10, "loss": 2.5, "acc@25km": 0.1}
   assert lines[1]["step"] == 20
   assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
+
+
+def test_resume_from_the_latest_checkpoint_or_start_fresh(tmp_path):
+  mesh = sharding.make_mesh(ml_collections.ConfigDict({"data": 4, "fsdp": 2}))
+  spec = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("fsdp", None))
+  start = {"w": jax.device_put(jnp.zeros((8, 4)), spec), "step": jnp.int32(0)}
+  ckpt = checkpointing.Checkpointer(tmp_path / "ckpt", save_every_steps=1)
+  state, first_step = ckpt.resume(start, None)
+  assert state is start and first_step == 0  # nothing saved yet: the state as it was
+  for step in (3, 5):
+    ckpt.save(step, {"w": start["w"] + step, "step": jnp.int32(step)}, None, {}, force=True)
+  ckpt.wait()
+  again = checkpointing.Checkpointer(tmp_path / "ckpt", save_every_steps=1)
+  state, first_step = again.resume(start, None, what="LocSens")
+  assert first_step == 5 and state["w"].sharding == spec
+  np.testing.assert_array_equal(state["w"], np.full((8, 4), 5.0))
+  again.close()
+  ckpt.close()
