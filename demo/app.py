@@ -214,7 +214,8 @@ class Demo:
       decision = privacy.decide(privacy.count_faces(image), share=self.settings.share,
                                 coarse=self.settings.coarse)
       prediction = self.predictor.predict(image, name=name, location=location,
-                                          coarse=decision.coarse, five_crop=bool(five_crop))
+                                          coarse=decision.coarse, five_crop=bool(five_crop),
+                                          heat=True)
     except (uploads.UploadError, BadImage) as e:
       return library_lib.Entry(name=name, error=str(e))
     except Exception as e:  # pylint: disable=broad-except  (one photo never stops the others)
@@ -304,11 +305,13 @@ class Demo:
       text += f"; {full} not added: the library holds at most {MAX_LIBRARY} photos"
     return text
 
-  def views(self, session: Session, move: str | None = None, skipped: int = 0, full: int = 0):
-    """Every view of a session: library list, map, inspector, exports, status, JSON."""
+  def views(self, session: Session, move: str | None = None, skipped: int = 0, full: int = 0,
+            exports: bool = True):
+    """Every view of a session: library list, map, inspector, exports (unless not `exports`:
+    left as they are while an upload is still under way), status, JSON."""
     return (library_lib.items_html(session.entries),
             map_view.payload(session.entries, session.selected, move=move),
-            self.inspector(session), self.exports(session),
+            self.inspector(session), self.exports(session) if exports else gr.skip(),
             self.status(session, skipped=skipped, full=full),
             [e.error and {"name": e.name, "error": e.error}
              or report.summary(e.name, e.prediction, e.decision) for e in session.entries])
@@ -342,7 +345,8 @@ class Demo:
           break
         session = added
         if k == 0 or time.monotonic() - last_yield >= STREAM_EVERY_S:
-          yield self.views(session, move="all" if k == 0 else None, skipped=skipped, full=full)
+          yield self.views(session, move="all" if k == 0 else None, skipped=skipped, full=full,
+                           exports=False)
           last_yield = time.monotonic()
     finally:
       for path, _ in paths:  # every upload's file, also those never read (a full library, an

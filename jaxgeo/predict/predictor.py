@@ -315,7 +315,8 @@ class Predictor:
 
   def predict(self, photo: Photo, *, location: tuple[float, float] | None = None,
               coarse: bool = False, five_crop: bool | None = None,
-              online_names: bool = False, name: str | None = None) -> Prediction:
+              online_names: bool = False, name: str | None = None,
+              heat: bool = False) -> Prediction:
     """The prediction for one photo (path, bytes, PIL image).
 
     Args:
@@ -326,24 +327,26 @@ class Predictor:
       five_crop: vote over five crops (default: the Predictor's setting).
       online_names: also ask OpenStreetMap's Nominatim for addresses (network; off by default).
       name: how the photo is named in the result (default: its path).
+      heat: also give the hierarchy's best cells (`Prediction.heat`, the demo's heat map).
 
     Raises:
       jaxgeo.data.raw.images.BadImage: the photo cannot be read; the message names it.
     """
     photo = load_photo(photo, name, self.min_decode_side)
     return self.predict_batch([photo], locations=[location], coarse=coarse,
-                              five_crop=five_crop, online_names=online_names)[0]
+                              five_crop=five_crop, online_names=online_names, heat=heat)[0]
 
   def predict_batch(self, photos: Sequence[Photo], *,
                     locations: Sequence[tuple[float, float] | None] | None = None,
                     coarse: bool = False, five_crop: bool | None = None,
                     online_names: bool = False,
-                    true_locations: Sequence[tuple[float, float] | None] | None = None
-                    ) -> list[Prediction]:
+                    true_locations: Sequence[tuple[float, float] | None] | None = None,
+                    heat: bool = False) -> list[Prediction]:
     """Predictions for many photos, run in jitted batches. Raises BadImage on the first bad one.
 
     `true_locations` gives known coordinates (e.g. a data set's labels) for photos without EXIF
-    GPS; they get the distance to the prediction like EXIF GPS does.
+    GPS; they get the distance to the prediction like EXIF GPS does. `heat`: also the
+    hierarchy's best cells of each (off for the batch CLI, which does not write them).
     """
     loaded = self.load_photos(photos)
     five_crop = self.five_crop if five_crop is None else five_crop
@@ -384,7 +387,8 @@ class Predictor:
           gallery=self.gallery.spec if matches[i] is not None else "",
           gallery_matches=matches[i],
           image_embedding=out["tag/embedding"][i] if "tag/embedding" in out else None,
-          heat=None if coarse or self.tree is None else self._heat(out["hierarchy/probs"][i])))
+          heat=(self._heat(out["hierarchy/probs"][i]) if heat and not coarse
+                and self.tree is not None else None)))
     return results
 
   def probabilities(self, photo: Photo, *, five_crop: bool | None = None

@@ -479,7 +479,8 @@ def test_the_chance_of_being_within_25_200_750_km_of_the_answer(predictor, hybri
 def test_heat_map_cells_are_the_hierarchys_best_down_to_99_percent(predictor, toy_photos):
   finest = predictor.tree.finest
   probs = predictor.probabilities(toy_photos[1])["hierarchy"]
-  heat = predictor.predict(toy_photos[1]).heat
+  assert predictor.predict(toy_photos[1]).heat is None  # asked for only (the demo does)
+  heat = predictor.predict(toy_photos[1], heat=True).heat
   order = np.argsort(-probs, kind="stable")
   kept = min(predictor_lib.HEAT_CELLS,
              int(np.searchsorted(np.cumsum(probs[order]), predictor_lib.HEAT_MASS)) + 1)
@@ -491,4 +492,4 @@ def test_heat_map_cells_are_the_hierarchys_best_down_to_99_percent(predictor, to
   total = sum(c.probability for c in heat)
   assert total >= predictor_lib.HEAT_MASS - 1e-6 or len(heat) == predictor_lib.HEAT_CELLS
   assert total - heat[-1].probability < predictor_lib.HEAT_MASS  # no cell more than needed
-  assert predictor.predict(toy_photos[1], coarse=True).heat is None
+  assert predictor.predict(toy_photos[1], coarse=True, heat=True).heat is None
