@@ -10,14 +10,20 @@ Rows, each timed after its compilation (median of the timed repeats):
   * embedding extraction with CLIP ViT-L/14 (the frozen-backbone recipe's pass over a data
     set): images/s of the jitted tower on preprocessed batches;
   * the Predictor's latency for one photo (decode, crop, model, answer), on a ResNet-50 model
-    with random weights and the quickstart's head sizes.
+    with random weights and the quickstart's head sizes;
+  * the batch path (`python -m jaxgeo.predict`'s `predict_collection`) over a folder of
+    1024x768 JPEGs with the same model, batches split over every local device: photos/s, and
+    how its time went (decoding threads, the model, answers, writing).
 Published anchors are printed beside them: MLPerf Training ResNet-50 about 7,950 images/s per
 H200; ViT-B/16 training in JAX about 1,460 images/s per H100.
 """
 
 import argparse
 import functools
+import os
+import pathlib
 import sys
+import tempfile
 import time
 
 import jax
@@ -29,6 +35,7 @@ from flax import nnx
 
 from jaxgeo import train
 from jaxgeo.models import geolocator
+from jaxgeo.predict import collection
 from jaxgeo.run import config_base, optim
 from predict_latency import make_photos, random_predictor
 from timing import median_seconds
@@ -123,6 +130,27 @@ def predictor_latency_ms(image_size: int, repeats: int) -> float:
   return 1e3 * median_seconds(lambda: predictor.predict(photos[1]), repeats)
 
 
+def batch_path_rate(image_size: int, num_photos: int, batch: int) -> tuple[float, dict]:
+  """Photos/s of the batch path over a folder of JPEGs (after a warm-up that compiles), and
+  its report (the time split)."""
+  predictor = random_predictor("resnet50" if image_size >= 224 else "tiny", image_size,
+                               num_photos=20_000, tau_min=10, tau_max=[1000, 400, 150],
+                               vocabulary_size=1000, num_landmarks=30, batch_size=batch,
+                               devices=jax.local_devices())
+  unique = make_photos(32, 1024, 768)
+  with tempfile.TemporaryDirectory() as scratch:
+    folder = pathlib.Path(scratch, "photos")
+    folder.mkdir()
+    for i in range(num_photos):
+      (folder / f"{i:06d}.jpg").write_bytes(unique[i % len(unique)])
+    predictor.predict_batch(sorted(folder.iterdir())[:predictor.batch_size])  # compile
+    start = time.perf_counter()
+    report = collection.predict_collection(predictor, [str(folder)], os.path.join(scratch, "out"),
+                                           shard_size=max(batch * 4, 256), progress=False)
+    seconds = time.perf_counter() - start
+  return report["predicted"] / seconds, report
+
+
 def main() -> int:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--smoke", action="store_true",
@@ -160,6 +188,14 @@ def main() -> int:
   latency = predictor_latency_ms(size if not args.smoke else 32, repeats)
   rows.append(("Predictor, one photo", "1024x768 JPEG in", f"{latency:.1f} ms", "",
                "decode + crop + model + answer"))
+  num_photos, batch = (64, 8) if args.smoke else (8192, 256)
+  rate, report = batch_path_rate(size if not args.smoke else 32, num_photos, batch)
+  s = report["seconds"]
+  rows.append(("batch path, photos/s", f"{num_photos} JPEGs, batch {batch}",
+               f"{rate:,.1f} photos/s", "",
+               f"{jax.local_device_count()} device(s), {report['decode_threads']} decode "
+               f"threads: decode {s['decode']:.1f} s (waited {s['waiting']:.1f}), model "
+               f"{s['model']:.1f} s, answers {s['answers']:.1f} s, writing {s['writing']:.1f} s"))
   widths = [max(len(str(r[i])) for r in rows + [HEADER]) for i in range(len(HEADER))]
   for row in [HEADER] + rows:
     print("  ".join(str(cell).ljust(w) for cell, w in zip(row, widths)).rstrip())

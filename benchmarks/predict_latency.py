@@ -56,7 +56,7 @@ def make_photos(n: int, width: int, height: int, seed: int = 0) -> list[bytes]:
 
 def random_predictor(backbone: str, image_size: int, num_photos: int, tau_min: int,
                      tau_max: list[int], vocabulary_size: int, num_landmarks: int,
-                     batch_size: int) -> predictor_lib.Predictor:
+                     batch_size: int, devices=None) -> predictor_lib.Predictor:
   lat, lon = photo_like_points(num_photos, uniform_share=0.05)
   parts, _ = partitions_lib.build_partitions(lat, lon, tau_min=tau_min, tau_max=tau_max)
   parts = [dataclass_replace_name(p, partitions_lib.partition_name(tau_min, t))
@@ -70,7 +70,7 @@ def random_predictor(backbone: str, image_size: int, num_photos: int, tau_min: i
       graphdef, params, rest, image_size=image_size, tree=tree,
       tags=[f"tag{i}" for i in range(vocabulary_size)] if vocabulary_size else None,
       landmark_ids=np.arange(num_landmarks) if num_landmarks else None,
-      batch_size=batch_size)
+      batch_size=batch_size, devices=devices)
 
 
 def dataclass_replace_name(part, name):
@@ -85,7 +85,7 @@ def percentiles(seconds: list[float]) -> tuple[float, float]:
 def time_model_only(predictor: predictor_lib.Predictor, size: int, repeats: int) -> float:
   """Median seconds of the jitted forward on a prepared (size, H, W, 3) batch."""
   pixels = jax.device_put(np.zeros((size, predictor.image_size, predictor.image_size, 3),
-                                   np.uint8), predictor.device)
+                                   np.uint8), predictor.devices[0])
   run = lambda: jax.block_until_ready(predictor._forward(  # pylint: disable=protected-access
       predictor.params, predictor.rest, pixels, graphdef=predictor.graphdef,
       tree=predictor.tree, crops=1, top_k=predictor.top_k, num_tags=predictor.num_tags))

@@ -3,12 +3,14 @@ r"""The jaxgeo demo: a photo library, an offline map and an inspector, in the br
   python demo/app.py --workdir runs/quickstart            # http://127.0.0.1:7860, this machine only
   python demo/app.py --workdir runs/quickstart --coarse   # coarse regions for every photo
   python demo/app.py --workdir runs/quickstart --share    # public link (opt-in): coarse for all
+  python demo/app.py --workdir runs/quickstart --results out/predictions.csv  # more to explore
 
 Add photos (or a folder) to the library on the left: each gets its answer as it is read. The
 map in the centre pins every photo and draws the selected one's heat map, alternatives and true
 place; the inspector on the right says what the model knows of it. Arrow keys move through the
 library, Enter or Space shows the selected photo on the map. The library exports as CSV, GeoJSON
-or a zip of XMP sidecars.
+or a zip of XMP sidecars. The Explore tab puts a whole evaluation (or a batch CLI run) on the
+map, filtered and measured (demo/explore.py); it is not offered behind a public share link.
 
 Works offline: the map is drawn in the browser from outlines the app serves itself
 (demo/basemap.py), place names come from an offline gazetteer, and Gradio's analytics are off.
@@ -34,6 +36,7 @@ import functools
 import hashlib
 import html
 import io
+import json
 import pathlib
 import shutil
 import signal
@@ -55,11 +58,12 @@ import gradio as gr
 from absl import logging
 from PIL import Image
 
-from demo import basemap, library as library_lib, map_view, privacy, report, search, uploads
-from demo import sessions as sessions_lib
+from demo import basemap, explore, library as library_lib, map_view, privacy, report, search
+from demo import results as results_lib, sessions as sessions_lib, uploads
 from demo.sessions import Session
 from jaxgeo.data.raw.images import BadImage
 from jaxgeo.predict import photos, predictor as predictor_lib
+from jaxgeo.run import restore
 
 EXAMPLES = REPO / "demo" / "examples"
 STATIC = REPO / "demo" / "static"
@@ -93,6 +97,7 @@ class Settings:
   concurrency: int = 1
   five_crop: bool = False
   locsens: str = ""
+  results: tuple[str, ...] = ()
 
 
 def parse_args(argv: list[str] | None = None) -> Settings:
@@ -112,10 +117,14 @@ def parse_args(argv: list[str] | None = None) -> Settings:
   parser.add_argument("--five_crop", action="store_true", help="vote over five crops per photo")
   parser.add_argument("--locsens", default="",
                       help="the LocSens (stage 2) workdir for the search tab, if not --workdir")
+  parser.add_argument("--results", action="append", default=[],
+                      help="a per-image results CSV (a batch CLI's predictions.csv, an "
+                           "evaluation's) to offer in the Explore tab besides the run's own "
+                           "evaluations; the photos its rows name are opened; repeatable")
   args = parser.parse_args(argv)
   return Settings(workdir=args.workdir, host=args.host, port=args.port, share=args.share,
                   coarse=args.coarse or args.share, concurrency=max(1, args.concurrency),
-                  five_crop=args.five_crop, locsens=args.locsens)
+                  five_crop=args.five_crop, locsens=args.locsens, results=tuple(args.results))
 
 
 def _upload_paths_only(payload) -> list[str] | None:
@@ -201,6 +210,19 @@ class Demo:
     self.searcher = searcher
     self.search_note = search_note
     self.sessions = sessions_lib.Sessions()
+    # Where the run's built data sets are: the Explore tab reads its test photos there.
+    self.data_dir = restore.data_dir_of(restore.load_config(settings.workdir), settings.workdir)
+    self.explorable = self._explorable() if not settings.share else {}
+
+  def _explorable(self) -> dict[str, tuple[str, explore.PhotoFinder]]:
+    """The Explore tab's files by label: the run's evaluations, then the --results files."""
+    found = {e.label: (e.path, explore.PhotoFinder(self.data_dir, e.dataset))
+             for e in results_lib.run_evaluations(self.settings.workdir)}
+    for path in self.settings.results:
+      label = os.path.join(os.path.basename(os.path.dirname(os.path.abspath(path))),
+                           os.path.basename(path))
+      found[label] = (path, explore.PhotoFinder(self.data_dir, trust_paths=True))
+    return found
 
   # -- one photo
 
@@ -404,6 +426,93 @@ class Demo:
                                     dataclasses.replace(entry, prediction=prediction))
     return "".join(parts) + self.inspector(session), self.exports(session)
 
+  # -- the explore tab
+
+  def _explore_views(self, opened: explore.Opened | None, message: str = "",
+                     move: str | None = "all", inspector: str | None = None):
+    """Every view of the Explore tab: state, region choices, confidence filter, map, summary,
+    countries, inspector, status."""
+    if opened is None:
+      return (None, gr.update(choices=[("All photos", "")], value=""),
+              gr.update(interactive=False), json.dumps({"pins": []}), "", "",
+              inspector or "", message)
+    results, mask = opened.results, opened.mask
+    note = results.skipped_note()
+    return (opened,
+            gr.update(choices=explore.region_choices(results), value=opened.filters.region),
+            gr.update(interactive=results.has_confidence,
+                      info=None if results.has_confidence else "this file has no confidence"),
+            explore.payload(results, mask, opened.selected, move=move),
+            explore.summary_html(results, mask, opened.filters),
+            explore.countries_html(results, mask),
+            inspector if inspector is not None else (
+                "<p class='jg-hint'>Click a point on the map to see its photo and answer.</p>"),
+            html.escape(" ".join(m for m in (message, note) if m)))
+
+  def open_results(self, label: str):
+    """A run's evaluation (or a --results file) chosen in the Explore tab."""
+    if label not in self.explorable:
+      return self._explore_views(None, "Choose an evaluation, or open a results file.")
+    path, finder = self.explorable[label]
+    try:
+      results = results_lib.read_results(path, label)
+    except results_lib.ResultsError as e:
+      return self._explore_views(None, str(e))
+    return self._explore_views(explore.Opened(results, finder))
+
+  def open_results_file(self, files):
+    """A results CSV uploaded from the browser (its rows' photos are opened only from built
+    data sets, never from the paths it names)."""
+    paths = _upload_paths(files)
+    if not paths:
+      return self._explore_views(None, "No file was received.")
+    path, name = paths[0]
+    try:
+      results = results_lib.read_results(_read(path, name), name)
+    except (results_lib.ResultsError, uploads.UploadError) as e:
+      return self._explore_views(None, str(e))
+    finally:
+      for p, _ in paths:
+        _discard(p)
+    return self._explore_views(explore.Opened(results, explore.PhotoFinder(self.data_dir)))
+
+  def filter_results(self, opened: explore.Opened | None, error_min, error_max, region,
+                     min_confidence):
+    """The filters changed: what is shown, its accuracy and its countries follow."""
+    if opened is None:
+      return self._explore_views(None)
+    try:
+      filters = explore.Filters(_km(error_min), _km(error_max), region or "",
+                                float(min_confidence or 0.0))
+    except ValueError:
+      return self._explore_views(opened, f"'{error_min}' to '{error_max}': type distances in "
+                                 "km, e.g. 25 and 750 (empty: no bound).", move=None)
+    opened = dataclasses.replace(opened, filters=filters,
+                                 mask=explore.shown(opened.results, filters))
+    if opened.selected is not None and not opened.mask[opened.selected]:
+      opened.selected = None
+    # A selected photo that is still shown keeps its inspector.
+    return self._explore_views(opened, move=None,
+                               inspector=gr.skip() if opened.selected is not None else None)
+
+  def _explore_answer(self, name: str, data: bytes) -> str:
+    entry = self.answer(name, data, five_crop=False)
+    if entry.error:
+      return report.error_html(entry.error)
+    return ("<h4>The model's answer now</h4>"
+            + report.prediction_html(entry.name, entry.prediction, entry.decision, entry.preview,
+                                     self._index_photos(entry.prediction),
+                                     self._gallery_photos(entry.prediction)))
+
+  def select_result(self, opened: explore.Opened | None, evt: gr.EventData):
+    """A click on an explored point: its line and truth on the map, its photo and answer."""
+    row = _event_index(evt)
+    if opened is None or not 0 <= row < len(opened.results):
+      return gr.skip(), gr.skip(), gr.skip()
+    opened = dataclasses.replace(opened, selected=row)
+    return (opened, explore.payload(opened.results, opened.mask, row),
+            explore.inspect(opened, row, self._explore_answer))
+
   # -- the search tab
 
   def pick(self, evt: gr.EventData):
@@ -444,6 +553,57 @@ def _event_index(evt: gr.EventData) -> int:
     return int(data["index"])
   except (KeyError, TypeError, ValueError):
     return -1
+
+
+def _km(text) -> float | None:
+  """A typed distance bound: None when empty; ValueError when not a number >= 0."""
+  text = str(text or "").strip().lower().removesuffix("km").strip()
+  if not text:
+    return None
+  value = float(text.replace(",", ""))
+  if not value >= 0:
+    raise ValueError(text)
+  return value
+
+
+def _explore_tab(demo: Demo) -> None:
+  """The Explore tab: a results file's photos on the map, filters, accuracy, the inspector."""
+  with gr.Row(elem_id="jg-explore-shell", equal_height=True):
+    with gr.Column(scale=2, min_width=230, elem_id="jg-explore-controls"):
+      source = gr.Dropdown(choices=list(demo.explorable), value=None, label="Results to explore",
+                           info="a run's evaluation, or a file given with --results",
+                           elem_id="explore-source")
+      upload = gr.UploadButton("Open a results CSV", file_types=[".csv"], size="sm",
+                               elem_id="explore-upload")
+      with gr.Row(elem_classes="jg-buttons"):
+        error_min = gr.Textbox(label="Error from (km)", placeholder="0", max_lines=1,
+                               elem_id="explore-error-min")
+        error_max = gr.Textbox(label="to (km)", placeholder="any", max_lines=1,
+                               elem_id="explore-error-max")
+      region = gr.Dropdown(choices=[("All photos", "")], value="", label="Predicted in",
+                           elem_id="explore-region")
+      confidence = gr.Slider(0, 1, value=0, step=0.01, label="Confidence at least",
+                             interactive=False, elem_id="explore-confidence")
+      status = gr.HTML("", elem_id="explore-status")
+    with gr.Column(scale=5, min_width=320, elem_id="jg-explore-map-pane"):
+      world = map_view.component(elem_id="explore-map")
+    with gr.Column(scale=3, min_width=280, elem_id="jg-explore-inspector-pane"):
+      summary = gr.HTML("", elem_id="explore-summary")
+      with gr.Accordion("Accuracy by country of the true place", open=False):
+        countries = gr.HTML("", elem_id="explore-countries")
+      inspector = gr.HTML("", elem_id="explore-inspector")
+  opened = gr.State(None)
+  views = [opened, region, confidence, world, summary, countries, inspector, status]
+  upload.preprocess = _upload_paths_only
+  # `select`, not `input`: a dropdown's `input` fires twice for one choice, and a second
+  # opening that ends after a click on the map would undo its selection.
+  source.select(demo.open_results, [source], views, api_name="explore")
+  upload.upload(demo.open_results_file, [upload], views, api_name="explore_file")
+  gr.on([error_min.submit, error_max.submit, error_min.blur, error_max.blur, region.select,
+         confidence.release], demo.filter_results,
+        [opened, error_min, error_max, region, confidence], views, api_name="explore_filter")
+  world.select(demo.select_result, [opened], [opened, world, inspector],
+               concurrency_limit=None, trigger_mode="always_last", api_visibility="private")
 
 
 def _css() -> str:
@@ -517,6 +677,9 @@ def build_app(demo: Demo) -> gr.Blocks:
                       trigger_mode="always_last", api_visibility="private")
       library.locate(demo.locate, None, [world], concurrency_limit=None, api_visibility="private")
       rerank.click(demo.rerank, [where], [inspector, exports], api_name="rerank")
+    if not settings.share:  # a run's files are this machine's, not a public link's
+      with gr.Tab("Explore results", elem_id="explore-tab"):
+        _explore_tab(demo)
     with gr.Tab("Search indexed photos", elem_id="search-tab"):
       gr.Markdown("Find indexed photos for a tag near a place (LocSens): click the map or type "
                   "coordinates.")

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from PIL import Image
 
 from demo import privacy, report
-from jaxgeo.predict import cli, xmp
+from jaxgeo.predict import formats, xmp
 from jaxgeo.predict.answers import Prediction
 
 LIST_THUMBNAIL = 96
@@ -83,16 +83,17 @@ def export_csv(entries: Sequence[Entry], partition_names: Sequence[str]) -> byte
   """The library as the batch CLI's predictions.csv."""
   out = io.StringIO()
   writer = csv.writer(out)
-  writer.writerow(cli.csv_header(partition_names))
+  writer.writerow(formats.csv_header(partition_names))
   for e in entries:
     if e.prediction is not None:
-      writer.writerow(cli.csv_row(_exportable(e), partition_names))
+      writer.writerow(formats.csv_row(_exportable(e), partition_names))
   return out.getvalue().encode("utf-8")
 
 
 def export_geojson(entries: Sequence[Entry]) -> bytes:
   """The library as the batch CLI's predictions.geojson (a FeatureCollection)."""
-  features = [cli.geojson_feature(_exportable(e)) for e in entries if e.prediction is not None]
+  features = [formats.geojson_feature(_exportable(e)) for e in entries
+              if e.prediction is not None]
   return json.dumps({"type": "FeatureCollection", "features": features}).encode("utf-8")
 
 

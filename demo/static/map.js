@@ -4,8 +4,9 @@
 // `trigger` (events for the app), `server` (the app's Python functions) and `watch`.
 //
 // Pan by dragging or with the arrow keys, zoom with the wheel, +/- keys, double-click or the
-// buttons; a click on a pin selects its photo ('select'), a click elsewhere picks the place
-// ('pick'). The root element's data-* attributes say what is drawn, for tests and scripts.
+// buttons; a click on a pin (or an explored photo's point) selects its photo ('select'), a click
+// elsewhere picks the place ('pick'). The root element's data-* attributes say what is drawn,
+// for tests and scripts.
 
 const root = element.querySelector('.jg-map');
 const canvas = root.querySelector('canvas');
@@ -35,6 +36,7 @@ const state = {
   viewId: null,
   layers: {},  // resolution -> projected outlines, or 'loading'
   hits: [],  // [x, y, index] of the pins drawn, for clicks
+  explore: null,  // an explored results file's points, decoded (see demo/explore.py)
   width: 0, height: 0,
 };
 
@@ -351,6 +353,8 @@ function drawFocus(focus) {
                .toLocaleString('en')} km`, (ax + tx) / 2 + 6, (ay + ty) / 2);
     }
   }
+  if (focus.marker && focus.answer) dot(focus.answer[0], focus.answer[1], 7, COLOURS.selected,
+                                        '#fff', 2.5);
   if (focus.truth) {
     const [x, y] = screenOf(...focus.truth);
     ctx.beginPath();
@@ -361,7 +365,7 @@ function drawFocus(focus) {
     ctx.strokeStyle = '#fff';
     ctx.lineWidth = 1.5;
     ctx.stroke();
-    label('GPS', x - 10, y + 16, 'right');
+    label(focus.truthLabel || 'GPS', x - 10, y + 16, 'right');
   }
 }
 
@@ -396,6 +400,86 @@ function drawPins(data) {
                                                                      i]));
 }
 
+function decodeExplore(raw) {
+  // The shown photos of a results file, projected once: world x/y of answer and truth.
+  const n = raw.n, lat = decode(raw.lat, Float32Array), lon = decode(raw.lon, Float32Array);
+  const tlat = decode(raw.tlat, Float32Array), tlon = decode(raw.tlon, Float32Array);
+  const x = new Float64Array(n), y = new Float64Array(n);
+  const tx = new Float64Array(n), ty = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    x[i] = mx(lon[i]); y[i] = my(lat[i]);
+    tx[i] = Number.isNaN(tlat[i]) ? NaN : mx(tlon[i]);
+    ty[i] = Number.isNaN(tlat[i]) ? NaN : my(tlat[i]);
+  }
+  return { n, x, y, tx, ty, row: decode(raw.row, Int32Array), cls: decode(raw.cls, Uint8Array),
+           colours: raw.colours, lineLimit: raw.lineLimit };
+}
+
+function drawExplore(e) {
+  // Every shown photo as a small square in its error's colour, one path per colour; lines to
+  // the true places only when few enough points are in view.
+  const s = state.view.scale, cx = state.view.x, cy = state.view.y;
+  const hw = state.width / 2, hh = state.height / 2;
+  const sx = new Float32Array(e.n), sy = new Float32Array(e.n);
+  let inView = 0;
+  for (let i = 0; i < e.n; i++) {
+    sx[i] = (e.x[i] - cx) * s + hw;
+    sy[i] = (e.y[i] - cy) * s + hh;
+    if (sx[i] >= 0 && sy[i] >= 0 && sx[i] <= state.width && sy[i] <= state.height) inView++;
+  }
+  let lines = 0;
+  if (inView <= e.lineLimit) {
+    ctx.beginPath();
+    for (let i = 0; i < e.n; i++) {
+      if (Number.isNaN(e.tx[i])) continue;
+      const tx = (e.tx[i] - cx) * s + hw, ty = (e.ty[i] - cy) * s + hh;
+      if (Math.max(sx[i], tx) < 0 || Math.min(sx[i], tx) > state.width
+          || Math.max(sy[i], ty) < 0 || Math.min(sy[i], ty) > state.height) continue;
+      const seg = clipSegment([sx[i], sy[i]], [tx, ty], -GUARD, -GUARD, state.width + GUARD,
+                              state.height + GUARD);
+      if (!seg) continue;
+      ctx.moveTo(...seg[0]); ctx.lineTo(...seg[1]);
+      lines++;
+    }
+    ctx.strokeStyle = 'rgba(60,60,60,0.22)';
+    ctx.lineWidth = 0.8;
+    ctx.stroke();
+  }
+  const size = e.n > 20000 ? 2 : e.n > 2000 ? 3 : 5, half = size / 2;
+  for (let c = e.colours.length - 1; c >= 0; c--) {  // the best answers drawn last, on top
+    ctx.beginPath();
+    for (let i = 0; i < e.n; i++) {
+      if (e.cls[i] !== c || sx[i] < -size || sy[i] < -size || sx[i] > state.width + size
+          || sy[i] > state.height + size) continue;
+      ctx.rect(sx[i] - half, sy[i] - half, size, size);
+    }
+    ctx.fillStyle = e.colours[c];
+    ctx.fill();
+  }
+  state.exploreScreen = { sx, sy };
+  root.dataset.points = String(inView);
+  root.dataset.lines = String(lines);
+  const sample = [];  // a few points in view, [x, y, row], for tests and scripts
+  for (let i = 0; i < e.n && sample.length < 20; i++) {
+    if (sx[i] >= 0 && sy[i] >= 0 && sx[i] <= state.width && sy[i] <= state.height) {
+      sample.push([Math.round(sx[i]), Math.round(sy[i]), e.row[i]]);
+    }
+  }
+  root.dataset.sample = JSON.stringify(sample);
+}
+
+function nearestExplored(px, py, radius) {
+  // The row of the explored point nearest to (px, py) within `radius` pixels, or null.
+  const e = state.explore, scr = state.exploreScreen;
+  if (!e || !scr) return null;
+  let best = null, bestD = radius * radius;
+  for (let i = 0; i < e.n; i++) {
+    const d = (scr.sx[i] - px) ** 2 + (scr.sy[i] - py) ** 2;
+    if (d <= bestD) { best = e.row[i]; bestD = d; }
+  }
+  return best;
+}
+
 function drawSearch(data) {
   for (const [lat, lon] of data.results || []) dot(lat, lon, 5, COLOURS.result);
   if (data.pick) {
@@ -414,6 +498,7 @@ function draw() {
   drawBasemap(view);
   const data = state.data;
   root.dataset.heatCells = '0';
+  if (state.explore) drawExplore(state.explore);
   if (data.focus) drawFocus(data.focus);
   drawPins(data);
   drawSearch(data);
@@ -440,6 +525,18 @@ function update() {
     state.data = { pins: [] };
   }
   state.data.pins = state.data.pins || [];
+  if (state.data.explore) {
+    // Decoded again only when the points change (a new selection keeps them).
+    const key = state.data.explore.key;
+    if (key !== state.exploreKey) {
+      state.explore = decodeExplore(state.data.explore);
+      state.exploreKey = key;
+    }
+  } else {
+    state.explore = null;
+    state.exploreKey = null;
+    root.dataset.points = '0';
+  }
   const v = state.data.view;
   if (v && v.id !== state.viewId) {
     state.viewId = v.id;
@@ -458,7 +555,7 @@ function update() {
       }
     }
   }
-  if (state.data.selected != null && state.data.selected !== state.shown) {
+  if (state.data.selected != null && state.data.selected !== state.shown && !state.explore) {
     window.dispatchEvent(new CustomEvent('jaxgeo-select',
                                          { detail: { index: state.data.selected } }));
   }
@@ -507,8 +604,11 @@ canvas.addEventListener('pointerup', e => {
     const d = (x - sx) ** 2 + (y - sy) ** 2;
     if (d <= bestD) { best = i; bestD = d; }
   }
+  if (best === null) best = nearestExplored(sx, sy, 8);
   if (best !== null) {
-    window.dispatchEvent(new CustomEvent('jaxgeo-select', { detail: { index: best } }));
+    if (!state.explore) {  // the library follows its own map's pins
+      window.dispatchEvent(new CustomEvent('jaxgeo-select', { detail: { index: best } }));
+    }
     trigger('select', { index: best });
   } else {
     const [wx, wy] = fromScreen(sx, sy);

@@ -25,7 +25,7 @@ from flax import nnx
 
 from jaxgeo.data import vocab as vocab_lib
 from jaxgeo.locsens import embeddings as embeddings_lib, scorer as scorer_lib
-from jaxgeo.run import checkpointing, config_base, sharding, workdir as workdir_lib
+from jaxgeo.run import checkpointing, config_base, distributed, sharding, workdir as workdir_lib
 DEFAULT_CANDIDATES = 100
 
 
@@ -124,6 +124,13 @@ class LocSensScorer:
   @property
   def model(self) -> scorer_lib.LocSens:
     return nnx.merge(self.graphdef, self.params)
+
+  def place_on(self, sharding: jax.sharding.Sharding) -> None:
+    """Moves the scorer onto `sharding`'s devices: a process that ranks its photos alone (the
+    batch CLI's processes) must not hold arrays that span the others'."""
+    self.params, self.tag_embeddings, self.tag_bias, self.tag_sides = jax.device_put(
+        distributed.on_this_process((self.params, self.tag_embeddings, self.tag_bias,
+                                     self.tag_sides)), sharding)
 
   def rank_tags(self, image_embeddings: np.ndarray, latitude=None, longitude=None, *,
                 k: int = 10, mode: str = "two_stage", candidates: int = DEFAULT_CANDIDATES,

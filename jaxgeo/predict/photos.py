@@ -18,6 +18,7 @@ import math
 import os
 from typing import Union
 
+import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from jaxgeo.data.raw import images as images_lib
@@ -43,6 +44,8 @@ class LoadedPhoto:
   name: str
   image: Image.Image
   gps: tuple[float, float] | None = None
+  # The model's input crops, when prepared ahead of the batch (Predictor.prepare).
+  crops: np.ndarray | None = None
 
 
 Photo = Union[str, os.PathLike, bytes, Image.Image, LoadedPhoto]

@@ -19,6 +19,10 @@ photos never recompiles per batch size. `coarse=True` answers with the coarsest 
 coordinates rounded to whole degrees and country names only, and leaves out the landmark, the
 index photos (they pin a place to metres) and the tags (they name places): for photos of people
 and public share links.
+
+By default the model runs on one device (a demo's photo at a time gains nothing from more);
+`devices=jax.local_devices()` splits each batch over all of this process's devices, as the batch
+CLI does for whole collections.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import concurrent.futures
 import csv
 import functools
 import os
+import time
 import urllib.parse
 from collections.abc import Sequence
 
@@ -37,6 +42,7 @@ import numpy as np
 from absl import logging
 from etils import epath
 from flax import nnx
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from jaxgeo.data import transforms
 from jaxgeo.evaluators import calibration
@@ -49,7 +55,7 @@ from jaxgeo.predict.answers import (GalleryMatch, Granularity, HeatCell, IndexMa
                                     Place, Prediction, Tag, TrueLocation)
 from jaxgeo.predict.photos import LoadedPhoto, Photo, load_photo
 from jaxgeo.retrieval import gallery as gallery_lib
-from jaxgeo.run import restore, workdir as workdir_lib
+from jaxgeo.run import distributed, restore, workdir as workdir_lib
 
 HIERARCHY = hierarchy_lib.NAME
 DEFAULT_LANDMARK_THRESHOLD = 0.5
@@ -132,9 +138,10 @@ def decode_pool(threads: int) -> concurrent.futures.ThreadPoolExecutor:
   return concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="jaxgeo-decode")
 
 
-def bucket_sizes(batch_size: int) -> tuple[int, ...]:
-  """The padded batch shapes: 1, 2, 4, ... up to batch_size (at most log2 + 1 compilations)."""
-  sizes, b = [], 1
+def bucket_sizes(batch_size: int, multiple: int = 1) -> tuple[int, ...]:
+  """The padded batch shapes: 1, 2, 4, ... times `multiple` (the devices a batch is split over)
+  up to batch_size, itself a multiple (at most log2 + 1 compilations)."""
+  sizes, b = [], multiple
   while b < batch_size:
     sizes.append(b)
     b *= 2
@@ -179,27 +186,34 @@ class Predictor:
                top_k: int = 5, num_tags: int = 10,
                landmark_threshold: float = DEFAULT_LANDMARK_THRESHOLD,
                five_crop: bool = False, landmark_index=None, tag_ranker=None, step: int = 0,
-               workdir: str | None = None, card=None, device: jax.Device | None = None,
+               workdir: str | None = None, card=None,
                gallery: gallery_lib.Gallery | None = None,
-               retrieval: ml_collections.ConfigDict | None = None):
-    # Inference runs on one device: a photo batch is too small to shard, and replicated params
-    # over several (fake CPU) devices would only repeat the work.
-    self.device = device or jax.devices()[0]
+               retrieval: ml_collections.ConfigDict | None = None,
+               devices: Sequence[jax.Device] | None = None):
+    # One device unless given `devices` to split batches over; the parameters are replicated
+    # on each.
+    self.devices = list(devices or jax.local_devices()[:1])
+    mesh = Mesh(np.array(self.devices), ("batch",))
+    self._replicated = NamedSharding(mesh, PartitionSpec())
+    self._split = NamedSharding(mesh, PartitionSpec("batch"))
     self.graphdef = graphdef
-    self.params = jax.device_put(params, self.device)
-    self.rest = jax.device_put(rest, self.device)
+    self.params = jax.device_put(distributed.on_this_process(params), self._replicated)
+    self.rest = jax.device_put(distributed.on_this_process(rest), self._replicated)
     self.image_size = int(image_size)
     self.tree = tree
     self.tags = list(tags) if tags is not None else []
     self.landmark_ids = landmark_ids
     self.landmark_names = landmark_names or {}
-    self.batch_size = int(batch_size)
+    # Each device gets the same share of a batch.
+    self.batch_size = -(-int(batch_size) // len(self.devices)) * len(self.devices)
     self.top_k = int(top_k)
     self.num_tags = int(num_tags)
     self.landmark_threshold = float(landmark_threshold)
     self.five_crop = bool(five_crop)
     self.landmark_index = landmark_index
     self.tag_ranker = tag_ranker
+    if tag_ranker is not None:
+      tag_ranker.place_on(self._replicated)
     self.step = step
     self.workdir = workdir
     self.card = card  # model_card.ModelCard: what the model has seen, how well it did
@@ -227,7 +241,7 @@ class Predictor:
       gallery: answer by the hybrid when the run's retrieval gallery has been built for this
         checkpoint (`python -m jaxgeo.evaluate` and training build it); False never does.
       **options: the constructor's options (batch_size, top_k, num_tags,
-        landmark_threshold, five_crop).
+        landmark_threshold, five_crop, devices).
     """
     run = restore.load_trained_run(workdir, data_dir, step)
     card = model_card.load_model_card(run.workdir, run.config, run.data_dir, run.step)
@@ -239,8 +253,9 @@ class Predictor:
     if locsens is not False and run.vocabulary is not None:
       scorer = load_tag_ranker(run.workdir if locsens is None else locsens,
                                required=locsens is not None, tags=run.vocabulary.tags)
-    photos = (gallery_lib.load_run_gallery(run, build=False) if gallery and run.tree
-              else None)
+    # A process answers its photos alone: the gallery is searched on its own devices.
+    photos = (gallery_lib.load_run_gallery(run, build=False, devices=jax.local_devices())
+              if gallery and run.tree else None)
     return cls(run.graphdef, run.state["params"], run.state["rest"],
                image_size=run.config.image_size, tree=run.tree,
                tags=run.vocabulary.tags if run.vocabulary is not None else None,
@@ -285,12 +300,12 @@ class Predictor:
     chunks: dict[str, list[np.ndarray]] = {}
     for start in range(0, len(loaded), self.batch_size):
       part = loaded[start:start + self.batch_size]
-      size = next(b for b in bucket_sizes(self.batch_size) if b >= len(part))
+      size = next(b for b in bucket_sizes(self.batch_size, len(self.devices))
+                  if b >= len(part))
       pixels = np.zeros((size, crops, self.image_size, self.image_size, 3), np.uint8)
       for i, photo in enumerate(part):
-        pixels[i] = transforms.eval_crops(photo.image, self.image_size, five_crop).reshape(
-            crops, self.image_size, self.image_size, 3)
-      images = jax.device_put(pixels.reshape(size * crops, *pixels.shape[2:]), self.device)
+        pixels[i] = self.model_input(photo, five_crop)
+      images = jax.device_put(pixels.reshape(size * crops, *pixels.shape[2:]), self._split)
       out = self._forward(self.params, self.rest, images, graphdef=self.graphdef,
                           tree=self.tree, crops=crops, top_k=self.top_k,
                           num_tags=self.num_tags, full=full,
@@ -302,6 +317,22 @@ class Predictor:
   @property
   def min_decode_side(self) -> int:
     return transforms.eval_decode_side(self.image_size)
+
+  def model_input(self, photo: LoadedPhoto, five_crop: bool) -> np.ndarray:
+    """(crops, size, size, 3) uint8: the photo's evaluation crop(s), unless already prepared."""
+    shape = (5 if five_crop else 1, self.image_size, self.image_size, 3)
+    if photo.crops is not None and photo.crops.shape == shape:
+      return photo.crops
+    return transforms.eval_crops(photo.image, self.image_size, five_crop).reshape(shape)
+
+  def prepare(self, photo: Photo, name: str | None = None,
+              five_crop: bool | None = None) -> LoadedPhoto:
+    """Decodes a photo and crops it for the model, so that worker threads can do both ahead of
+    the batch that needs them. Raises BadImage like `load_photo`."""
+    loaded = load_photo(photo, name, self.min_decode_side)
+    five_crop = self.five_crop if five_crop is None else five_crop
+    loaded.crops = self.model_input(loaded, five_crop)
+    return loaded
 
   def load_photos(self, photos: Sequence[Photo]) -> list[LoadedPhoto]:
     """Decodes photos on a few threads (Pillow decodes outside the GIL); BadImage on the first
@@ -341,16 +372,21 @@ class Predictor:
                     coarse: bool = False, five_crop: bool | None = None,
                     online_names: bool = False,
                     true_locations: Sequence[tuple[float, float] | None] | None = None,
-                    heat: bool = False) -> list[Prediction]:
+                    heat: bool = False,
+                    seconds: dict[str, float] | None = None) -> list[Prediction]:
     """Predictions for many photos, run in jitted batches. Raises BadImage on the first bad one.
 
     `true_locations` gives known coordinates (e.g. a data set's labels) for photos without EXIF
     GPS; they get the distance to the prediction like EXIF GPS does. `heat`: also the
     hierarchy's best cells of each (off for the batch CLI, which does not write them).
+    `seconds`, when given, adds the time spent in the model (`model`) and in assembling the
+    answers (`answers`) to its entries.
     """
     loaded = self.load_photos(photos)
     five_crop = self.five_crop if five_crop is None else five_crop
+    start = time.perf_counter()
     out = self.run_batch(loaded, five_crop=five_crop)
+    model_done = time.perf_counter()
     locations = list(locations) if locations is not None else [None] * len(loaded)
     true_locations = (list(true_locations) if true_locations is not None
                       else [None] * len(loaded))
@@ -389,6 +425,9 @@ class Predictor:
           image_embedding=out["tag/embedding"][i] if "tag/embedding" in out else None,
           heat=(self._heat(out["hierarchy/probs"][i]) if heat and not coarse
                 and self.tree is not None else None)))
+    if seconds is not None:
+      seconds["model"] = seconds.get("model", 0.0) + model_done - start
+      seconds["answers"] = seconds.get("answers", 0.0) + time.perf_counter() - model_done
     return results
 
   def probabilities(self, photo: Photo, *, five_crop: bool | None = None

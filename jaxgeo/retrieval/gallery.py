@@ -11,6 +11,7 @@ MP-16's 4.7M x 768 in 7 GB), and each photo's finest cell is looked up for the h
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
@@ -126,9 +127,9 @@ def build_gallery(run, spec: str) -> epath.Path:
 
 
 def load_gallery(path: workdir_lib.PathLike, tree: hierarchy_lib.Hierarchy | None,
-                 mesh: jax.sharding.Mesh, dtype: str = "bfloat16", chunk: int = 16384,
+                 devices: Sequence[jax.Device], dtype: str = "bfloat16", chunk: int = 16384,
                  data_dir: str = "") -> Gallery:
-  """A built gallery folder as an index on `mesh`'s devices.
+  """A built gallery folder as an index over `devices`.
 
   Photos without coordinates cannot answer a place: they are left out, and their number is
   logged.
@@ -145,21 +146,26 @@ def load_gallery(path: workdir_lib.PathLike, tree: hierarchy_lib.Hierarchy | Non
   latitude, longitude = photos.latitude[record], photos.longitude[record]
   cell = (tree.finest.classify(latitude, longitude).astype(np.int32) if tree
           else np.full(len(record), -1, np.int32))
-  index = knn.ExactIndex(embeddings, mesh=jax.make_mesh((mesh.devices.size,), (knn.AXIS,),
-                                                        devices=mesh.devices.flatten()),
+  index = knn.ExactIndex(embeddings, mesh=jax.make_mesh((len(devices),), (knn.AXIS,),
+                                                        devices=list(devices)),
                          dtype=DTYPES[dtype], chunk=chunk)
   logging.info("Gallery %s:%s (step %d): %d photos, %d-d %s, on %d device(s).",
                manifest["dataset"], manifest["split"], manifest["stage1_step"], len(record),
-               index.dim, dtype, mesh.devices.size)
+               index.dim, dtype, len(devices))
   calibration = path / near_copies.FILE
   return Gallery(index, latitude, longitude, photos.photo_id[record], photos.user[record],
                  record, cell, f"{manifest['dataset']}:{manifest['split']}",
                  workdir_lib.read_json(calibration) if calibration.exists() else None, data_dir)
 
 
-def load_run_gallery(run, build: bool = True) -> Gallery | None:
+def load_run_gallery(run, build: bool = True,
+                     devices: Sequence[jax.Device] | None = None) -> Gallery | None:
   """The gallery of a run's config for its checkpoint (built first if `build`), or None when the
-  config names none or, not building, it has not been built."""
+  config names none or, not building, it has not been built.
+
+  It is searched on `devices` (default: the run's mesh, every process's devices; a process
+  that searches alone, as the batch CLI's do, gives its own `jax.local_devices()`).
+  """
   spec = gallery_spec(run.config)
   if spec is None:
     return None
@@ -172,8 +178,8 @@ def load_run_gallery(run, build: bool = True) -> Gallery | None:
                  "(`python -m jaxgeo.evaluate --workdir %s` builds it).", spec, run.step, path,
                  run.workdir)
     return None
-  return load_gallery(path, run.tree, run.mesh, run.config.retrieval.dtype,
-                      run.config.retrieval.chunk, run.data_dir)
+  return load_gallery(path, run.tree, devices or list(run.mesh.devices.flatten()),
+                      run.config.retrieval.dtype, run.config.retrieval.chunk, run.data_dir)
 
 
 @dataclasses.dataclass(frozen=True)

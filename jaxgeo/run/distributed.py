@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 import jax
 import numpy as np
+from jax.experimental import multihost_utils
 from absl import logging
 import orbax.checkpoint as ocp
 
@@ -73,9 +74,14 @@ def main_process_first(fn: Callable[..., T], *args: Any, timeout_s: int = 4 * 36
   if jax.process_count() == 1:
     return fn(*args, **kwargs)
   result = fn(*args, **kwargs) if jax.process_index() == 0 else None
-  ocp.multihost.get_barrier_sync_fn()(key=f"jaxgeo:{getattr(fn, '__name__', 'fn')}",
-                                      timeout_ms=timeout_s * 1000)
+  wait_for_all(f"jaxgeo:{getattr(fn, '__name__', 'fn')}", timeout_s)
   return result if jax.process_index() == 0 else fn(*args, **kwargs)
+
+
+def wait_for_all(key: str, timeout_s: int = 24 * 3600) -> None:
+  """Blocks until every process has reached the same `key` (a no-op in a single process)."""
+  if jax.process_count() > 1:
+    ocp.multihost.get_barrier_sync_fn()(key=key, timeout_ms=timeout_s * 1000)
 
 
 def local_fingerprint(tree: Any) -> str:
@@ -95,3 +101,18 @@ def log_final_state(state: Any, last_metrics: dict[str, jax.Array] | None) -> No
   logging.info("Final state on process %d of %d: step %d, last loss %r, fingerprint %s.",
                jax.process_index(), jax.process_count(),
                int(np.asarray(state["step"].addressable_data(0))), loss, local_fingerprint(state))
+
+
+def on_this_process(tree):
+  """A copy of a restored pytree that this process can use alone.
+
+  A model restored in a multi-process run lives on every process's devices; one process's batch
+  needs the whole of it locally: a replicated array's local replica, a sharded one gathered.
+  """
+  def local(x):
+    if not isinstance(x, jax.Array) or x.is_fully_addressable:
+      return x
+    if x.is_fully_replicated:
+      return x.addressable_data(0)
+    return multihost_utils.process_allgather(x, tiled=True)
+  return jax.tree.map(local, tree)

@@ -25,3 +25,6 @@ def test_smoke_run_prints_every_row_with_its_anchor():
   assert re.search(r"[\d,.]+ img/s", rows["extraction vit_tiny"])
   latency = float(re.search(r"([\d.]+) ms", rows["Predictor, one photo"]).group(1))
   assert 0 < latency < 10_000
+  assert re.search(r"64 JPEGs, batch 8\s+[\d,.]+ photos/s\s+\d device\(s\), \d+ decode threads: "
+                   r"decode [\d.]+ s", rows["batch path, photos/s"]), rows.get(
+                       "batch path, photos/s")

@@ -12,53 +12,21 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import pathlib
-import shutil
 import sys
 
-import pytest
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 EXAMPLES = REPO / "demo" / "examples"
-BROWSERS = ("chromium", "chromium-browser", "google-chrome")
-# Generous: on 2 busy CPU cores the first page render and the first prediction are slow.
-TIMEOUT_MS = 120_000
 
-
-def _artifacts() -> pathlib.Path:
-  path = pathlib.Path(os.environ.get("JAXGEO_TEST_ARTIFACTS", "/tmp/jaxgeo-test-artifacts"))
-  path.mkdir(parents=True, exist_ok=True)
-  return path
-
-
-def _chromium() -> str | None:
-  for name in BROWSERS:
-    path = shutil.which(name)
-    if path:
-      return path
-  return None
-
-
-def _map_state(page, selector: str = "#map .jg-map") -> dict[str, str]:
-  """What the map says it drew (its data-* attributes)."""
-  return page.locator(selector).evaluate("e => Object.assign({}, e.dataset)")
-
-
-def _wait_map(page, condition: str, selector: str = "#map .jg-map") -> None:
-  page.wait_for_function(f"(() => {{ const d = document.querySelector('{selector}').dataset; "
-                         f"return {condition}; }})()", timeout=TIMEOUT_MS)
+from tests.demo.browser import (  # pylint: disable=wrong-import-position
+    TIMEOUT_MS, keep_screenshots, map_state, playwright_and_chromium, report_failure, wait_map)
+from tests.demo.demo_server import running_app  # pylint: disable=wrong-import-position
 
 
 def test_library_map_and_inspector_in_the_browser(runlocal_workdir, tmp_path_factory):
-  sync_api = pytest.importorskip(
-      "playwright.sync_api", reason="Playwright is not installed: pip install 'jaxgeo[dev]'")
-  browser_path = _chromium()
-  if browser_path is None:
-    pytest.skip("no chromium binary on PATH (tried " + ", ".join(BROWSERS) + "): "
-                "`make test` installs it with `apt-get install -y chromium` when run as root")
-  from tests.demo.demo_server import running_app  # pylint: disable=g-import-not-at-top
+  sync_api, browser_path = playwright_and_chromium()
 
   tmp = tmp_path_factory.mktemp("demo_browser")
   shots = {"desktop": tmp / "demo_desktop.png", "zoomed": tmp / "demo_zoomed.png",
@@ -72,13 +40,13 @@ def test_library_map_and_inspector_in_the_browser(runlocal_workdir, tmp_path_fac
       page.on("request", lambda request: requested.append(request.url))
       page.goto(url)
       page.locator("#add-photos").wait_for(timeout=TIMEOUT_MS)  # the app has rendered
-      _wait_map(page, "d.layer === 'l'")  # the outlines came from the app itself
+      wait_map(page, "d.layer === 'l'")  # the outlines came from the app itself
       # Three photos at once; the first answer shows before the others are done.
       page.locator("input[data-testid='Add photos-upload-button']").set_input_files(
           [str(EXAMPLES / n) for n in ("paris_eiffel_tower.jpg", "tokyo.jpg", "reykjavik.jpg")])
       page.wait_for_function("document.querySelectorAll('.jg-item').length === 3",
                              timeout=TIMEOUT_MS)
-      _wait_map(page, "d.pins === '3' && d.selected === '0'")
+      wait_map(page, "d.pins === '3' && d.selected === '0'")
       seen["items"] = page.locator(".jg-item b").all_inner_texts()
       seen["captions"] = page.locator(".jg-item small").all_inner_texts()
       seen["first"] = page.locator("#inspector h3").inner_text()
@@ -89,47 +57,47 @@ def test_library_map_and_inspector_in_the_browser(runlocal_workdir, tmp_path_fac
       seen["truth"] = page.locator("#inspector .jaxgeo-truth").inner_text()
       seen["within"] = page.locator("#inspector .jaxgeo-within").inner_text()
       seen["scroll"] = page.evaluate("[document.documentElement.scrollHeight, innerHeight]")
-      seen["heat_paris"] = int(_map_state(page)["heatCells"])
+      seen["heat_paris"] = int(map_state(page)["heatCells"])
       page.screenshot(path=str(shots["desktop"]))
       # Select each photo: a click, then the arrow key; the inspector and the map follow.
       page.locator(".jg-item").nth(1).click()
       page.locator("#inspector h3", has_text="tokyo.jpg").wait_for(timeout=TIMEOUT_MS)
-      _wait_map(page, "d.selected === '1'")
+      wait_map(page, "d.selected === '1'")
       page.keyboard.press("ArrowDown")
       page.locator("#inspector h3", has_text="reykjavik.jpg").wait_for(timeout=TIMEOUT_MS)
-      _wait_map(page, "d.selected === '2'")
+      wait_map(page, "d.selected === '2'")
       seen["selected_item"] = page.locator(".jg-item.jg-selected b").inner_text()
       answer = page.locator("#inspector .jaxgeo-place")
       seen["reykjavik_answer"] = (float(answer.get_attribute("data-lat")),
                                   float(answer.get_attribute("data-lon")))
       for _ in range(4):  # out to the whole world
         page.click("#map .jg-zoom-out")
-      _wait_map(page, "Number(d.span) > 300")
-      world = float(_map_state(page)["span"])
+      wait_map(page, "Number(d.span) > 300")
+      world = float(map_state(page)["span"])
       # Enter in the list shows the selected photo on the map: it zooms onto its answer.
       page.locator(".jg-library").focus()
       page.keyboard.press("Enter")
-      _wait_map(page, f"Number(d.span) < {world / 2}")
-      seen["located"] = _map_state(page)
+      wait_map(page, f"Number(d.span) < {world / 2}")
+      seen["located"] = map_state(page)
       # Zoom in with the button and the wheel: the detailed (~1 km) outlines take over.
       page.click("#map .jg-zoom-in")
       box = page.locator("#map canvas").bounding_box()
       page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
       for _ in range(3):
         page.mouse.wheel(0, -300)
-      _wait_map(page, "d.layer === 'i'")
-      seen["zoomed"] = _map_state(page)
+      wait_map(page, "d.layer === 'i'")
+      seen["zoomed"] = map_state(page)
       page.screenshot(path=str(shots["zoomed"]))
       # A click on a pin selects its photo: back to the whole library, then Tokyo's pin.
       zoomed_span = seen["zoomed"]["span"]
       page.click("#map .jg-fit")
-      _wait_map(page, f"d.span !== '{zoomed_span}'")
-      hits = json.loads(_map_state(page)["hits"])
+      wait_map(page, f"d.span !== '{zoomed_span}'")
+      hits = json.loads(map_state(page)["hits"])
       x, y = next((x, y) for x, y, i in hits if i == 1)  # Tokyo's pin
       box = page.locator("#map canvas").bounding_box()
       page.mouse.click(box["x"] + x, box["y"] + y)
       page.locator("#inspector h3", has_text="tokyo.jpg").wait_for(timeout=TIMEOUT_MS)
-      _wait_map(page, "d.selected === '1'")
+      wait_map(page, "d.selected === '1'")
       seen["pin_selected_item"] = page.locator(".jg-item.jg-selected b").inner_text()
       # Export: the CSV link downloads the library's answers.
       with page.expect_download() as download:
@@ -144,9 +112,7 @@ def test_library_map_and_inspector_in_the_browser(runlocal_workdir, tmp_path_fac
                              ("#library", "#map", "#inspector")]
       page.screenshot(path=str(shots["phone"]), full_page=True)
     except Exception:
-      page.screenshot(path=str(_artifacts() / "demo_failure.png"), full_page=True)
-      print(f"\nbrowser screenshot of the failure: {_artifacts() / 'demo_failure.png'}")
-      print("the app's log, last lines:\n" + (tmp / "app.log").read_text()[-3000:])
+      report_failure(page, tmp, "demo_failure.png")
       raise
     finally:
       browser.close()
@@ -181,7 +147,4 @@ def test_library_map_and_inspector_in_the_browser(runlocal_workdir, tmp_path_fac
   # Offline: the page loaded nothing from anywhere but the app (no CDN, tiles or web fonts).
   outside = sorted({u for u in requested if not u.startswith((url, "data:", "blob:"))})
   assert outside == []
-  for shot in shots.values():
-    assert shot.stat().st_size > 10_000
-    shutil.copy(shot, _artifacts() / shot.name)
-  print(f"\nbrowser screenshots: {', '.join(str(_artifacts() / s.name) for s in shots.values())}")
+  keep_screenshots(shots)

@@ -15,7 +15,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
 from PIL import Image
 
 from demo import library, privacy
-from jaxgeo.predict import cli
+from jaxgeo.predict import formats
 from tests.demo.predictions import paris_prediction
 
 NAMES = ("cells_coarse", "cells_fine")
@@ -52,9 +52,9 @@ def test_items_show_each_upload_with_its_place():
 def test_csv_and_geojson_are_the_batch_clis():
   entries = _entries()
   rows = list(csv.reader(io.StringIO(library.export_csv(entries, NAMES).decode())))
-  assert rows[0] == cli.csv_header(NAMES)
+  assert rows[0] == formats.csv_header(NAMES)
   assert len(rows) == 5  # header and the four answered photos; the unreadable one has no row
-  assert rows[1] == cli.csv_row(entries[0].prediction, NAMES)
+  assert rows[1] == formats.csv_row(entries[0].prediction, NAMES)
   header = rows[0]
   assert rows[2][header.index("true_latitude")] == "48.856560"
   # The coarse answer keeps no coordinates of the photo's own GPS.

@@ -20,7 +20,7 @@ from jaxgeo.data import pipeline, transforms, vocab
 from jaxgeo.data.raw import images as images_lib
 from jaxgeo.geo import gazetteer, s2
 from jaxgeo.locsens import ranking, scorer as scorer_lib
-from jaxgeo.predict import answers, cli, coarse, landmark_index, model_card
+from jaxgeo.predict import answers, coarse, formats, landmark_index, model_card
 from jaxgeo.predict import predictor as predictor_lib
 from jaxgeo.predict.photos import load_photo
 from jaxgeo.toy_world import catalogue
@@ -301,9 +301,9 @@ def test_a_run_without_partitions_or_vocabulary_answers_with_what_it_has(predict
   assert p.places == [] and p.granularities == [] and p.top is None
   assert p.tags == [] and p.tag_source == "none"
   assert (p.landmark is not None) == predictor.has_landmarks
-  row = dict(zip(cli.csv_header(()), cli.csv_row(p, ())))
+  row = dict(zip(formats.csv_header(()), formats.csv_row(p, ())))
   assert row["latitude"] == row["place"] == "" and "prob_hierarchy" not in row
-  assert cli.geojson_feature(p)["geometry"] is None  # RFC 7946 allows a null geometry
+  assert formats.geojson_feature(p)["geometry"] is None  # RFC 7946 allows a null geometry
 
 
 def test_tags_at_without_locsens_keeps_the_tag_head_ranking(predictor, toy_photos):
@@ -450,7 +450,7 @@ def test_hybrid_answers_where_the_deciding_gallery_photos_are(hybrid_predictor, 
           (match.latitude, match.longitude))
       assert -1 <= match.similarity <= 1.0001
   # The CSV names them; coarse answers never use the gallery (it pins places to metres).
-  row = dict(zip(cli.csv_header(tree.names), cli.csv_row(answered[0][0], tree.names)))
+  row = dict(zip(formats.csv_header(tree.names), formats.csv_row(answered[0][0], tree.names)))
   assert row["method"] == "hybrid"
   assert row["gallery_photos"].split() == [m.photo_id for m in answered[0][0].gallery_matches]
   coarse_answer = hybrid_predictor.predict(toy_photos[0], coarse=True)
@@ -471,7 +471,7 @@ def test_the_chance_of_being_within_25_200_750_km_of_the_answer(predictor, hybri
     assert p.within_km[25.0] <= p.within_km[200.0] <= p.within_km[750.0] <= 1.0001
   plain = predictor.predict(toy_photos[1])
   assert plain.within_km[25.0] >= plain.top.probability - 1e-6  # its own cell at least
-  row = dict(zip(cli.csv_header(tree.names), cli.csv_row(p, tree.names)))
+  row = dict(zip(formats.csv_header(tree.names), formats.csv_row(p, tree.names)))
   assert float(row["p_within_200km"]) == pytest.approx(p.within_km[200.0], abs=1e-4)
   assert predictor.predict(toy_photos[1], coarse=True).within_km is None
 

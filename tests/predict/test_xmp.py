@@ -83,9 +83,12 @@ def test_cli_writes_sidecars_and_leaves_the_photos_alone(runlocal_workdir, tmp_p
     lat, lon, _ = _exiftool_gps(photos / f"{name}.xmp")
     row = rows[str(photos / name)]
     assert (lat, lon) == pytest.approx((float(row[1]), float(row[2])), abs=1e-6)
-  # Run again: the sidecars exist now and are never replaced.
+  # A new run over the same photos (another output folder: the same one would resume the
+  # finished run and redo nothing): the sidecars exist now and are never replaced.
+  sidecars = {p.name: p.read_bytes() for p in photos.glob("*.xmp")}
   again = subprocess.run(
       [sys.executable, "-m", "jaxgeo.predict", "--workdir", str(runlocal_workdir),
-       "--output_dir", str(out), "--write_xmp", str(photos)], cwd=REPO, capture_output=True,
-      text=True, timeout=300)
+       "--output_dir", str(tmp_path / "again"), "--write_xmp", str(photos)], cwd=REPO,
+      capture_output=True, text=True, timeout=300)
   assert "XMP sidecars: 0 written; none for sidecar_exists: 3" in again.stdout
+  assert {p.name: p.read_bytes() for p in photos.glob("*.xmp")} == sidecars

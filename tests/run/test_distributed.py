@@ -17,6 +17,8 @@ import numpy as np
 import portpicker
 import pytest
 
+from tests import processes
+
 pytestmark = pytest.mark.trains
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), *[os.pardir] * 2))
@@ -46,28 +48,12 @@ def _launch(workdir, *extra):
   return procs
 
 
-def _wait_all(procs, timeout_s):
-  """Waits for every process; kills all of them if one fails or the time runs out."""
-  deadline = time.monotonic() + timeout_s
-  try:
-    while any(p.poll() is None for p, _ in procs):
-      if time.monotonic() > deadline or any(p.poll() not in (None, 0) for p, _ in procs):
-        break
-      time.sleep(0.5)
-  finally:
-    for p, _ in procs:
-      if p.poll() is None:
-        p.kill()  # SIGKILL: a process stuck in a collective ignores SIGTERM
-        p.wait()
-  return [(p.returncode, out.read_text()) for p, out in procs]
-
-
 @pytest.fixture(scope="module")
 def two_process_run(tmp_path_factory):
   """The runlocal main job as two processes, uninterrupted: (workdir, console logs, seconds)."""
   workdir = tmp_path_factory.mktemp("multihost") / "run"
   start = time.monotonic()
-  outcome = _wait_all(_launch(workdir), TIMEOUT_S)
+  outcome = processes.wait_all(_launch(workdir), TIMEOUT_S)
   seconds = time.monotonic() - start
   for i, (code, log) in enumerate(outcome):
     assert code == 0, f"process {i} exited with {code} after {seconds:.0f} s:\n{log[-4000:]}"
@@ -142,7 +128,7 @@ def test_two_processes_killed_then_resumed_equal_an_uninterrupted_run(two_proces
       p.wait()
   assert not (workdir / "results.json").exists()
 
-  outcome = _wait_all(_launch(workdir, *reuse), TIMEOUT_S)
+  outcome = processes.wait_all(_launch(workdir, *reuse), TIMEOUT_S)
   for i, (code, log) in enumerate(outcome):
     assert code == 0, f"process {i} exited with {code}:\n{log[-4000:]}"
     assert re.search(r"Resumed from step (10|20)", log), f"process {i} did not resume"
