@@ -511,7 +511,7 @@ class Demo:
       return gr.skip(), gr.skip(), gr.skip()
     opened = dataclasses.replace(opened, selected=row)
     return (opened, explore.payload(opened.results, opened.mask, row),
-            explore.inspect(opened, row, self._explore_answer))
+            explore.inspector_html(opened, row, self._explore_answer))
 
   # -- the search tab
 

@@ -31,6 +31,7 @@ import numpy as np
 from demo import map_view, results as results_lib
 from jaxgeo.data import pipeline
 from jaxgeo.geo import gazetteer as gazetteer_lib
+from jaxgeo.predict import inputs
 
 RADII_KM = (1.0, 25.0, 200.0, 750.0, 2500.0)  # GeoEstimation's street .. continent scales
 CLASSES = (("within 1 km", "#1a9850"), ("1-25 km", "#66bd63"), ("25-200 km", "#d9ef8b"),
@@ -223,17 +224,10 @@ def row_html(results: results_lib.Results, row: int) -> str:
 
 @functools.cache
 def _split_rows(data_dir: str, dataset: str) -> tuple[Any, dict[str, int]]:
-  """A built split and its rows by image id (read once: 4,536 rows of YFCC4k in a second)."""
+  """A built split and its rows by image id (read once per data set and process)."""
   name, split = pipeline.parse_dataset(dataset)
   source = pipeline.open_split(name, split, data_dir)
-  rows = {}
-  for i in range(len(source)):
-    example = source[i]
-    key = next((k for k in ("image_id", "photo_id", "id") if k in example), None)
-    if key is not None:
-      ident = example[key]
-      rows[ident.decode() if isinstance(ident, bytes) else str(ident)] = i
-  return source, rows
+  return source, {inputs.example_id(source[i], i): i for i in range(len(source))}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -279,8 +273,7 @@ class Opened:
       self.mask = np.ones(len(self.results), bool)
 
 
-def inspect(opened: Opened, row: int,
-            answer: Callable[[str, bytes], str]) -> str:
+def inspector_html(opened: Opened, row: int, answer: Callable[[str, bytes], str]) -> str:
   """The inspector for one row: the file's line, then the photo with the model's answer (by
   `answer(name, jpeg)`) when the photo is at hand."""
   head = row_html(opened.results, row)

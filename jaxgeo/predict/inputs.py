@@ -52,6 +52,13 @@ def _split_spec(spec: str) -> tuple[str, str]:
   return name, split or "test"
 
 
+def example_id(example: dict[str, Any], row: int) -> str:
+  """A data set example's photo id (its row number if it has none), as outputs name it."""
+  key = next((k for k in _ID_KEYS if k in example), None)
+  ident = example[key] if key else str(row)
+  return ident.decode() if isinstance(ident, bytes) else str(ident)
+
+
 def list_file_paths(path: str) -> Iterator[str]:
   """The paths of a file list: one per line, as written (relative ones to the current folder);
   blank lines are skipped."""
@@ -124,9 +131,7 @@ class InputReader:
       return Input(ref, ref)
     spec, row = ref
     example = self._split(spec)[row]
-    key = next((k for k in _ID_KEYS if k in example), None)
-    ident = example[key] if key else str(row)
-    ident = ident.decode() if isinstance(ident, bytes) else str(ident)
+    ident = example_id(example, row)
     lat, lon = example.get("latitude"), example.get("longitude")
     truth = ((float(lat), float(lon)) if lat is not None and lon is not None
              and np.isfinite(lat) and np.isfinite(lon) else None)

@@ -104,6 +104,6 @@ def test_photos_are_opened_from_trusted_paths_only(tmp_path):
   lines = f"source,latitude,longitude\n{photo},48.85,2.35\nelsewhere.jpg,48.85,2.35\n"
   results = results_lib.read_results(lines.encode(), "mine.csv")
   opened = explore.Opened(results, explore.PhotoFinder("", trust_paths=True))
-  answered = explore.inspect(opened, 0, lambda name, data: f"[{name}: {len(data)} bytes]")
+  answered = explore.inspector_html(opened, 0, lambda name, data: f"[{name}: {len(data)} bytes]")
   assert "<b>In mine.csv</b>" in answered and answered.endswith("[x.jpg: 10 bytes]")
-  assert "The photo is not at hand here" in explore.inspect(opened, 1, lambda n, d: "")
+  assert "The photo is not at hand here" in explore.inspector_html(opened, 1, lambda n, d: "")
