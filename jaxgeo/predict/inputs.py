@@ -48,8 +48,8 @@ def _walk(root: str) -> Iterator[str]:
 
 
 def _split_spec(spec: str) -> tuple[str, str]:
-  name, _, split = spec[len(TFDS_PREFIX):].partition(":")
-  return name, split or "test"
+  """(name, split) of a `tfds:name[:split]` input (the test split by default)."""
+  return pipeline.parse_dataset(spec[len(TFDS_PREFIX):])
 
 
 def example_id(example: dict[str, Any], row: int) -> str:
