@@ -14,3 +14,23 @@ def median_seconds(fn, repeats: int, warmup: int = 1) -> float:
     fn()
     times.append(time.perf_counter() - start)
   return statistics.median(times)
+
+
+def cpu_description() -> str:
+  """The CPU's model name and its vector extensions: XLA:CPU compiles (and numbers differ) for
+  each, so every benchmark figure says which CPU it came from."""
+  import platform  # pylint: disable=g-import-not-at-top
+  model, flags = platform.processor() or platform.machine(), set()
+  try:
+    with open("/proc/cpuinfo", encoding="utf-8") as f:
+      for line in f:
+        key, _, value = line.partition(":")
+        if key.strip() == "model name":
+          model = value.strip()
+        elif key.strip() == "flags":
+          flags = set(value.split())
+          break
+  except OSError:
+    pass
+  vector = sorted(f for f in flags if f.startswith(("avx512", "amx")) or f in ("avx2", "fma"))
+  return f"{model} ({', '.join(vector) or 'no AVX2/AVX-512/AMX'})"

@@ -1,12 +1,12 @@
 """When the demo shows only a coarse region instead of a point, and why.
 
 Photo geolocation can be turned against the people in a photo. The demo therefore answers with a
-coarse box (a 10-degree grid cell, ~1,000 km, and the country; `jaxgeo.predict.coarse`) instead
-of places, alternatives, landmarks and distances when:
-- the photo shows a face (the same OpenCV Haar cascade as the data sets' face ratio,
-  `jaxgeo.data.raw.faces`);
-- the face check cannot run (OpenCV missing): failing safe, every photo is coarse, and the UI
-  says how to install it;
+coarse region (a 10-degree grid cell, ~1,000 km, and the country; `jaxgeo.predict.coarse`)
+instead of places, alternatives, landmarks and distances when:
+- the photo shows a face (MTCNN tuned for recall, `jaxgeo.predict.faces`: a missed face costs
+  more than a needless coarse answer);
+- the face check cannot run (the detector's weights are not installed): failing safe, every
+  photo is coarse, and the UI says how to install them;
 - the app was started with a public share link (`--share`) or with `--coarse`.
 """
 
@@ -16,10 +16,10 @@ import dataclasses
 
 from PIL import Image
 
-from jaxgeo.data.raw import faces
+from jaxgeo.predict import faces
 
-NO_OPENCV_NOTE = ("Face check unavailable: OpenCV is not installed (pip install "
-                  "'jaxgeo[demo]'), so every photo gets the coarse answer.")
+NO_DETECTOR_NOTE = ("Face check unavailable: the face detector is not installed (pip install "
+                    "'jaxgeo[demo]'), so every photo gets the coarse answer.")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,9 +31,9 @@ class Decision:
 
 
 def count_faces(image: Image.Image) -> int | None:
-  """Frontal faces found in `image`, or None when OpenCV is not installed."""
+  """Faces found in `image`, or None when the detector is not installed."""
   try:
-    return len(faces.face_boxes(image))
+    return len(faces.find_faces(image))
   except ImportError:
     return None
 
@@ -48,7 +48,7 @@ def decide(num_faces: int | None, *, share: bool = False, coarse: bool = False) 
     reasons.append("This demo was started with --coarse, so every photo gets only a coarse "
                    "region.")
   if num_faces is None:
-    reasons.append(NO_OPENCV_NOTE)
+    reasons.append(NO_DETECTOR_NOTE)
   elif num_faces > 0:
     reasons.append(f"The photo shows {num_faces} face{'s' if num_faces > 1 else ''}: to protect "
                    "the people in it, only a coarse region is shown.")

@@ -24,8 +24,8 @@ import jax
 import tqdm
 from absl import logging
 
-from jaxgeo.data.raw import faces, images as images_lib
-from jaxgeo.predict import formats, inputs as inputs_lib, shards as shards_lib, xmp
+from jaxgeo.data.raw import images as images_lib
+from jaxgeo.predict import faces, formats, inputs as inputs_lib, shards as shards_lib, xmp
 from jaxgeo.predict.answers import Prediction
 from jaxgeo.predict.photos import LoadedPhoto
 from jaxgeo.predict.predictor import Predictor
@@ -82,7 +82,7 @@ def _write_sidecar(prediction: Prediction, photo: LoadedPhoto, path: str, xmp_di
   target = xmp.sidecar_path(path, xmp_dir)
   try:
     faces_found = len(faces.face_boxes(photo.image))
-  except ImportError:  # no OpenCV: faces cannot be ruled out
+  except ImportError:  # no detector weights: faces cannot be ruled out
     faces_found = None
   reason = xmp.sidecar_refusal(prediction, target, faces_found)
   if reason is None:

@@ -184,7 +184,8 @@ def test_tag_counts_file(yfcc_build):
 
 
 def test_face_ratio_when_asked(tmp_path):
-  pytest.importorskip("cv2", reason="face ratio needs OpenCV: pip install 'jaxgeo[build]'")
+  pytest.importorskip("mtcnn", reason="the face ratio needs the detector's weights: pip install "
+                      "'jaxgeo[build]'")
   builder = _build(tmp_path, _config("yfcc100m", face_ratio=True))
   ratios = [ex["face_area_ratio"] for ex in _examples(builder, "validation").values()]
   # Toy-world photos show landscapes and buildings, no faces.

@@ -52,7 +52,7 @@ class BuilderConfig(tfds.core.BuilderConfig):
   Attributes:
     source: "yfcc100m" or "mp16".
     image_size: shorter side of stored photos in pixels (never upscaled; 0 keeps the size).
-    face_ratio: compute each photo's face-area ratio (OpenCV; slower).
+    face_ratio: compute each photo's face-area ratio (jaxgeo.predict.faces; slower).
     validation_fraction: share of photos, by a stable hash of the id, in the validation split
       (0 builds no validation split).
     coordinate_columns: mp16 only: which column of the meta CSV holds latitudes: "auto" (from
@@ -262,7 +262,7 @@ class _Processor:
       return e
     ratio = -1.0
     if self.face_ratio:
-      from jaxgeo.data.raw import faces  # pylint: disable=g-import-not-at-top
+      from jaxgeo.predict import faces  # pylint: disable=g-import-not-at-top
       ratio = faces.face_area_ratio(image)
     return record["photo_id"], {**record, "image": data, "face_area_ratio": ratio}
 
