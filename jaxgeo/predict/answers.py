@@ -19,8 +19,8 @@ class Place:
   longitude: float
   probability: float  # hierarchy: product rule renormalised over the finest classes
   partition: str  # the partition of `class_id` (the finest; the coarsest in coarse mode)
-  class_id: int
-  cell: str  # S2 cell token of the class
+  class_id: int  # -1 in coarse mode (jaxgeo.predict.coarse)
+  cell: str  # S2 cell token of the class; "" in coarse mode
   name: str  # offline gazetteer: "City, Country" ("Country" in coarse mode)
   country_code: str
   online_name: str | None = None  # Nominatim's address, only when asked for
@@ -31,7 +31,7 @@ class Granularity:
   """How sure one partition (or the hierarchy) is: its top class and that class's probability."""
   name: str  # partition name, or "hierarchy"
   num_classes: int
-  class_id: int
+  class_id: int  # -1 in coarse mode
   probability: float
 
 

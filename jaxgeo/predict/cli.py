@@ -44,8 +44,8 @@ def define_flags() -> None:
   flags.DEFINE_float("landmark_threshold", DEFAULT_LANDMARK_THRESHOLD,
                      "Below this confidence the answer is 'no landmark'.")
   flags.DEFINE_bool("five_crop", False, "Average the softmax over five crops.")
-  flags.DEFINE_bool("coarse", False, "Coarse regions only: coarsest cells, whole degrees, "
-                    "countries; no landmark or index photos.")
+  flags.DEFINE_bool("coarse", False, "Coarse regions only: a 10-degree grid cell's centre and "
+                    "the country; no cells, tags, landmark or index photos.")
   flags.DEFINE_bool("online_names", False, "Also ask OpenStreetMap's Nominatim for addresses "
                     "(sends coordinates over the network; 1 request/s).")
   flags.DEFINE_bool("write_xmp", False, "Write an XMP sidecar (photo.jpg.xmp) with the predicted "

@@ -15,10 +15,11 @@ the true place and the distance to the prediction.
 Photos are prepared as evaluation prepares them (upright RGB, shorter side resized to
 image_size / 0.875, centre crop; or five crops with averaged softmax). The model runs in one
 jitted function over a few fixed batch shapes (powers of two up to `batch_size`), so a stream of
-photos never recompiles per batch size. `coarse=True` answers with the coarsest partition's cells,
-coordinates rounded to whole degrees and country names only, and leaves out the landmark, the
-index photos (they pin a place to metres) and the tags (they name places): for photos of people
-and public share links.
+photos never recompiles per batch size. `coarse=True` answers with regions only (jaxgeo.predict.
+coarse: a 10-degree grid cell's centre and the country, no class ids, cells or per-partition
+figures; the photo's own GPS as its region too) and leaves out the landmark, the index photos
+(they pin a place to metres) and the tags (they name places): for photos of people and public
+share links.
 
 By default the model runs on one device (a demo's photo at a time gains nothing from more);
 `devices=jax.local_devices()` splits each batch over all of this process's devices, as the batch
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import csv
+import dataclasses
 import functools
 import os
 import time
@@ -412,7 +414,8 @@ class Predictor:
       truth = self._true_location(photo, true_locations[i], places[i], coarse)
       used = tag_locations[i] if tag_source[i] == "locsens" else None
       results.append(Prediction(
-          source=photo.name, places=places[i], granularities=self._granularities(out, i),
+          source=photo.name, places=places[i],
+          granularities=self._granularities(out, i, coarse),
           tags=tags[i], tag_source=tag_source[i], tag_location=used,
           landmark=None if coarse else self._landmark(out, i),
       within_km=None if coarse or not places[i] else within[i],
@@ -447,37 +450,57 @@ class Predictor:
       self._tokens[partition.name] = partition.tokens
     return self._tokens[partition.name]
 
-  def _coarse_tokens(self, partition) -> list[str]:
-    key = ("coarse", partition.name)
-    if key not in self._tokens:
-      self._tokens[key] = s2.cell_ids_to_tokens(coarse_lib.cell_ids(partition.cell_ids))
-    return self._tokens[key]
-
   def _places(self, out, coarse: bool, online_names: bool) -> list[list[Place]]:
     if self.tree is None:
       return [[] for _ in range(len(next(iter(out.values()))))]
-    part = self.tree.partitions[0] if coarse else self.tree.finest
-    prefix = "coarse" if coarse else HIERARCHY
-    classes, probs = out[f"{prefix}/classes_top"], out[f"{prefix}/probs_top"]
-    lat, lon = part.latitudes[classes], part.longitudes[classes]
     if coarse:
-      lat, lon = coarse_lib.round_coordinates(lat, lon)
+      return self._coarse_places(out)
+    part = self.tree.finest
+    classes, probs = out[f"{HIERARCHY}/classes_top"], out[f"{HIERARCHY}/probs_top"]
+    lat, lon = part.latitudes[classes], part.longitudes[classes]
     names = gazetteer_lib.default_gazetteer().lookup(lat.ravel(), lon.ravel())
-    tokens = self._coarse_tokens(part) if coarse else self._cell_tokens(part)
+    tokens = self._cell_tokens(part)
     places = []
     for i in range(classes.shape[0]):
       row = []
       for j in range(classes.shape[1]):
         name = names[i * classes.shape[1] + j]
         online = None
-        if online_names and not coarse and j == 0:  # Nominatim allows 1 request/s: top-1 only
+        if online_names and j == 0:  # Nominatim allows 1 request/s: top-1 only
           online = gazetteer_lib.online_name(float(lat[i, j]), float(lon[i, j]))
         row.append(Place(latitude=float(lat[i, j]) + 0.0, longitude=float(lon[i, j]) + 0.0,
                          probability=float(probs[i, j]), partition=part.name,
                          class_id=int(classes[i, j]), cell=tokens[classes[i, j]],
-                         name=name.country_label if coarse else name.label,
-                         country_code=name.country_code, online_name=online))
+                         name=name.label, country_code=name.country_code, online_name=online))
       places.append(row)
+    return places
+
+  def _coarse_places(self, out) -> list[list[Place]]:
+    """The coarsest partition's best classes as coarse regions (jaxgeo.predict.coarse).
+
+    Each place is a region's centre with the summed probability of the classes inside it,
+    named by the country of its most probable class. No class id and no cell: a small class's
+    id or token pins its training photos' mean to a few hundred metres.
+    """
+    part = self.tree.partitions[0]
+    classes, probs = out["coarse/classes_top"], out["coarse/probs_top"]
+    lat, lon = part.latitudes[classes], part.longitudes[classes]
+    names = gazetteer_lib.default_gazetteer().lookup(lat.ravel(), lon.ravel())
+    places = []
+    for i in range(classes.shape[0]):
+      regions: dict[tuple[float, float], Place] = {}  # best first (insertion order)
+      for j in range(classes.shape[1]):
+        centre = coarse_lib.region_centre(float(lat[i, j]), float(lon[i, j]))
+        if centre in regions:
+          regions[centre] = dataclasses.replace(
+              regions[centre], probability=regions[centre].probability + float(probs[i, j]))
+          continue
+        name = names[i * classes.shape[1] + j]
+        regions[centre] = Place(latitude=centre[0], longitude=centre[1],
+                                probability=float(probs[i, j]), partition=part.name,
+                                class_id=-1, cell="", name=name.country_label,
+                                country_code=name.country_code)
+      places.append(sorted(regions.values(), key=lambda place: -place.probability))
     return places
 
   def _hybrid(self, out, places: list[list[Place]], online_names: bool
@@ -538,9 +561,15 @@ class Predictor:
                                             self.tree.finest.longitudes)
     return [{r: float(p[i]) for r, p in within.items()} for i in range(len(places))]
 
-  def _granularities(self, out, i: int) -> list[Granularity]:
+  def _granularities(self, out, i: int, coarse: bool) -> list[Granularity]:
+    """Each partition's top class and its probability, then the hierarchy's; in coarse mode
+    only the coarsest partition's probability, with no class (it would pin a small area)."""
     if self.tree is None:
       return []
+    if coarse:
+      coarsest = self.tree.partitions[0]
+      return [Granularity(coarsest.name, coarsest.num_classes, -1,
+                          float(out[f"geo/{coarsest.name}/prob"][i]))]
     rows = [Granularity(p.name, p.num_classes, int(out[f"geo/{p.name}/class"][i]),
                         float(out[f"geo/{p.name}/prob"][i])) for p in self.tree.partitions]
     rows.append(Granularity(HIERARCHY, self.tree.finest.num_classes,
@@ -599,9 +628,8 @@ class Predictor:
     if where is None:
       return None
     lat, lon = float(where[0]), float(where[1])
+    if coarse:  # the photo's own position is as sensitive as the prediction: its region only
+      return TrueLocation(*coarse_lib.region_centre(lat, lon), source, None)
     km = (float(distance.great_circle_km(lat, lon, places[0].latitude, places[0].longitude))
           if places else None)
-    if coarse:  # the photo's own position is as sensitive as the prediction
-      lat, lon = coarse_lib.round_coordinates(lat, lon)
-      km = None if km is None else float(round(km, -1))
     return TrueLocation(lat, lon, source, km)

@@ -1,8 +1,5 @@
 """What a coarse answer may reveal (jaxgeo.predict.coarse)."""
 
-import numpy as np
-
-from jaxgeo.geo import s2
 from jaxgeo.predict import coarse
 
 
@@ -15,15 +12,9 @@ def test_box_is_a_fixed_grid_cell():
   assert coarse.box(41.0, 1.0) == coarse.box(49.0, 9.0)
 
 
-def test_coordinates_to_whole_degrees():
-  assert coarse.round_coordinates(48.8584, 2.2945) == (49.0, 2.0)  # the Eiffel Tower
-  lat, lon = coarse.round_coordinates(np.array([-33.8568, 35.6586]), np.array([151.2153, 139.7454]))
-  np.testing.assert_array_equal(lat, [-34.0, 36.0])
-  np.testing.assert_array_equal(lon, [151.0, 140.0])
-
-
-def test_cells_no_finer_than_level_6():
-  fine = s2.latlng_to_cell_ids(np.array([48.8584]), np.array([2.2945]))  # a leaf cell
-  coarse_ids = coarse.cell_ids(np.concatenate([fine, s2.cell_parents(fine, 4)]))
-  assert s2.cell_levels(coarse_ids).tolist() == [6, 4]  # level 4 is kept as it is
-  assert coarse_ids[0] == s2.cell_parents(fine, 6)[0]
+def test_a_region_is_its_grid_cell_centre():
+  assert coarse.region_centre(48.8584, 2.2945) == (45.0, 5.0)  # the Eiffel Tower
+  assert coarse.region_centre(52.5163, 13.3777) == (55.0, 15.0)  # the Brandenburg Gate
+  assert coarse.region_centre(-33.8568, 151.2153) == (-35.0, 155.0)  # the Sydney Opera House
+  # Every point of a cell says the same: nothing finer than the cell can be read back.
+  assert coarse.region_centre(40.0, 0.0) == coarse.region_centre(49.99, 9.99)

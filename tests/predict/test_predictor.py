@@ -168,7 +168,9 @@ def test_place_names_of_the_toy_cities():
   assert by_city["Paris"].label == "Paris, France"
   assert by_city["London"].label == "London, United Kingdom"
   assert by_city["Tokyo"].label == "Tokyo, Japan"  # not one of its wards
-  assert by_city["McMurdo Station"].label.startswith("near ")  # no city of 15k nearby
+  # No town of 15k within thousands of km: the region, and the nearest town only as a hint.
+  assert by_city["McMurdo Station"].label.startswith(
+      "Antarctica, far from any town (nearest: Invercargill")
   near = [n.distance_km <= gazetteer.NEAR_KM for n in names]
   assert sum(near) >= len(names) - 1
 
@@ -225,12 +227,21 @@ def test_coarse_mode_hides_fine_coordinates(predictor):
   coarsest = predictor.tree.partitions[0]
   assert p.coarse and p.landmark is None and p.neighbours is None
   assert p.tags == [] and p.tag_location is None  # tags name places
+  assert p.within_km is None
+  assert [(g.name, g.class_id) for g in p.granularities] == [(coarsest.name, -1)]
+  centres = set()
   for place in p.places:
     assert place.partition == coarsest.name
-    assert place.latitude == round(place.latitude) and place.longitude == round(place.longitude)
+    assert place.class_id == -1 and place.cell == ""  # a class or cell pins a small area
+    centre = coarse.region_centre(place.latitude, place.longitude)
+    assert (place.latitude, place.longitude) == centre
+    centres.add(centre)
     assert "," not in place.name  # a country, no city
-    assert s2.cell_levels(s2.tokens_to_cell_ids([place.cell]))[0] <= coarse.MAX_CELL_LEVEL
-  assert (p.true_location.latitude, p.true_location.longitude) == (49.0, 2.0)
+  assert len(centres) == len(p.places)  # one place a region, probabilities summed
+  probs = [place.probability for place in p.places]
+  assert probs == sorted(probs, reverse=True) and sum(probs) <= 1 + 1e-6
+  assert (p.true_location.latitude, p.true_location.longitude) == (45.0, 5.0)
+  assert p.true_location.distance_km is None
 
 
 def test_bad_photos_raise_bad_image_naming_them(predictor, toy_photos):
