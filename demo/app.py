@@ -311,7 +311,7 @@ class Demo:
            "duplicate_name": "same file name twice"}
     note = ("; no sidecar for " + ", ".join(f"{n} ({why.get(r, r)})" for r, n in refused.items())
             if refused else "")
-    return (f'<div class="jg-exports"><b>Export {len(answered)} answers:</b> '
+    return (f'<div class="jg-exports"><b>Export {report.counted(len(answered), "answer")}:</b> '
             + " · ".join(links) + f'<small class="jg-export-note">{html.escape(note)}</small>'
             "<small> Sidecars (photo.jpg.xmp) put the predicted position on your photos in "
             "digiKam, darktable or Lightroom; the photos are never changed.</small></div>")
@@ -320,11 +320,15 @@ class Demo:
   def status(session: Session, skipped: int = 0, full: int = 0) -> str:
     """How many photos the library holds, and what an upload left out."""
     errors = sum(1 for e in session.entries if e.error)
-    text = f"{len(session.entries)} photos" + (f", {errors} not readable" if errors else "")
+    text = report.counted(len(session.entries), "photo") + (
+        f", {errors:,} not readable" if errors else "")
     if skipped:
-      text += f"; {skipped} files are not photos and were left out"
+      text += (f"; {report.counted(skipped, 'file')} "
+               + ("is not a photo and was" if skipped == 1 else "are not photos and were")
+               + " left out")
     if full:
-      text += f"; {full} not added: the library holds at most {MAX_LIBRARY} photos"
+      text += (f"; {full:,} not added: the library holds at most "
+               + report.counted(MAX_LIBRARY, "photo"))
     return text
 
   def views(self, session: Session, move: str | None = None, skipped: int = 0, full: int = 0,
@@ -437,7 +441,7 @@ class Demo:
               gr.update(interactive=False), json.dumps({"pins": []}), "", "",
               inspector or "", message)
     results, mask = opened.results, opened.mask
-    note = results.skipped_note()
+    note = results.reading_note()
     return (opened,
             gr.update(choices=explore.region_choices(results), value=opened.filters.region),
             gr.update(interactive=results.has_confidence,
@@ -450,31 +454,37 @@ class Demo:
             html.escape(" ".join(m for m in (message, note) if m)))
 
   def open_results(self, label: str):
-    """A run's evaluation (or a --results file) chosen in the Explore tab."""
+    """A run's evaluation (or a --results file) chosen in the Explore tab: its views, then the
+    dropdown of sources with its usual hint (an opened upload's name may have replaced it)."""
+    source = gr.update(info=EXPLORE_SOURCE_INFO)
     if label not in self.explorable:
-      return self._explore_views(None, "Choose an evaluation, or open a results file.")
+      return (*self._explore_views(None, "Choose an evaluation, or open a results file."),
+              source)
     path, finder = self.explorable[label]
     try:
       results = results_lib.read_results(path, label)
     except results_lib.ResultsError as e:
-      return self._explore_views(None, str(e))
-    return self._explore_views(explore.Opened(results, finder))
+      return (*self._explore_views(None, str(e)), source)
+    return (*self._explore_views(explore.Opened(results, finder)), source)
 
   def open_results_file(self, files):
     """A results CSV uploaded from the browser (its rows' photos are opened only from built
-    data sets, never from the paths it names)."""
+    data sets, never from the paths it names): its views, then the dropdown of sources cleared,
+    so that it no longer names the source shown before, and its hint naming the upload."""
     paths = _upload_paths(files)
     if not paths:
-      return self._explore_views(None, "No file was received.")
+      return (*self._explore_views(None, "No file was received."),
+              gr.update(value=None, info=EXPLORE_SOURCE_INFO))
     path, name = paths[0]
     try:
       results = results_lib.read_results(_read(path, name), name)
     except (results_lib.ResultsError, uploads.UploadError) as e:
-      return self._explore_views(None, str(e))
+      return (*self._explore_views(None, str(e)), gr.update(value=None, info=EXPLORE_SOURCE_INFO))
     finally:
       for p, _ in paths:
         _discard(p)
-    return self._explore_views(explore.Opened(results, explore.PhotoFinder(self.data_dir)))
+    return (*self._explore_views(explore.Opened(results, explore.PhotoFinder(self.data_dir))),
+            gr.update(value=None, info=f"showing {name}, opened from this computer"))
 
   def filter_results(self, opened: explore.Opened | None, error_min, error_max, region,
                      min_confidence):
@@ -539,8 +549,8 @@ class Demo:
     except KeyError as e:
       return str(e.args[0]) if e.args else str(e), [], map_view.search_payload(location)
     found = [(h.image, h.caption) for h in hits]
-    message = (f"{len(hits)} indexed photos for **{tag.strip()}** within {radius_km:,.0f} km of "
-               f"({location[0]:.2f}, {location[1]:.2f}), best first." if hits
+    message = (f"{report.counted(len(hits), 'indexed photo')} for **{tag.strip()}** within "
+               f"{radius_km:,.0f} km of ({location[0]:.2f}, {location[1]:.2f}), best first." if hits
                else f"No indexed photo within {radius_km:,.0f} km of that place.")
     return message, found, map_view.search_payload(
         location, [(h.latitude, h.longitude) for h in hits])
@@ -566,13 +576,15 @@ def _km(text) -> float | None:
   return value
 
 
+EXPLORE_SOURCE_INFO = "a run's evaluation, or a file given with --results"
+
+
 def _explore_tab(demo: Demo) -> None:
   """The Explore tab: a results file's photos on the map, filters, accuracy, the inspector."""
   with gr.Row(elem_id="jg-explore-shell", equal_height=True):
     with gr.Column(scale=2, min_width=230, elem_id="jg-explore-controls"):
       source = gr.Dropdown(choices=list(demo.explorable), value=None, label="Results to explore",
-                           info="a run's evaluation, or a file given with --results",
-                           elem_id="explore-source")
+                           info=EXPLORE_SOURCE_INFO, elem_id="explore-source")
       upload = gr.UploadButton("Open a results CSV", file_types=[".csv"], size="sm",
                                elem_id="explore-upload")
       with gr.Row(elem_classes="jg-buttons"):
@@ -597,8 +609,10 @@ def _explore_tab(demo: Demo) -> None:
   upload.preprocess = _upload_paths_only
   # `select`, not `input`: a dropdown's `input` fires twice for one choice, and a second
   # opening that ends after a click on the map would undo its selection.
-  source.select(demo.open_results, [source], views, api_name="explore")
-  upload.upload(demo.open_results_file, [upload], views, api_name="explore_file")
+  # Both openings also set the dropdown of sources: after an upload it must not go on naming
+  # the source shown before.
+  source.select(demo.open_results, [source], [*views, source], api_name="explore")
+  upload.upload(demo.open_results_file, [upload], [*views, source], api_name="explore_file")
   gr.on([error_min.submit, error_max.submit, error_min.blur, error_max.blur, region.select,
          confidence.release], demo.filter_results,
         [opened, error_min, error_max, region, confidence], views, api_name="explore_filter")
@@ -737,8 +751,11 @@ def main(argv: list[str] | None = None) -> None:
     print("jaxgeo demo: --share opens a PUBLIC link; every photo gets only a coarse region.",
           flush=True)
   try:
+    # No show_error: Gradio's own messages (a forged upload path, say) name server paths and
+    # the working directory. The app's handlers turn every expected problem into a message of
+    # their own, so users lose nothing by it.
     app.launch(server_name=settings.host, server_port=settings.port, share=settings.share,
-               max_file_size=MAX_FILE_SIZE, ssr_mode=False, show_error=True, css=_css(),
+               max_file_size=MAX_FILE_SIZE, ssr_mode=False, css=_css(),
                footer_links=[])
   finally:
     # At once, not only at exit: the interpreter may wait on Gradio's threads a long while

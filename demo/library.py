@@ -18,11 +18,12 @@ from collections.abc import Sequence
 from PIL import Image
 
 from demo import privacy, report
-from jaxgeo.predict import formats, xmp
+from jaxgeo.predict import formats, model_card, xmp
 from jaxgeo.predict.answers import Prediction
 
 LIST_THUMBNAIL = 96
 PREVIEW = 320
+TOY_MARK = "toy model"  # on the rows of a toy-world model's answers (jaxgeo.predict.model_card)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,6 +60,16 @@ def _caption(entry: Entry) -> str:
   return f"{top.name} · {top.probability:.0%}"
 
 
+def _toy_mark(entry: Entry) -> str:
+  """A red "toy model" tag on rows answered by a model trained on the toy world only: a list of
+  confident real city names ("Berlin · 90%") must not pass for real answers, even before the
+  inspector's warning is opened. Its own element, so the caption stays the place alone."""
+  if entry.prediction is None or entry.prediction.warning != model_card.TOY_WORLD_WARNING:
+    return ""
+  return (f'<em class="jg-toy" title="{html.escape(model_card.TOY_WORLD_WARNING)}">'
+          f"{TOY_MARK}</em>")
+
+
 def items_html(entries: Sequence[Entry]) -> str:
   """The library list: one focusable row per upload, thumbnail, name and predicted place."""
   rows = []
@@ -68,7 +79,8 @@ def items_html(entries: Sequence[Entry]) -> str:
     state = "error" if e.error else "coarse" if e.decision and e.decision.coarse else "fine"
     rows.append(f'<li class="jg-item jg-{state}" role="option" data-index="{i}" '
                 f'data-name="{html.escape(e.name)}">{image}<span class="jg-text">'
-                f'<b>{html.escape(e.name)}</b><small>{html.escape(_caption(e))}</small>'
+                f'<b title="{html.escape(e.name)}">{html.escape(e.name)}</b>'  # cut: whole on hover
+                f'<small>{html.escape(_caption(e))}</small>{_toy_mark(e)}'
                 "</span></li>")
   return "".join(rows)
 

@@ -43,7 +43,8 @@ CSS = """
 .jg-controls button { width: 30px; height: 30px; font-size: 18px; border-radius: 4px;
                       border: 1px solid #999; background: #fff; cursor: pointer; }
 .jg-legend { position: absolute; bottom: 22px; left: 8px; right: 8px; font-size: 12px;
-             color: #222; text-shadow: 0 0 3px #fff; pointer-events: none; }
+             color: #222; text-shadow: 0 0 3px #fff; pointer-events: none;
+             overflow-wrap: anywhere; }
 .jg-attrib { position: absolute; bottom: 2px; right: 6px; font-size: 10px; color: #555; }
 """
 _VIEW_IDS = itertools.count(1)
@@ -157,8 +158,12 @@ def payload(entries: Sequence[Entry], selected: int | None = None, *,
     every_point.extend(_answer_points(e))
   out: dict[str, Any] = {"pins": pins, "home": bounds_around(every_point, 20.0)}
   chosen = entries[selected] if selected is not None and 0 <= selected < len(entries) else None
-  if chosen is not None and chosen.placed:
+  if chosen is not None:
+    # Also a photo with no place (unreadable): the map has nothing to draw for it, but it tells
+    # the list which row to highlight, which would otherwise stay on the photo before it while
+    # the inspector shows this one's error.
     out["selected"] = selected
+  if chosen is not None and chosen.placed:
     out["focus"] = focus(chosen)
     if out["focus"].get("cells"):
       cells = out["focus"]["cells"]

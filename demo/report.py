@@ -19,6 +19,8 @@ from PIL import Image
 
 from demo import privacy
 from jaxgeo.predict import coarse as coarse_lib
+# One plural rule for every count the demo and the batch CLI show ("1 photo", "2 photos").
+from jaxgeo.predict.formats import counted
 
 THUMBNAIL = 224
 
@@ -120,8 +122,9 @@ def prediction_html(name: str, prediction, decision: privacy.Decision, preview: 
         f'<p class="jaxgeo-place" data-lat="{s["latitude"]}" data-lon="{s["longitude"]}">'
         f"<b>Predicted place:</b> {html.escape(s['place'])} "
         f"({s['latitude']:.4f}, {s['longitude']:.4f}), probability {s['probability']:.1%}"
-        + (f" <small>(the cell's; the point is where {len(s['gallery_photos'])} gallery "
-           "photos of it agree)</small>" if s.get("gallery_photos") else "") + "</p>")
+        + (f" <small>(the cell's; the point comes from "
+           f"{counted(len(s['gallery_photos']), 'gallery photo')} in it)</small>"
+           if s.get("gallery_photos") else "") + "</p>")
     if s.get("within_km"):
       parts.append('<p class="jaxgeo-within"><b>Chance the true place is within</b> '
                    + ", ".join(f"{r} km: {p:.0%}" for r, p in s["within_km"].items())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import io
+import math
 import os
 import threading
 import time
@@ -25,11 +26,39 @@ from jaxgeo.predict import photos
 # server's memory (a 100 MP RGB image is 300 MB decoded).
 MAX_PIXELS = 40_000_000
 FORMATS = "JPEG, PNG, WebP, GIF, BMP, TIFF"
-
+# The largest upload: above phone photos (3-12 MB; 48 MP HEIC/JPEG up to ~20 MB), below what
+# many users uploading at once would hold in memory. In MiB, as Gradio counts "25mb".
+MAX_UPLOAD_MB = 25
+MAX_UPLOAD_BYTES = MAX_UPLOAD_MB << 20
 
 
 class UploadError(ValueError):
   """An upload that cannot be used; str() is the message for the user."""
+
+
+def file_size(num_bytes: int, round_up: bool = False) -> str:
+  """A size as people write it: `25 MB`, `3.2 MB`, `640 KB`, `90 bytes` (1 MB = 2**20 bytes,
+  as Gradio's limit counts; not Gradio's own "25.0 Mb", which reads as megabits).
+
+  Args:
+    num_bytes: the size.
+    round_up: to the tenth above, so that a file just over a limit never reads as the limit.
+  """
+  for unit, scale in (("MB", 1 << 20), ("KB", 1 << 10)):
+    if num_bytes >= scale:
+      value = num_bytes / scale
+      if value >= 100:
+        return f"{math.ceil(value) if round_up else round(value):,} {unit}"
+      tenths = math.ceil(value * 10) if round_up else round(value * 10)
+      return f"{tenths / 10:g} {unit}"
+  return f"{num_bytes} bytes"
+
+
+def size_limit_message(name: str, num_bytes: int) -> str:
+  """What an upload over MAX_UPLOAD_BYTES is told (the app's upload limit says the same)."""
+  return (f"{name}: the file is {file_size(num_bytes, round_up=True)}, over the upload limit of "
+          f"{file_size(MAX_UPLOAD_BYTES)}. Upload a smaller copy (a phone's \"medium\" size is "
+          "plenty; the model looks at a few hundred pixels anyway).")
 
 
 def accepted_formats() -> str:
@@ -103,10 +132,13 @@ def decode_photo(data: bytes, name: str) -> Image.Image:
   """An upright RGB image from uploaded bytes (EXIF orientation applied), fully decoded.
 
   Raises:
-    UploadError: zero bytes, not an image, over MAX_PIXELS, truncated or corrupt.
+    UploadError: zero bytes, over MAX_UPLOAD_BYTES, not an image, over MAX_PIXELS, truncated or
+      corrupt.
   """
   if not data:
     raise UploadError(f"{name}: the file is empty (0 bytes). Upload a photo ({accepted_formats()}).")
+  if len(data) > MAX_UPLOAD_BYTES:
+    raise UploadError(size_limit_message(name, len(data)))
   try:
     with warnings.catch_warnings():  # The size is checked below, with a message for the user.
       warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -129,6 +161,8 @@ def decode_photo(data: bytes, name: str) -> Image.Image:
     image.load()  # Decodes everything now, so truncated files fail here and not later.
     image = ImageOps.exif_transpose(image)
   except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+    if photos.is_incomplete(data, e):  # the batch CLI's words (Pillow's miscount the loss)
+      raise UploadError(f"{name}: {photos.INCOMPLETE}. Upload the complete file.") from None
     raise UploadError(f"{name}: the image is truncated or corrupt and cannot be decoded ({e}). "
                       "Upload the complete file.") from None
   if image.mode != "RGB":

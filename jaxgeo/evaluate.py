@@ -369,7 +369,8 @@ def chosen_evals(config: ml_collections.ConfigDict, names: Sequence[str] | None,
   return chosen
 
 
-def score_results_files(paths, coordinate_columns: str = "auto") -> dict[str, dict[str, float]]:
+def score_results_files(paths: Sequence[str], coordinate_columns: str = "auto"
+                        ) -> dict[str, dict[str, float]]:
   """The km-accuracy table of per-image results files (jaxgeo's `eval/*.csv`, or GeoEstimation's
   published ones), logged with how each file was read; metrics by file."""
   rows = {}
@@ -378,10 +379,14 @@ def score_results_files(paths, coordinate_columns: str = "auto") -> dict[str, di
     errors = distance.great_circle_km(results.true_lat, results.true_lon,
                                       results.predicted_lat, results.predicted_lon)
     rows[path] = distance.geolocation_metrics(errors)
+    # The blank line is named so that a person can check that what was left out is the
+    # file's summary (GeoEstimation's), not photos.
     logging.info("%s: %d results; latitudes from %s (%s); %d row(s) not results (file lines "
-                 "%s); %d line(s) after the first blank line left out.", path,
+                 "%s); %d line(s) after the first blank line left out%s.", path,
                  len(results.image_ids), results.columns.lat_column, results.columns.evidence,
-                 len(results.skipped_rows), results.skipped_rows[:5], results.trailing_lines)
+                 len(results.skipped_rows), results.skipped_rows[:5], results.trailing_lines,
+                 f" (the blank line is line {results.blank_line})" if results.trailing_lines
+                 else "")
   logging.info("\n%s", distance.format_metrics_table(rows))
   return rows
 

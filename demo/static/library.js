@@ -51,3 +51,21 @@ watch('value', () => {
   if (!items().length) selected = -1;
   highlight(selected, false);
 });
+
+// Gradio refuses a file over the upload limit in the browser, before the app sees it, with
+// "File(s) exceed the maximum allowed size of 25.0 Mb" ("Mb" reads as megabits). Its message
+// is reworded where it appears, in the app's units: "... the upload limit of 25 MB".
+const tooBig = /exceed the maximum allowed size of ([\d.]+) Mb/;
+function reword(root) {
+  const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    const found = node.nodeValue.match(tooBig);
+    if (found) {
+      node.nodeValue = node.nodeValue.replace(
+        tooBig, `exceed the upload limit of ${Math.round(parseFloat(found[1]))} MB`);
+    }
+  }
+}
+new MutationObserver(records => records.forEach(record => record.addedNodes.forEach(
+  node => reword(node.nodeType === Node.TEXT_NODE ? node.parentNode : node))))
+  .observe(document.body, { childList: true, subtree: true });

@@ -292,17 +292,151 @@ function dot(lat, lon, r, fill, stroke = '#fff', width = 1.5) {
   ctx.lineWidth = width;
   ctx.strokeStyle = stroke;
   ctx.stroke();
+  marker(x, y, r + width / 2);
   return [x, y];
 }
 
-function label(text, x, y, align = 'left') {
-  ctx.font = '12px sans-serif';
-  ctx.textAlign = align;
-  ctx.lineWidth = 3;
-  ctx.strokeStyle = 'rgba(255,255,255,0.9)';
-  ctx.strokeText(text, x, y);
-  ctx.fillStyle = '#222';
-  ctx.fillText(text, x, y);
+// Labels are placed after everything else is drawn, each at the first of a few candidate spots
+// that is on the canvas and clear of every marker, of the map's buttons and legend, and of the
+// labels placed before it: a distance label drawn at the middle of a short line sat under the
+// marker at its end ('1,133 km' read '133 km') and ran into the pin's name. A label with no
+// free spot is shortened with an ellipsis, then left out (the inspector says it in words).
+const LABEL_FONT = '12px sans-serif';
+const LABEL_H = 16;  // a label's box: a 12px line, its white halo and a pixel to spare
+const LABEL_PAD = 3;
+const LABEL_MAX_W = 170;  // px; a 40-character file name is ~250 px
+const GAP = 3;  // between a marker and its label
+const scene = { markers: [], lines: [], labels: [] };
+
+function marker(x, y, r) {
+  // What labels keep clear of: a drawn marker's box, its white edge included.
+  const m = r + 1;
+  scene.markers.push([x - m, y - m, x + m, y + m]);
+}
+
+const overlaps = (a, b) => a[0] < b[2] && b[0] < a[2] && a[1] < b[3] && b[1] < a[3];
+
+function aroundPoint(x, y, r) {
+  // A label's spots around a marker of radius r: beside it first, then above and below, then
+  // the same a line further out (for pins close together).
+  return (w, h) => {
+    const spots = [];
+    for (const d of [r + GAP, r + GAP + h]) {
+      spots.push([x + d, y - h / 2], [x - d - w, y - h / 2], [x + r / 2, y - d - h],
+                 [x + r / 2, y + d], [x - w / 2, y - d - h], [x - w / 2, y + d],
+                 [x - r / 2 - w, y - d - h], [x - r / 2 - w, y + d]);
+    }
+    return spots;
+  };
+}
+
+function alongLine(ax, ay, bx, by) {
+  // A line's label spots: beside the line (never across it), at the middle of its part in view
+  // first, pushed further out when the markers at its ends are in the way.
+  const seen = clipSegment([ax, ay], [bx, by], 0, 0, state.width, state.height);
+  if (!seen) return () => [];
+  [[ax, ay], [bx, by]] = seen;
+  const len = Math.hypot(bx - ax, by - ay);
+  let nx = len ? -(by - ay) / len : 0, ny = len ? (bx - ax) / len : -1;
+  if (ny > 0) { nx = -nx; ny = -ny; }  // above the line first
+  return (w, h) => {
+    const clear = Math.abs(nx) * w / 2 + Math.abs(ny) * h / 2 + GAP;
+    const spots = [];
+    for (const extra of [0, 12, 28, 48]) {
+      for (const f of [0.5, 0.35, 0.65, 0.2, 0.8]) {
+        for (const side of [1, -1]) {
+          const cx = ax + f * (bx - ax) + side * nx * (clear + extra);
+          const cy = ay + f * (by - ay) + side * ny * (clear + extra);
+          spots.push([cx - w / 2, cy - h / 2]);
+        }
+      }
+    }
+    return spots;
+  };
+}
+
+function label(text, spots, priority, backdrop = false) {
+  scene.labels.push({ text, spots, priority, backdrop, order: scene.labels.length });
+}
+
+function ellipsize(text, maxWidth) {
+  if (ctx.measureText(text).width <= maxWidth) return text;
+  let lo = 0, hi = text.length;
+  while (lo < hi) {  // the longest start of the text that fits with its ellipsis
+    const mid = Math.ceil((lo + hi) / 2);
+    if (ctx.measureText(text.slice(0, mid) + '\u2026').width <= maxWidth) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo ? text.slice(0, lo) + '\u2026' : '';
+}
+
+function chromeBoxes() {
+  // The buttons, legend and attribution over the canvas, in canvas pixels.
+  const origin = canvas.getBoundingClientRect();
+  return [...root.querySelectorAll('.jg-controls, .jg-legend, .jg-attrib')]
+    .filter(e => e.textContent.trim() || e.children.length)
+    .map(e => e.getBoundingClientRect())
+    .filter(r => r.width && r.height)
+    .map(r => [r.left - origin.left, r.top - origin.top, r.right - origin.left,
+               r.bottom - origin.top]);
+}
+
+function spotFor(item, placed, blocked) {
+  const limit = Math.min(LABEL_MAX_W, state.width * 0.45);
+  let tried = null;
+  for (const maxWidth of [limit, limit * 0.6, limit * 0.35]) {
+    const text = ellipsize(item.text, maxWidth - 2 * LABEL_PAD);
+    if (!text || text === tried) continue;
+    tried = text;
+    const w = ctx.measureText(text).width + 2 * LABEL_PAD, h = LABEL_H;
+    const spots = item.spots(w, h);
+    for (const crossing of [false, true]) {  // across a line only when nothing else is free
+      for (const [x0, y0] of spots) {
+        const box = [x0, y0, x0 + w, y0 + h];
+        if (box[0] < 0 || box[1] < 0 || box[2] > state.width || box[3] > state.height) continue;
+        if (placed.some(p => overlaps(p.box, box)) || blocked.some(b => overlaps(b, box))) {
+          continue;
+        }
+        if (!crossing && scene.lines.some(([ax, ay, bx, by]) => clipSegment(
+          [ax, ay], [bx, by], ...box))) continue;
+        return { text, box, backdrop: item.backdrop };
+      }
+    }
+  }
+  return null;
+}
+
+function drawLabels() {
+  ctx.font = LABEL_FONT;
+  const blocked = [...scene.markers, ...chromeBoxes()];
+  const placed = [];
+  const queue = [...scene.labels].sort((a, b) => a.priority - b.priority || a.order - b.order);
+  for (const item of queue) {
+    const spot = spotFor(item, placed, blocked);
+    if (spot) placed.push(spot);
+  }
+  ctx.textAlign = 'left';
+  ctx.textBaseline = 'middle';
+  for (const { text, box, backdrop } of placed) {
+    const [x0, y0, x1, y1] = box;
+    if (backdrop) {
+      ctx.fillStyle = 'rgba(255,255,255,0.85)';
+      ctx.fillRect(x0, y0 + 1, x1 - x0, y1 - y0 - 2);
+    }
+    ctx.lineWidth = 3;
+    ctx.strokeStyle = 'rgba(255,255,255,0.9)';
+    ctx.strokeText(text, x0 + LABEL_PAD, (y0 + y1) / 2);
+    ctx.fillStyle = '#222';
+    ctx.fillText(text, x0 + LABEL_PAD, (y0 + y1) / 2);
+  }
+  ctx.textBaseline = 'alphabetic';
+  // What was drawn where, for tests and scripts: labels [text, x0, y0, x1, y1] and the boxes
+  // of the markers in view.
+  root.dataset.labels = JSON.stringify(placed.map(({ text, box }) => [
+    text, ...box.map(v => Math.round(v * 10) / 10)]));
+  root.dataset.markers = JSON.stringify(scene.markers
+    .filter(m => m[2] > 0 && m[3] > 0 && m[0] < state.width && m[1] < state.height)
+    .slice(0, 400).map(m => m.map(v => Math.round(v * 10) / 10)));
 }
 
 function drawFocus(focus) {
@@ -337,7 +471,7 @@ function drawFocus(focus) {
   for (const [lat, lon] of focus.gallery || []) dot(lat, lon, 3, COLOURS.gallery);
   (focus.alternatives || []).forEach(([lat, lon], i) => {
     const [x, y] = dot(lat, lon, 6, COLOURS.alternative);
-    label(String(i + 2), x + 8, y - 6);
+    label(String(i + 2), aroundPoint(x, y, 7), 3);
   });
   if (focus.truth && focus.answer) {
     const [ax, ay] = screenOf(...focus.answer), [tx, ty] = screenOf(...focus.truth);
@@ -348,9 +482,10 @@ function drawFocus(focus) {
     ctx.lineWidth = 1.5;
     ctx.stroke();
     ctx.setLineDash([]);
+    scene.lines.push([ax, ay, tx, ty]);
     if (focus.error_km != null) {
       label(`${focus.error_km < 10 ? focus.error_km.toFixed(1) : Math.round(focus.error_km)
-               .toLocaleString('en')} km`, (ax + tx) / 2 + 6, (ay + ty) / 2);
+               .toLocaleString('en')} km`, alongLine(ax, ay, tx, ty), 1, true);
     }
   }
   if (focus.marker && focus.answer) dot(focus.answer[0], focus.answer[1], 7, COLOURS.selected,
@@ -365,7 +500,8 @@ function drawFocus(focus) {
     ctx.strokeStyle = '#fff';
     ctx.lineWidth = 1.5;
     ctx.stroke();
-    label(focus.truthLabel || 'GPS', x - 10, y + 16, 'right');
+    marker(x, y, 9);
+    label(focus.truthLabel || 'GPS', aroundPoint(x, y, 9), 2);
   }
 }
 
@@ -391,7 +527,7 @@ function drawPins(data) {
     const isSelected = pin.i === selected;
     const [x, y] = dot(pin.lat, pin.lon, isSelected ? 8 : 5,
                        isSelected ? COLOURS.selected : COLOURS.pin, '#fff', isSelected ? 2.5 : 1.5);
-    if (isSelected && pin.label) label(pin.label, x + 11, y - 8);
+    if (isSelected && pin.label) label(pin.label, aroundPoint(x, y, 9.5), 0);
     state.hits.push([x, y, pin.i]);
     drawn++;
   }
@@ -484,7 +620,7 @@ function drawSearch(data) {
   for (const [lat, lon] of data.results || []) dot(lat, lon, 5, COLOURS.result);
   if (data.pick) {
     const [x, y] = dot(data.pick[0], data.pick[1], 7, COLOURS.pick, '#fff', 2.5);
-    label('here', x + 10, y - 8);
+    label('here', aroundPoint(x, y, 8.5), 0);
   }
 }
 
@@ -498,6 +634,7 @@ function draw() {
   drawBasemap(view);
   const data = state.data;
   root.dataset.heatCells = '0';
+  scene.markers = []; scene.lines = []; scene.labels = [];
   if (state.explore) drawExplore(state.explore);
   if (data.focus) drawFocus(data.focus);
   drawPins(data);
@@ -509,6 +646,7 @@ function draw() {
     .map(v => v.toFixed(4)).join(',');  // south, west, north, east
   root.dataset.selected = data.selected == null ? '' : String(data.selected);
   legend.textContent = root.dataset.note || data.legend || '';
+  drawLabels();  // last: on top of everything, and clear of the legend just set
   root.dataset.drawMs = (performance.now() - started).toFixed(1);
 }
 

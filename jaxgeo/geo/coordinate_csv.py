@@ -20,7 +20,9 @@ error that names the file and the `coordinate_columns` setting that forces an or
 
 from __future__ import annotations
 
+import csv
 import dataclasses
+import io
 import os
 
 import numpy as np
@@ -220,6 +222,119 @@ RESULTS_COLUMNS = ("img_id", "gt_lat", "predicted_lat", "gt_long", "predicted_lo
 
 
 @dataclasses.dataclass
+class ResultsTable:
+  """The data rows of a per-image results file, as text, each with its line in the file.
+
+  Attributes:
+    path: the file, or the name it was given under, for messages.
+    header: the column names, stripped.
+    rows: the fields of each data row.
+    lines: the 1-based file line of each row (the header is line 1), so that every report names
+      the line a person finds in an editor.
+    blank_line: the first blank line, where reading stopped; None if the rows run to the end.
+    trailing_lines: the non-blank lines after it, not read (GeoEstimation's two summary lines).
+  """
+  path: str
+  header: list[str]
+  rows: list[list[str]]
+  lines: list[int]
+  blank_line: int | None = None
+  trailing_lines: int = 0
+
+
+def _is_blank(row: list[str]) -> bool:
+  return not row or (len(row) == 1 and not row[0].strip())
+
+
+def read_results_table(source: str | os.PathLike | bytes, name: str = "",
+                       max_rows: int | None = None) -> ResultsTable:
+  """The header and data rows of a results CSV (a path, local or a bucket's, or its bytes).
+
+  Reading stops at the first blank line: GeoEstimation's published files end with a blank line,
+  the radii's names and the accuracies as fractions, and the accuracies line holds five numbers
+  that would otherwise pass for a photo. A BOM and CRLF line ends are taken as they come, quoted
+  fields (a place "Paris, France") as one field.
+
+  Args:
+    source: the file's path, or its bytes (an upload).
+    name: how messages name the file (default: the path).
+    max_rows: refuse files with more data rows (None: no limit).
+
+  Raises:
+    ValueError: the file cannot be read, is not UTF-8 text, is empty or has too many rows; the
+      message names it and says what to do.
+  """
+  name = name or (os.fspath(source) if not isinstance(source, bytes) else "the results file")
+  if isinstance(source, bytes):
+    data = source
+  else:
+    try:
+      data = epath.Path(os.fspath(source)).read_bytes()
+    except OSError as e:
+      raise ValueError(f"{name} cannot be read ({e.strerror or e}).") from None
+  try:
+    text = data.decode("utf-8-sig")
+  except UnicodeDecodeError:
+    raise ValueError(f"{name} is not a UTF-8 text file: is it a results CSV?") from None
+  reader = csv.reader(io.StringIO(text, newline=""))
+  header = next(reader, None)
+  if not header or _is_blank(header):
+    raise ValueError(f"{name} is empty.")
+  table = ResultsTable(name, [h.strip() for h in header], [], [])
+  line = reader.line_num  # the last line read so far
+  for row in reader:
+    if _is_blank(row):
+      table.blank_line = line + 1
+      table.trailing_lines = sum(1 for rest in reader if not _is_blank(rest))
+      break
+    if max_rows is not None and len(table.rows) >= max_rows:
+      raise ValueError(f"{name} has more than {max_rows:,} rows; read a part of it.")
+    table.rows.append(row)
+    table.lines.append(line + 1)  # a quoted field may span lines: the row's first one
+    line = reader.line_num
+  return table
+
+
+def column_floats(rows: list[list[str]], column: int | None) -> np.ndarray:
+  """One column's values as floats; NaN where a row is short or its field is not a number."""
+  out = np.full(len(rows), np.nan)
+  if column is None:
+    return out
+  for i, row in enumerate(rows):
+    try:
+      out[i] = float(row[column])
+    except (IndexError, ValueError):
+      pass
+  return out
+
+
+def results_column_indices(header: list[str]) -> list[int] | None:
+  """Where RESULTS_COLUMNS are in a header (any case), in their order; None if one is missing."""
+  lowered = [h.strip().lower() for h in header]
+  if any(c not in lowered for c in RESULTS_COLUMNS):
+    return None
+  return [lowered.index(c) for c in RESULTS_COLUMNS]
+
+
+def decide_results_order(values: np.ndarray, where: str, forced: str = "auto") -> ColumnOrder:
+  """Which of the `*_lat` / `*_long` pairs holds the latitudes, from the values of both pairs
+  together (a swapped writer swaps both), or as forced.
+
+  Args:
+    values: (rows, 4) gt_lat, predicted_lat, gt_long, predicted_long; NaN where not a number.
+      Only rows with all four decide, so the evaluator and the explorer decide alike.
+    where: the file, for messages.
+    forced: one of COLUMN_ORDERS.
+
+  Raises:
+    ColumnOrderError: "auto" and the values do not settle it.
+  """
+  complete = values[np.isfinite(values).all(axis=1)]
+  return decide_column_order(complete[:, :2].ravel(), complete[:, 2:].ravel(), where, forced,
+                             lat_name="gt_lat/predicted_lat", lon_name="gt_long/predicted_long")
+
+
+@dataclasses.dataclass
 class ResultRows:
   """Per-image results: ids, true and predicted coordinates (degrees), and how they were read."""
   path: str
@@ -229,8 +344,11 @@ class ResultRows:
   predicted_lat: np.ndarray
   predicted_lon: np.ndarray
   columns: ColumnOrder
-  skipped_rows: list[int]  # file lines of rows that are not results (short or not numbers)
+  # File lines of rows that are not results: short, not numbers, or outside [-90, 90] /
+  # [-180, 180] once the order is decided.
+  skipped_rows: list[int]
   trailing_lines: int  # lines after the first blank line (GeoEstimation's summary), not read
+  blank_line: int | None = None  # that blank line, None if the file has none before its end
 
 
 def read_results(path: str | os.PathLike, coordinate_columns: str = "auto") -> ResultRows:
@@ -238,41 +356,34 @@ def read_results(path: str | os.PathLike, coordinate_columns: str = "auto") -> R
 
   The conventional files of the geolocation literature, jaxgeo's own (`<workdir>/eval/*.csv`)
   and GeoEstimation's published ones, which end with a blank line and two summary lines (column
-  names, then the accuracies): reading stops at the first blank line. As for every coordinate
-  CSV, which of the `*_lat` / `*_long` columns hold the latitudes is decided from the values of
-  both pairs together (a swapped writer swaps both), or forced.
+  names, then the accuracies): reading stops at the first blank line (`read_results_table`, the
+  reader the demo's explorer shares). As for every coordinate CSV, which of the `*_lat` /
+  `*_long` columns hold the latitudes is decided from the values (`decide_results_order`), or
+  forced.
 
   Raises:
     ColumnOrderError: the values do not say which columns hold the latitudes.
-    ValueError: a required column is missing, or no row holds a result.
+    ValueError: the file cannot be read, a required column is missing, or no row holds a result.
   """
   path = os.fspath(path)
-  with open(path, encoding="utf-8-sig", newline="") as f:
-    lines = f.read().splitlines()
-  header = [h.strip() for h in lines[0].split(",")] if lines else []
-  missing = [c for c in RESULTS_COLUMNS if c not in header]
-  if missing:
-    raise ValueError(f"{path}: missing column(s) {missing} in the header {header}; expected "
-                     f"{','.join(RESULTS_COLUMNS)},... (per-image results).")
-  index = [header.index(c) for c in RESULTS_COLUMNS]
-  rows, skipped, end = [], [], len(lines)
-  for number, line in enumerate(lines[1:], start=2):
-    if not line.strip():
-      end = number - 1
-      break
-    fields = line.split(",")
-    try:
-      rows.append((fields[index[0]].strip(), *(float(fields[i]) for i in index[1:])))
-    except (IndexError, ValueError):
-      skipped.append(number)
-  if not rows:
-    raise ValueError(f"{path}: no result rows after the header.")
-  ids = np.array([r[0] for r in rows])
-  values = np.array([r[1:] for r in rows], dtype=np.float64)  # gt_lat, pred_lat, gt_long, pred_long
-  columns = decide_column_order(values[:, :2].ravel(), values[:, 2:].ravel(), path,
-                                coordinate_columns, lat_name="gt_lat/predicted_lat",
-                                lon_name="gt_long/predicted_long")
+  table = read_results_table(path)
+  index = results_column_indices(table.header)
+  if index is None:
+    missing = [c for c in RESULTS_COLUMNS if c not in [h.lower() for h in table.header]]
+    raise ValueError(f"{path}: missing column(s) {missing} in the header {table.header}; "
+                     f"expected {','.join(RESULTS_COLUMNS)},... (per-image results).")
+  ids = np.array([row[index[0]].strip() if index[0] < len(row) else "" for row in table.rows])
+  values = np.stack([column_floats(table.rows, i) for i in index[1:]], axis=1)
+  if not np.isfinite(values).all(axis=1).any():
+    raise ValueError(f"{path}: no result rows after the header (each needs numbers under "
+                     f"{', '.join(RESULTS_COLUMNS[1:])}).")
+  columns = decide_results_order(values, path, coordinate_columns)
   lat, lon = (values[:, :2], values[:, 2:]) if columns.order == "as_named" else (
       values[:, 2:], values[:, :2])
-  return ResultRows(path, ids, lat[:, 0], lon[:, 0], lat[:, 1], lon[:, 1], columns, skipped,
-                    trailing_lines=sum(1 for line in lines[end:] if line.strip()))
+  with np.errstate(invalid="ignore"):  # NaN compares False: those rows are out already
+    keep = (np.isfinite(values).all(axis=1) & (np.abs(lat) <= 90).all(axis=1)
+            & (np.abs(lon) <= 180).all(axis=1))
+  skipped = np.array(table.lines)[~keep].tolist()
+  return ResultRows(path, ids[keep], lat[keep, 0], lon[keep, 0], lat[keep, 1], lon[keep, 1],
+                    columns, skipped, trailing_lines=table.trailing_lines,
+                    blank_line=table.blank_line)

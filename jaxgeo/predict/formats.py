@@ -13,6 +13,19 @@ from jaxgeo.predict.answers import Prediction
 from jaxgeo.predict.predictor import HIERARCHY
 
 
+def counted(n: int, singular: str, plural: str | None = None) -> str:
+  """`1 photo`, `2 photos`, `1,200 photos`: every count shown to people (the batch CLI's report,
+  the demo's status lines) goes through here, so none reads "1 photos".
+
+  Args:
+    n: how many.
+    singular: the noun for one.
+    plural: the noun for any other number; `singular` + "s" when not given ("process" needs
+      "processes").
+  """
+  return f"{n:,} {singular if n == 1 else plural or singular + 's'}"
+
+
 def _levels(partition_names: Sequence[str]) -> tuple[str, ...]:
   return (*partition_names, HIERARCHY) if partition_names else ()
 
@@ -65,8 +78,8 @@ def format_report(report: dict[str, Any]) -> str:
     lines.append(f"Model {report['model']['workdir']}: {report['model']['description']}")
     if report["model"]["warning"]:
       lines.append(f"WARNING: {report['model']['warning']}")
-  lines += [f"Predicted {report['predicted']} of {report['inputs']} photos; skipped "
-           f"{report['skipped']}" + (" (" + ", ".join(
+  lines += [f"Predicted {report['predicted']:,} of {counted(report['inputs'], 'photo')}; skipped "
+           f"{report['skipped']:,}" + (" (" + ", ".join(
                f"{k}: {v}" for k, v in sorted(report["skipped_by_reason"].items())) + ")"
                if report["skipped"] else "") + "."]
   lines += [f"  skipped {s['source']}: {s['reason']}: {s['detail']}"
@@ -91,8 +104,9 @@ def format_seconds(report: dict[str, Any]) -> str:
   photos, the model, the answers' assembly and writing, and the photos per second."""
   s = report["seconds"]
   rate = report["predicted"] / s["wall"] if s["wall"] else 0.0
-  return (f"Time ({report['shards']} shards of {report['shard_size']} inputs, "
-          f"{report['processes']} process(es)): {s['wall']:.1f} s, {rate:.1f} photos/s a "
-          f"process; decoding {s['decode']:.1f} s over {report['decode_threads']} threads "
+  processes = counted(report["processes"], "process", "processes")
+  return (f"Time ({counted(report['shards'], 'shard')} of {counted(report['shard_size'], 'input')}"
+          f", {processes}): {s['wall']:.1f} s, {rate:.1f} photos/s a process; decoding "
+          f"{s['decode']:.1f} s over {counted(report['decode_threads'], 'thread')} "
           f"(the model waited {s['waiting']:.1f} s for photos), model {s['model']:.1f} s, "
           f"answers {s['answers']:.1f} s, writing {s['writing']:.1f} s.")

@@ -34,6 +34,11 @@ HEIC_HINT = "HEIC/HEIF photos need the pillow-heif plugin: pip install 'jaxgeo[h
 # ISO base media brands of HEIF still images (the `ftyp` box at byte 4).
 _HEIF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1", b"avif")
 
+# What a file cut short is told, by the batch CLI and the demo alike. Pillow's own words ("image
+# file is truncated (125 bytes not processed)") count the bytes left in its buffer, not the part
+# of the file that is missing, and read as if almost all of it were there.
+INCOMPLETE = "the file is incomplete: the image data ends early (a truncated or corrupt copy)"
+
 PHOTO_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".heic",
                     ".heif")
 
@@ -88,6 +93,17 @@ def exif_gps(exif: Image.Exif) -> tuple[float, float] | None:
 def is_heif(data: bytes) -> bool:
   """Whether the bytes start like a HEIF/HEIC (or AVIF) file, whatever the file is called."""
   return len(data) >= 12 and data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS
+
+
+def is_incomplete(data: bytes, error: BaseException) -> bool:
+  """Whether decoding `data` failed because the file ends early (a download or copy cut short).
+
+  Pillow says "image file is truncated" (JPEG, PNG, GIF, TIFF, BMP) or "Truncated File Read";
+  WebP says only "could not create decoder object", but its RIFF header holds the full length.
+  """
+  if "truncated" in str(error).lower():
+    return True
+  return data[:4] == b"RIFF" and int.from_bytes(data[4:8], "little") + 8 > len(data)
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
@@ -148,6 +164,8 @@ def load_photo(photo: Photo, name: str | None = None, min_side: int = 0) -> Load
     raise images_lib.BadImage("not_an_image",
                               f"{name} is not an image Pillow can read") from None
   except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+    if is_incomplete(data, e):  # the same reason: a cut file is one kind of corrupt file
+      raise images_lib.BadImage("corrupt_image", f"{name}: {INCOMPLETE}") from None
     raise images_lib.BadImage("corrupt_image", f"{name} cannot be decoded ({e})") from None
   return LoadedPhoto(name, image, gps)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import pathlib
 
 import numpy as np
 import pytest
@@ -107,3 +108,42 @@ def test_photos_are_opened_from_trusted_paths_only(tmp_path):
   answered = explore.inspector_html(opened, 0, lambda name, data: f"[{name}: {len(data)} bytes]")
   assert "<b>In mine.csv</b>" in answered and answered.endswith("[x.jpg: 10 bytes]")
   assert "The photo is not at hand here" in explore.inspector_html(opened, 1, lambda n, d: "")
+
+
+GEOESTIMATION_IM2GPS = (pathlib.Path(__file__).resolve().parents[1] / "fixtures"
+                        / "geoestimation_im2gps.csv")
+
+
+def test_opening_a_results_csv_clears_the_dropdown_of_sources(tmp_path):
+  """After 'Open a results CSV' the dropdown must not go on naming the source shown before."""
+  import gradio as gr  # pylint: disable=g-import-not-at-top
+  from demo import app  # pylint: disable=g-import-not-at-top  (sets Gradio's cache up)
+  demo = object.__new__(app.Demo)  # the Explore tab's handlers need no model
+  demo.data_dir = str(tmp_path)
+  label = "eval/geo_testsets_im2gps.csv"
+  demo.explorable = {label: (str(GEOESTIMATION_IM2GPS),
+                             explore.PhotoFinder(str(tmp_path), trust_paths=True))}
+  with gr.Blocks() as blocks:
+    app._explore_tab(demo)  # pylint: disable=protected-access
+  handlers = {fn.api_name: fn for fn in blocks.fns.values()}
+  source = next(b for b in blocks.blocks.values() if b.elem_id == "explore-source")
+  for api_name in ("explore", "explore_file"):
+    assert handlers[api_name].outputs[-1] is source, api_name
+  chosen = demo.open_results(label)
+  assert len(chosen) == len(handlers["explore"].outputs)
+  assert "<b>237 of 237 photos shown</b>" in chosen[4]
+  upload = tmp_path / "other_method.csv"
+  upload.write_bytes(GEOESTIMATION_IM2GPS.read_bytes())
+  opened = demo.open_results_file([str(upload)])
+  assert len(opened) == len(handlers["explore_file"].outputs)
+  assert opened[-1]["value"] is None  # no longer the evaluation chosen before
+  assert opened[-1]["info"] == "showing other_method.csv, opened from this computer"
+  # The file's own accuracies (13.5 / 35.0 / 49.8 / 64.1 / 79.7 %, median 212 km), and why its
+  # last lines are no photos.
+  assert ("<td>shown photos</td><td>13.5%</td><td>35.0%</td><td>49.8%</td><td>64.1%</td>"
+          "<td>79.7%</td><td>212 km</td>") in opened[4]
+  assert "2 lines of other_method.csv after its blank line 239 left out" in opened[7]
+  # Choosing a source again puts the dropdown's usual hint back.
+  assert demo.open_results(label)[-1]["info"] == app.EXPLORE_SOURCE_INFO
+  refused = demo.open_results_file([str(tmp_path / "gone.csv")])
+  assert refused[0] is None and refused[-1]["value"] is None

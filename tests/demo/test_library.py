@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import html
 import io
 import json
 import pathlib
@@ -76,3 +77,47 @@ def test_xmp_zip_follows_the_sidecar_rules():
   assert 'exif:GPSLatitude="48,51.504000N"' in sidecar
   assert 'GPSLongitude="2,17.670000E"' in sidecar
   assert refused == {"has_gps": 1, "coarse": 1, "duplicate_name": 1}
+
+
+def test_rows_of_a_toy_world_model_carry_a_toy_mark():
+  # The list used to show "Berlin · 90%" with no sign that the model is the toy one.
+  from jaxgeo.predict import model_card  # pylint: disable=g-import-not-at-top
+  toy = paris_prediction(warning=model_card.TOY_WORLD_WARNING)
+  entries = [library.Entry("toy.jpg", prediction=toy, decision=privacy.decide(0)),
+             library.Entry("toy_face.jpg", prediction=paris_prediction(
+                 coarse=True, warning=model_card.TOY_WORLD_WARNING), decision=privacy.decide(1)),
+             library.Entry("real.jpg", prediction=paris_prediction(), decision=privacy.decide(0)),
+             library.Entry("notes.jpg", error="notes.jpg: not an image this demo can read.")]
+  rows = library.items_html(entries).split("</li>")[:-1]
+  mark = (f'<em class="jg-toy" title="{html.escape(model_card.TOY_WORLD_WARNING)}">toy model'
+          "</em>")
+  assert [mark in row for row in rows] == [True, True, False, False]
+  # The caption stays the place and its probability; the mark is an element of its own.
+  assert "<small>Paris, France · 60%</small>" + mark in rows[0]
+  assert "<small>Paris, France (coarse region)</small>" + mark in rows[1]
+
+
+def test_counts_read_1_photo_and_2_photos():
+  assert formats.counted(1, "photo") == "1 photo"
+  assert formats.counted(2, "photo") == "2 photos"
+  assert formats.counted(0, "photo") == "0 photos"
+  assert formats.counted(1200, "photo") == "1,200 photos"
+  assert formats.counted(1, "process", "processes") == "1 process"
+  assert formats.counted(3, "process", "processes") == "3 processes"
+
+
+def test_the_batch_clis_report_counts_in_words():
+  report = {"predicted": 1, "inputs": 1, "skipped": 0, "skipped_by_reason": {},
+            "skipped_files": [], "csv": "out/predictions.csv", "geojson": "out/p.geojson",
+            "shards": 1, "shard_size": 1, "processes": 1, "decode_threads": 1,
+            "seconds": {"wall": 2.0, "decode": 0.5, "waiting": 0.1, "model": 1.0,
+                        "answers": 0.2, "writing": 0.1}}
+  text = formats.format_report(report)
+  assert text.startswith("Predicted 1 of 1 photo; skipped 0.\n")
+  assert ("Time (1 shard of 1 input, 1 process): 2.0 s, 0.5 photos/s a process; decoding "
+          "0.5 s over 1 thread (the model waited 0.1 s for photos)") in text
+  report.update(inputs=2, skipped=1, skipped_by_reason={"corrupt_image": 1}, shards=2,
+                shard_size=8, processes=2, decode_threads=4)
+  text = formats.format_report(report)
+  assert text.startswith("Predicted 1 of 2 photos; skipped 1 (corrupt_image: 1).\n")
+  assert "Time (2 shards of 8 inputs, 2 processes): " in text and "over 4 threads" in text

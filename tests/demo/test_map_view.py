@@ -73,6 +73,16 @@ def test_views_fit_the_library_or_the_selected_photo():
   assert "focus" not in json.loads(map_view.payload(entries, 2))
 
 
+def test_an_unreadable_photo_selected_is_still_the_selection():
+  # The library highlights the row the map's `selected` names (library.js follows the map):
+  # with no `selected` for a photo with no place, it stayed on the photo selected before.
+  data = json.loads(map_view.payload(_entries(), 2))
+  assert data["selected"] == 2 and "focus" not in data and "legend" not in data
+  assert [p["i"] for p in data["pins"]] == [0, 1]  # still no pin for it
+  assert "selected" not in json.loads(map_view.payload(_entries(), None))
+  assert "selected" not in json.loads(map_view.payload(_entries(), 3))  # no such photo
+
+
 def test_cells_on_the_antimeridian_stay_one_small_polygon():
   ids = s2.latlng_to_cell_ids(np.array([-17.0]), np.array([179.99]), level=5)
   heat = [answers.HeatCell(s2.cell_ids_to_tokens(ids)[0], 1.0)]

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import pathlib
+
 import numpy as np
 import pytest
 from geopy import distance as geopy_distance
 
-from demo import results as results_lib
+from demo import explore, results as results_lib
+from jaxgeo import evaluate
+from jaxgeo.geo import coordinate_csv
 
+# GeoEstimation's published layout with Im2GPS's 237 photos: rows on file lines 2-238, a blank
+# line 239, then the radii's names and the accuracies (tests/fixtures/make_geoestimation_im2gps.py).
+GEOESTIMATION_IM2GPS = (pathlib.Path(__file__).resolve().parents[1] / "fixtures"
+                        / "geoestimation_im2gps.csv")
+RADII = (1, 25, 200, 750, 2500)
 PARIS, LONDON, TOKYO = (48.8566, 2.3522), (51.5074, -0.1278), (35.6762, 139.6503)
 
 
@@ -81,3 +90,55 @@ def test_files_that_are_no_results_are_refused_naming_them(tmp_path):
     results_lib.read_results(b"", "empty.csv")
   with pytest.raises(results_lib.ResultsError, match="missing.csv cannot be read"):
     results_lib.read_results(str(tmp_path / "missing.csv"), "missing.csv")
+
+
+def _both_readers(path: pathlib.Path) -> tuple[results_lib.Results, dict[str, float]]:
+  """The explorer's reading of a file and the evaluate CLI's scores of it (--results_csv)."""
+  return (results_lib.read_results(str(path), path.name),
+          evaluate.score_results_files([str(path)])[str(path)])
+
+
+def test_geoestimation_file_gives_the_evaluators_photos_and_accuracies():
+  explored, scored = _both_readers(GEOESTIMATION_IM2GPS)
+  # 237 photos, not 238: the accuracies line after the blank line is no photo.
+  assert len(explored) == scored["num_examples"] == 237
+  shown = explore.accuracy(explored.error_km)
+  assert [shown[r] for r in RADII] == [scored[f"acc@{r}km"] for r in RADII] == [
+      32 / 237, 83 / 237, 118 / 237, 152 / 237, 189 / 237]  # 13.5 / 35.0 / 49.8 / 64.1 / 79.7 %
+  median = np.median(explored.error_km)
+  assert median == pytest.approx(scored["median_km"], abs=1e-6) and round(median) == 212
+  assert explored.skipped == {} and explored.notes == ()
+  assert (explored.blank_line, explored.trailing_lines) == (239, 2)
+  assert explored.reading_note() == (
+      "2 lines of geoestimation_im2gps.csv after its blank line 239 left out (a summary such as "
+      "GeoEstimation's accuracies, not photos).")
+
+
+def test_both_readers_name_the_same_file_lines(tmp_path):
+  lines = GEOESTIMATION_IM2GPS.read_text().splitlines()
+  lines.insert(100, "corrupt.jpg,48.85,not a number,2.35,not a number,0.0")  # file line 101
+  lines.insert(200, "cut_short.jpg,48.85")  # file line 201
+  path = tmp_path / "im2gps_results.csv"
+  path.write_text("\n".join(lines) + "\n")
+  explored, scored = _both_readers(path)
+  assert explored.skipped == {"no predicted position": [101, 201]}
+  assert coordinate_csv.read_results(path).skipped_rows == [101, 201]
+  assert len(explored) == scored["num_examples"] == 237
+  assert explored.reading_note().startswith(
+      "2 rows of im2gps_results.csv skipped: no predicted position: 2 (lines 101, 201). 2 lines "
+      "of im2gps_results.csv after its blank line 241 left out")
+
+
+def test_swapped_geoestimation_columns_are_read_as_the_evaluator_reads_them(tmp_path):
+  """A writer that put the latitudes under the *_long names: the values decide, for both."""
+  lines = GEOESTIMATION_IM2GPS.read_text().splitlines()
+  lines[0] = "img_id,gt_long,predicted_long,gt_lat,predicted_lat,great_circle_distance"
+  path = tmp_path / "swapped.csv"
+  path.write_text("\n".join(lines) + "\n")
+  explored, scored = _both_readers(path)
+  original = results_lib.read_results(str(GEOESTIMATION_IM2GPS), "original")
+  np.testing.assert_array_equal(explored.latitude, original.latitude)
+  assert len(explored) == scored["num_examples"] == 237
+  assert [explore.accuracy(explored.error_km)[r] for r in RADII] == [
+      scored[f"acc@{r}km"] for r in RADII]
+  assert len(explored.notes) == 1 and "the header's names are swapped" in explored.notes[0]

@@ -155,3 +155,42 @@ def test_evaluate_command_scores_a_results_file(tmp_path):
   row = next(line for line in result.stderr.splitlines() if line.startswith(str(path)))
   # 1 / 25 / 200 / 750 / 2500 km: 1 of 4 exact, 2 within 25 km, 3 within 750 km.
   assert row.split()[1:6] == ["25.0", "50.0", "50.0", "75.0", "75.0"]
+
+
+# GeoEstimation's published layout with Im2GPS's 237 photos (written by
+# tests/fixtures/make_geoestimation_im2gps.py): the rows (file lines 2-238), a blank line 239, the
+# radii's names (240) and the accuracies (241).
+GEOESTIMATION_IM2GPS = REPO / "tests" / "fixtures" / "geoestimation_im2gps.csv"
+# Its accuracies at 1 / 25 / 200 / 750 / 2,500 km as counts of the 237 photos.
+IM2GPS_WITHIN = (32, 83, 118, 152, 189)
+
+
+def test_geoestimation_file_is_scored_as_its_own_summary_line_says():
+  lines = GEOESTIMATION_IM2GPS.read_text().splitlines()
+  assert (len(lines), lines[238], lines[239]) == (241, "", "1km,25km,200km,750km,2500km")
+  own = [float(v) for v in lines[240].split(",")]  # the file's own accuracies, as fractions
+  assert own == [n / 237 for n in IM2GPS_WITHIN]
+  from jaxgeo import evaluate  # pylint: disable=g-import-not-at-top  (imports the trainer)
+  metrics = evaluate.score_results_files([str(GEOESTIMATION_IM2GPS)])[str(GEOESTIMATION_IM2GPS)]
+  assert metrics["num_examples"] == 237  # not 238: the accuracies line is no photo
+  assert [metrics[f"acc@{r}km"] for r in (1, 25, 200, 750, 2500)] == own
+  assert round(metrics["median_km"]) == 212
+  results = coordinate_csv.read_results(GEOESTIMATION_IM2GPS)
+  assert (results.blank_line, results.trailing_lines, results.skipped_rows) == (239, 2, [])
+
+
+def test_results_rows_are_named_by_their_file_lines(tmp_path):
+  """Bad rows are named by the line an editor shows, whatever comes before them: a BOM, CRLF
+  line ends, a quoted field over two lines."""
+  lines = GEOESTIMATION_IM2GPS.read_text().splitlines()
+  lines.insert(100, "corrupt.jpg,48.85,not a number,2.35,2.35,0.0")  # file line 101
+  lines.insert(150, "outside.jpg,95.0,48.85,2.35,2.35,0.0")  # 151: latitude beyond 90
+  lines.insert(3, 'quoted.jpg,48.85,48.85,2.35,2.35,"0.0\n(checked)"')  # lines 4-5; the rest +2
+  path = tmp_path / "im2gps_results.csv"
+  path.write_bytes(("\ufeff" + "\r\n".join(lines) + "\r\n").encode())
+  results = coordinate_csv.read_results(path)
+  assert results.skipped_rows == [103, 153]
+  assert (len(results.image_ids), results.blank_line, results.trailing_lines) == (238, 243, 2)
+  assert results.image_ids[2] == "quoted.jpg"
+  table = coordinate_csv.read_results_table(path)
+  assert (table.lines[:4], table.lines[-1]) == ([2, 3, 4, 6], 242)

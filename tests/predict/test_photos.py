@@ -61,3 +61,24 @@ def test_without_the_plugin_heic_is_refused_with_how_to_enable_it(tmp_path):
   with pytest.raises(images_lib.BadImage) as e:  # a real non-image still says so
     photos.load_photo(b"not a photo at all" * 10, name="notes.heic")
   assert e.value.reason == "not_an_image"
+
+
+def test_a_photo_cut_at_a_third_is_called_incomplete_in_the_demos_words():
+  # Pillow says "N bytes not processed" while two thirds of the file were missing.
+  import io  # pylint: disable=g-import-not-at-top
+  import pathlib  # pylint: disable=g-import-not-at-top
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  jpeg = (pathlib.Path(__file__).resolve().parents[2] / "demo" / "examples" /
+          "tokyo.jpg").read_bytes()
+  out = io.BytesIO()
+  Image.open(io.BytesIO(jpeg)).save(out, format="WEBP")
+  webp = out.getvalue()
+  for name, data in (("IMG_2041.jpg", jpeg), ("IMG_2042.webp", webp)):
+    with pytest.raises(images_lib.BadImage) as e:
+      photos.load_photo(data[:len(data) // 3], name=name)
+    assert e.value.reason == "corrupt_image"  # the reason counted in the CLI's report stays
+    assert e.value.detail == (f"{name}: the file is incomplete: the image data ends early "
+                              "(a truncated or corrupt copy)")
+  # A file that is all there but broken keeps Pillow's reason.
+  broken = b"\xff\xd8\xff" + bytes(2000)
+  assert not photos.is_incomplete(broken, OSError("cannot identify image file"))
