@@ -31,9 +31,9 @@ MIN_FACE = 12
 PYRAMID_STEP = 0.709  # MTCNN's: each level's area is half the previous one's
 # P(face) each stage keeps. P-Net's and R-Net's are below MTCNN's published 0.6 / 0.7, for
 # recall. O-Net's decides: on the labelled photos every one with people was flagged from 0.6 to
-# 0.95 (full size, and 16 of 17 with their faces shrunk to 24 px in a phone photo), the first
-# misses came at 0.99, and photos without people were flagged 10, 4 and 2 times in 56 at 0.7,
-# 0.8 and 0.9. 0.8 keeps a margin below the misses for faces harder than these.
+# 0.95 at full size, and 16 of 17 up to 0.9 with their faces shrunk to 24 px in a phone photo
+# (15 at 0.95); photos without people were flagged 10, 4 and 2 times in 56 at 0.7, 0.8 and 0.9.
+# 0.8 keeps a margin below the first misses for faces harder than these.
 THRESHOLDS = (0.5, 0.6, 0.8)
 TILE = 256  # P-Net reads every pyramid level in tiles of this many pixels a side
 _TILE_OUT = (TILE - 12) // 2 + 1  # windows a tile answers for, per side
@@ -116,12 +116,13 @@ def _crops(image: np.ndarray, boxes: np.ndarray, size: int) -> np.ndarray:
   ys = boxes[:, 1:2] + (boxes[:, 3:4] - boxes[:, 1:2]) * steps  # (n, size)
   xs = boxes[:, 0:1] + (boxes[:, 2:3] - boxes[:, 0:1]) * steps
   y0, x0 = np.floor(ys).astype(np.int64), np.floor(xs).astype(np.int64)
-  fy, fx = (ys - y0)[:, :, None, None], (xs - x0)[:, None, :, None]
+  fy = (ys - y0).astype(np.float32)[:, :, None, None]
+  fx = (xs - x0).astype(np.float32)[:, None, :, None]
 
   def at(y, x):
     inside = ((y >= 0) & (y < h))[:, :, None] & ((x >= 0) & (x < w))[:, None, :]
     values = image[np.clip(y, 0, h - 1)[:, :, None], np.clip(x, 0, w - 1)[:, None, :]]
-    return values * inside[..., None]
+    return np.where(inside[..., None], values, np.float32(0))
 
   top = at(y0, x0) * (1 - fx) + at(y0, x0 + 1) * fx
   bottom = at(y0 + 1, x0) * (1 - fx) + at(y0 + 1, x0 + 1) * fx

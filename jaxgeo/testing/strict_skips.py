@@ -1,6 +1,6 @@
 """A pytest hook: with JAXGEO_FAIL_ON_SKIP=1, any skipped test fails the run.
 
-Tests skip with a reason when an optional extra (chromium, torch, h5py, OpenCV, TensorFlow,
+Tests skip with a reason when an optional extra (chromium, torch, h5py, mtcnn, TensorFlow,
 pillow-heif) is missing, which is right on a user's machine. CI installs every extra, so a skip
 there means something is broken; `.ci/run` sets the variable so that it cannot pass silently.
 `tests/conftest.py` imports the hook.
