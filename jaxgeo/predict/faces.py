@@ -5,10 +5,11 @@ rule), so a missed face costs more than a needless coarse answer: the thresholds
 from the recall and false positives measured on real photos (`benchmarks/face_check.py`; the
 figures are in README's responsible-use section).
 
-The photo is searched at up to `MAX_SIDE` px on its longer side (a phone photo of 4032 px at
-half size), for faces from `MIN_FACE` px there: 20-30 px faces of a full-size phone photo are
-10-15 px after that halving, so `MIN_FACE` is the P-Net window itself (12 px). The same
-detector gives the data sets' face-area ratio (DeepLocation's portrait filter).
+The photo is searched at up to `MAX_SIDE` px on its longer side (a 12-megapixel phone photo of
+4032 px at about half size), for faces from `MIN_FACE` px there, the P-Net window itself: faces
+from 24 px in a full-size phone photo, from 12 px in photos up to 2,048 px. Smaller ones are not
+searched for: each pyramid step down (x0.709) would double P-Net's time, most of the check's. The same detector gives the
+data sets' face-area ratio (DeepLocation's portrait filter).
 """
 
 from __future__ import annotations
