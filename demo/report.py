@@ -128,8 +128,8 @@ def prediction_html(name: str, prediction, decision: privacy.Decision, preview: 
     if s.get("within_km"):
       parts.append('<p class="jaxgeo-within"><b>Chance the true place is within</b> '
                    + ", ".join(f"{r} km: {p:.0%}" for r, p in s["within_km"].items())
-                   + " <small>(the model's own estimate; README gives how well it held on the "
-                   "test sets)</small></p>")
+                   + " <small>(the model's own estimate; docs/evaluation.md gives how well it "
+                   "held on the test sets)</small></p>")
     if s["alternatives"]:
       rows = "".join(f"<tr><td>{i}</td><td>{html.escape(a['place'])}</td>"
                      f"<td>{a['latitude']:.4f}, {a['longitude']:.4f}</td>"

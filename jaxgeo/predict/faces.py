@@ -3,7 +3,7 @@
 A face decides that a photo gets only a coarse answer (demo/privacy.py, the batch CLI's XMP
 rule), so a missed face costs more than a needless coarse answer: the thresholds below were set
 from the recall and false positives measured on real photos (`benchmarks/face_check.py`; the
-figures are in README's responsible-use section).
+figures are in docs/demo.md).
 
 The photo is searched at up to `MAX_SIDE` px on its longer side (a 12-megapixel phone photo of
 4032 px at about half size), for faces from `MIN_FACE` px there, the P-Net window itself: faces

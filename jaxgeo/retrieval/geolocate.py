@@ -7,7 +7,7 @@ look-alike far away). Then the spot: inside that group, the neighbour with the m
 `refine_radius_km` (the place the group's photos agree on most closely). Answering a real
 photo's place rather than a mean keeps landmark photos on the landmark. On the toy world's
 validation split the second scale added 1-2 points at 1 km and cost nothing at 25 km and beyond
-(README, "Retrieval and hybrid").
+(docs/retrieval.md).
 
 Vectorised over queries (Q) and neighbours (K): one (Q, K, K) distance array, no Python loops.
 """

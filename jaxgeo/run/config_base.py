@@ -220,7 +220,7 @@ def base() -> ml_collections.ConfigDict:
   config.retrieval.gallery = ""  # a built split, `name[:split]` (default split train); "" = none
   config.retrieval.dtype = "bfloat16"  # of the gallery on the devices, or "float32"
   # How neighbours vote (jaxgeo.retrieval.geolocate; chosen on the toy world's validation split,
-  # README "Retrieval and hybrid").
+  # docs/retrieval.md).
   config.retrieval.num_neighbours = 30  # retrieval: the nearest photos that vote
   config.retrieval.hybrid_neighbours = 100  # hybrid: nearest photos looked for in the top cells
   config.retrieval.hybrid_cells = 5  # hybrid: the hierarchy's best cells that keep neighbours
