@@ -23,10 +23,10 @@ from flax import nnx
 from jaxgeo import evaluate as evaluate_lib, prepare
 from jaxgeo.data import embedding_batches as embedding_batches_lib, pipeline, vocab as vocab_lib
 from jaxgeo.geo import hierarchy as hierarchy_lib, partitions as partitions_lib
-from jaxgeo.locsens import embeddings as embeddings_lib
 from jaxgeo.models import backbones
 from jaxgeo.retrieval import gallery as gallery_lib
-from jaxgeo.run import checkpointing, distributed, metrics as metrics_lib
+from jaxgeo.run import checkpointing, distributed, embeddings as embeddings_lib
+from jaxgeo.run import metrics as metrics_lib
 from jaxgeo.run import optim, restore, sharding, state as state_lib, workdir as workdir_lib
 
 State = state_lib.State

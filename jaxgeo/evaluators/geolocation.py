@@ -9,18 +9,23 @@ location of a random training photo.
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
+from absl import logging
 from etils import epath
-from jax.experimental import multihost_utils
+from flax import nnx
 
-from jaxgeo.data.pipeline import INDEX_KEY, MASK_KEY
+from jaxgeo.data import gather, pipeline
+from jaxgeo.evaluators import calibration, common
 from jaxgeo.geo import distance, hierarchy as hierarchy_lib
 from jaxgeo.geo.hierarchy import Hierarchy
+from jaxgeo.retrieval import gallery as gallery_lib, leakage as leakage_lib, near_copies
 
 HIERARCHY = hierarchy_lib.NAME
 RETRIEVAL = "retrieval"  # the nearest gallery photos' vote (jaxgeo.retrieval)
@@ -88,44 +93,6 @@ def write_results_csv(path: str | os.PathLike, ids: np.ndarray, gt_lat: np.ndarr
               f"{extra}\n")
 
 
-_TEXT_BYTES = 64  # text fields (ids, photographers) cross processes as fixed-width byte rows
-_TEXT_KEYS = ("id", "user")
-
-
-def collect_outputs(batches: Iterable[dict], step: Callable[[dict], dict[str, jax.Array]]
-                    ) -> dict[str, np.ndarray]:
-  """Runs `step` over padded batches; gathers its outputs (and the batch's `id` and `user`
-  texts) of real examples.
-
-  Outputs come back from every process (`process_allgather`), so each host sees all results,
-  in the source's record order (batches' `_index`) whatever the number of processes.
-  """
-  chunks: dict[str, list[np.ndarray]] = {}
-  for batch in batches:
-    outputs = dict(step(batch))
-    for key in _TEXT_KEYS:
-      if key in batch:
-        text = np.asarray(batch[key]).astype(f"S{_TEXT_BYTES}")
-        outputs[key] = np.frombuffer(text.tobytes(), np.uint8).reshape(len(text), _TEXT_BYTES)
-    if INDEX_KEY in batch:
-      outputs[INDEX_KEY] = batch[INDEX_KEY]
-    outputs[MASK_KEY] = batch[MASK_KEY]
-    gathered = {k: np.asarray(multihost_utils.process_allgather(v, tiled=True))
-                for k, v in outputs.items()}
-    mask = gathered.pop(MASK_KEY).astype(bool)
-    for name, value in gathered.items():
-      chunks.setdefault(name, []).append(value[mask])
-  out = {name: np.concatenate(parts) for name, parts in chunks.items()}
-  if INDEX_KEY in out:  # processes' batches arrive interleaved
-    order = np.argsort(out.pop(INDEX_KEY), kind="stable")
-    out = {name: value[order] for name, value in out.items()}
-  for key in _TEXT_KEYS:
-    if key in out:
-      out[key] = np.array([bytes(row).rstrip(b"\0").decode("utf-8", "replace")
-                           for row in out[key]])
-  return out
-
-
 def baseline_errors(tree: Hierarchy, train_lat: np.ndarray, train_lon: np.ndarray,
                     test_lat: np.ndarray, test_lon: np.ndarray,
                     seed: int = 0) -> dict[str, np.ndarray]:
@@ -146,3 +113,126 @@ def report(errors: dict[str, np.ndarray]) -> tuple[dict[str, dict[str, float]], 
   """Per-predictor metrics and the km-accuracy table."""
   metrics = {name: distance.geolocation_metrics(err) for name, err in errors.items()}
   return metrics, distance.format_metrics_table(metrics)
+
+
+# -- the evaluator (jaxgeo.evaluate.EVALUATORS["geolocation"])
+
+
+def eval_step(state: dict, batch: dict[str, jax.Array], *, graphdef: nnx.GraphDef,
+              tree: hierarchy_lib.Hierarchy, top_cells: int = 0) -> dict[str, jax.Array]:
+  """Errors of every predictor and the hierarchy's coordinates for one (padded) batch; with
+  `top_cells` (for retrieval), the pooled embedding and the hierarchy's best finest cells."""
+  model = nnx.merge(graphdef, state["params"], state["rest"], copy=True)
+  model.eval()
+  images, crops = batch["image"], 1
+  if images.ndim == 5:  # (B, crops, H, W, C): the model votes over each photo's crops
+    crops = images.shape[1]
+    images = images.reshape(-1, *images.shape[2:])
+  log_probs = model.predict(images, crops)
+  out = prediction_errors_km(tree, log_probs, batch["latitude"], batch["longitude"])
+  # The hierarchy's confidence that its answer is within 25 / 200 / 750 km (its calibration).
+  combined = tree.combine_log_probs([log_probs[f"geo/{p.name}"] for p in tree.partitions])
+  within = calibration.probability_within(
+      jnp, jax.nn.softmax(combined, axis=-1), out[f"{HIERARCHY}/latitude"],
+      out[f"{HIERARCHY}/longitude"], tree.finest.latitudes, tree.finest.longitudes)
+  out.update({f"within/{r:g}": p for r, p in within.items()})
+  out["gt/latitude"], out["gt/longitude"] = batch["latitude"], batch["longitude"]
+  for part in tree.partitions:
+    out[f"rank/{part.name}"] = label_rank(log_probs[f"geo/{part.name}"],
+                                                      batch[f"label_{part.name}"])
+  if top_cells:
+    out["embedding"] = log_probs["embedding"]
+    out["top_log_probs"], out["top_cells"] = jax.lax.top_k(combined, top_cells)
+  return out
+
+
+def geolocation_eval(context: common.EvalContext, ev: ml_collections.ConfigDict,
+                     source) -> dict[str, dict[str, float]]:
+  """Km accuracy of each partition's head and of the hierarchy (with training coordinates, of
+  two baselines on the same photos too), each head's top-k; per-image results to the workdir.
+
+  `ev.five_crop`: vote over five crops instead of the centre crop. With a gallery in the
+  context, the retrieval and hybrid answers too, and the leakage report.
+  """
+  spec, tree, config, gallery = ev.data, context.tree, context.config, context.gallery
+  top_cells = config.retrieval.hybrid_cells if gallery is not None else 0
+  step = jax.jit(functools.partial(eval_step, graphdef=context.graphdef, tree=tree,
+                                   top_cells=top_cells))
+  order = [p.name for p in tree.partitions] + [HIERARCHY]
+  name = pipeline.parse_dataset(spec)[0]
+  batches = pipeline.eval_batches(source, batch_size=config.eval_batch_size // jax.process_count(),
+                                  image_size=config.image_size, partitions=tree.partitions,
+                                  five_crop=ev.five_crop,
+                                  id_key=pipeline.id_key(name, context.data_dir),
+                                  keep_user=gallery is not None)
+  out = gather.collect_outputs(
+      batches,
+      lambda b: step(context.state, pipeline.to_global_arrays(b, context.batch_sharding)))
+  gt_lat, gt_lon = out["gt/latitude"].astype(np.float64), out["gt/longitude"].astype(np.float64)
+  errors = {k: out[k] for k in order}
+  answered = {HIERARCHY: (out[f"{HIERARCHY}/latitude"],
+                                      out[f"{HIERARCHY}/longitude"], None)}
+  if gallery is not None:
+    answers = gallery_lib.answer(gallery, config.retrieval, out["embedding"], tree,
+                                 out["top_cells"], out["top_log_probs"])
+    for method, vote in ((RETRIEVAL, answers.retrieval),
+                         (HYBRID, answers.hybrid)):
+      errors[method] = distance.great_circle_km(gt_lat, gt_lon, vote.latitude, vote.longitude)
+      answered[method] = (vote.latitude, vote.longitude,
+                          gallery_lib.deciding_photos(answers.neighbours, vote, gallery.photo_id))
+  if context.train_coordinates is not None:
+    errors.update(baseline_errors(tree, *context.train_coordinates, gt_lat, gt_lon,
+                                              seed=config.seed))
+  result, table = report(errors)
+  for part in tree.partitions:  # classification accuracy of each head, photos with a cell
+    result[part.name].update(top_k_accuracy(out[f"rank/{part.name}"]))
+  logging.info("Evaluation on %s (%d photos):\n%s", spec, len(out["id"]), table)
+  within = {r: out[f"within/{r:g}"] for r in calibration.RADII_KM}
+  result["calibration"] = calibration.calibration_metrics(within, errors[HIERARCHY])
+  logging.info("Calibration of the hierarchy's P(within r km) on %s: %s", spec, ", ".join(
+      f"{r:g} km: predicted {result['calibration'][f'predicted@{r:g}km']:.3f}, observed "
+      f"{result['calibration'][f'observed@{r:g}km']:.3f}, ECE "
+      f"{result['calibration'][f'ece@{r:g}km']:.3f}" for r in calibration.RADII_KM))
+  if gallery is not None:
+    result.update(_leakage_report(spec, gallery, config, answers.neighbours, out["user"],
+                                  {k: errors[k] for k in answered}))
+  workdir = context.workdir
+  if workdir and jax.process_index() == 0:  # per-image results beside the run
+    workdir.eval_dir.mkdir(parents=True, exist_ok=True)
+    for method, (lat, lon, deciding) in answered.items():
+      path = workdir.eval_csv(spec, None if method == HIERARCHY else method)
+      write_results_csv(path, out["id"], gt_lat, gt_lon, lat, lon, deciding)
+      logging.info("Per-image results (%s): %s", method, path)
+    path = workdir.eval_file(spec, "reliability.png")
+    calibration.reliability_png(within, errors[HIERARCHY],
+                                f"{spec}: the hierarchy's P(within r km)", path)
+    logging.info("Reliability diagram: %s", path)
+  return result
+
+
+def _leakage_report(spec: str, gallery: gallery_lib.Gallery, config: ml_collections.ConfigDict,
+                    neighbours: gallery_lib.Neighbours, test_users: np.ndarray,
+                    errors: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
+  """The leakage counts (`leakage`) and each method's metrics without the leaked photos."""
+  threshold, caught = config.retrieval.near_duplicate_cosine, float("nan")
+  if threshold is None and gallery.near_copies is not None:  # calibrated when it was built
+    threshold, caught = (gallery.near_copies["threshold"],
+                         gallery.near_copies["near_copies_caught"])
+  elif threshold is None:  # never calibrated (load_gallery of a bare folder): none flagged
+    logging.warning("Gallery %s has no near-copy calibration (%s): near-duplicates are not "
+                    "counted.", gallery.spec, near_copies.FILE)
+    threshold = float("inf")
+  found = leakage_lib.find_leakage(neighbours.similarity[:, 0], test_users, gallery.user,
+                                   threshold)
+  keep = ~found.leaked
+  clean = {f"{method} {LEAKED_LEFT_OUT}": distance.geolocation_metrics(err[keep])
+           for method, err in errors.items()} if keep.any() else {}  # all leaked: no rows
+  # What share of the gallery's own near-copies the threshold catches: how far to trust a 0.
+  summary = {**found.summary(), "near_copies_caught": caught}
+  logging.info("Leakage of %s into the gallery %s: %d of %d test photos have a near-duplicate "
+               "(nearest cosine >= %.4f, which catches %.0f%% of the gallery's own "
+               "near-copies), %d share a photographer with it; without those %d:\n%s",
+               spec, gallery.spec, summary["near_duplicates"], summary["num_photos"],
+               found.threshold, 100 * caught, summary["same_photographer"],
+               summary["left_out"], distance.format_metrics_table(clean))
+  return {"leakage": summary, **clean}

@@ -11,9 +11,18 @@ official scorer: they are neither right nor wrong.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 
+import jax
+import jax.numpy as jnp
+import ml_collections
 import numpy as np
+from absl import logging
+from flax import nnx
+
+from jaxgeo.data import gather, pipeline
+from jaxgeo.evaluators import common
 
 
 # The Usage of test images the official solution leaves out of every score.
@@ -98,3 +107,105 @@ def mean_average_precision_at_k(rankings: Mapping[str, Sequence[str]],
   if not aps:
     raise ValueError("mAP needs at least one query with relevant index images.")
   return float(np.mean(aps))
+
+
+# -- the evaluator (jaxgeo.evaluate.EVALUATORS["landmarks"])
+
+
+def landmark_step(state: dict, batch: dict[str, jax.Array], *,
+                  graphdef: nnx.GraphDef) -> dict[str, jax.Array]:
+  """The landmark head's top class, its softmax confidence and the photo's unit GeM descriptor
+  (for retrieval) for one (padded) batch."""
+  model = nnx.merge(graphdef, state["params"], state["rest"], copy=True)
+  model.eval()
+  out = model.predict(batch["image"])
+  return {"landmark/class": jnp.argmax(out["landmark"], -1),
+          "landmark/confidence": jnp.exp(jnp.max(out["landmark"], -1)),
+          "landmark/descriptor": out["landmark_descriptor"]}
+
+
+def _text(value) -> str:
+  return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _landmark_outputs(state: dict, graphdef: nnx.GraphDef, config: ml_collections.ConfigDict,
+                      source, batch_sharding: jax.sharding.Sharding) -> dict[str, np.ndarray]:
+  step = jax.jit(functools.partial(landmark_step, graphdef=graphdef))
+  batches = pipeline.eval_batches(source, batch_size=config.eval_batch_size // jax.process_count(),
+                                  image_size=config.image_size, partitions=(),
+                                  id_key="image_id")
+  return gather.collect_outputs(
+      batches, lambda b: step(state, pipeline.to_global_arrays(b, batch_sharding)))
+
+
+def evaluate_landmarks(state: dict, graphdef: nnx.GraphDef, config: ml_collections.ConfigDict,
+                       source, batch_sharding: jax.sharding.Sharding, landmark_ids: np.ndarray,
+                       index_source=None) -> dict[str, float]:
+  """Recognition GAP (and top-1 over images with a landmark) on a GLDv2 split, scored as the
+  official scorer does; with `index_source` (the built GLDv2 index split), retrieval mAP@100.
+
+  Test images whose solution Usage is `Ignored` are left out of the scores; GAP is also given
+  per Usage (`gap_public`, `gap_private`), as the challenge reports it.
+  """
+  out = _landmark_outputs(state, graphdef, config, source, batch_sharding)
+  rows = {}
+  for i in range(len(source)):
+    example = source[i]
+    if "landmarks" in example:  # the test split: its solutions
+      rows[_text(example["image_id"])] = (
+          [int(x) for x in example["landmarks"]], _text(example["usage"]),
+          [_text(x) for x in example["retrieval_images"]], _text(example["retrieval_usage"]))
+    else:  # a train split's image: its own landmark, always scored
+      rows[_text(example["image_id"])] = ([int(example["original_landmark_id"])], "", [], "")
+  ids = out["id"]
+  truth, usage, matches, retrieval_usage = (list(x) for x in zip(*(rows[i] for i in ids)))
+  keep = scored(usage)
+  predicted = landmark_ids[out["landmark/class"]]
+  confidence = out["landmark/confidence"]
+
+  def gap(mask: np.ndarray) -> float:
+    return global_average_precision(
+        predicted[mask], confidence[mask], [t for t, m in zip(truth, mask) if m], ids[mask])
+
+  with_landmark = keep & np.array([bool(t) for t in truth])
+  correct = np.array([p in t for p, t in zip(predicted, truth)])
+  metrics = {"gap": gap(keep), "top1": float(correct[with_landmark].mean()),
+             "num_examples": float(keep.sum()), "num_ignored": float((~keep).sum())}
+  for subset in ("Public", "Private"):
+    mask = keep & (np.asarray(usage) == subset)
+    if any(truth[i] for i in np.flatnonzero(mask)):
+      metrics[f"gap_{subset.lower()}"] = gap(mask)
+  if index_source is not None and any(matches):  # a split with a retrieval solution
+    metrics.update(_retrieval_metrics(state, graphdef, config, index_source, batch_sharding, out,
+                                      matches, retrieval_usage))
+  return metrics
+
+
+def _retrieval_metrics(state, graphdef, config, index_source, batch_sharding, queries, matches,
+                       usage) -> dict[str, float]:
+  """mAP@100 of the test queries the retrieval solution scores, over the index's descriptors."""
+  index = _landmark_outputs(state, graphdef, config, index_source, batch_sharding)
+  queried = np.flatnonzero(scored(usage) & np.array([bool(m) for m in matches]))
+  if queried.size == 0:
+    logging.warning("No test query of the retrieval solution has matching index images; "
+                    "mAP@100 is not reported.")
+    return {}
+  nearest = nearest_index_images(queries["landmark/descriptor"][queried],
+                                 index["landmark/descriptor"], k=100)
+  rankings = {queries["id"][q]: index["id"][row].tolist() for q, row in zip(queried, nearest)}
+  relevant = {queries["id"][q]: matches[q] for q in queried}
+  return {"map@100": mean_average_precision_at_k(rankings, relevant, k=100),
+          "num_queries": float(queried.size), "index_size": float(len(index["id"]))}
+
+
+def landmarks_eval(context: common.EvalContext, ev: ml_collections.ConfigDict,
+                   source) -> dict[str, dict[str, float]]:
+  """The landmark head's recognition GAP and top-1 on a GLDv2 split, under `landmark`; with
+  `ev.index` (a built index split, `name:split`), retrieval mAP@100 over its descriptors too."""
+  index_source = (pipeline.open_split(*pipeline.parse_dataset(ev.index), context.data_dir)
+                  if ev.index else None)
+  result = {"landmark": evaluate_landmarks(context.state, context.graphdef, context.config,
+                                           source, context.batch_sharding, context.landmark_ids,
+                                           index_source)}
+  logging.info("Evaluation on %s: %s", ev.data, result["landmark"])
+  return result

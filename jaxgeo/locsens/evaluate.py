@@ -20,8 +20,8 @@ from absl import logging
 
 from jaxgeo.data import vocab as vocab_lib
 from jaxgeo.geo import distance
-from jaxgeo.locsens import embeddings as embeddings_lib, ranking
-from jaxgeo.run import workdir as workdir_lib
+from jaxgeo.locsens import inputs as stage2_inputs, ranking
+from jaxgeo.run import embeddings as embeddings_lib, workdir as workdir_lib
 
 RADII_KM = (2500.0, 750.0, 200.0, 25.0, 1.0)
 TAGGING_KEYS = ("a@1", "a@10", "tags_predicted", "tags_correct")
@@ -100,10 +100,10 @@ def format_table(rows: dict[str, dict[str, float]], keys) -> str:
 def evaluate_locsens(model, workdir: workdir_lib.Workdir, config: ml_collections.ConfigDict,
                      train: embeddings_lib.Embeddings) -> dict[str, Any]:
   """Tagging and retrieval on `config.test`, next to the tag head and tag frequency."""
-  tag_embeddings, tag_bias = embeddings_lib.load_tag_table(workdir)
+  tag_embeddings, tag_bias = stage2_inputs.load_tag_table(workdir)
   vocabulary = vocab_lib.TagVocabulary.load(workdir.vocabulary)
   scorer = ranking.LocSensScorer(model, tag_embeddings, tag_bias, vocabulary, workdir, config)
-  test = embeddings_lib.load_embeddings(embeddings_lib.embeddings_dir(workdir, config.test))
+  test = embeddings_lib.load_embeddings(stage2_inputs.embeddings_dir(workdir, config.test))
   limit = config.eval_max_photos
   rng = np.random.default_rng(config.seed)
 

@@ -24,8 +24,9 @@ import numpy as np
 from flax import nnx
 
 from jaxgeo.data import vocab as vocab_lib
-from jaxgeo.locsens import embeddings as embeddings_lib, scorer as scorer_lib
-from jaxgeo.run import checkpointing, config_base, distributed, sharding, workdir as workdir_lib
+from jaxgeo.locsens import inputs as stage2_inputs, scorer as scorer_lib
+from jaxgeo.run import checkpointing, config_base, distributed, embeddings as embeddings_lib
+from jaxgeo.run import sharding, workdir as workdir_lib
 DEFAULT_CANDIDATES = 100
 
 
@@ -182,7 +183,7 @@ class LocSensScorer:
     if self.workdir is None or self.config is None:
       raise ValueError("load_index needs a scorer loaded from a workdir (load_locsens).")
     return embeddings_lib.load_embeddings(
-        embeddings_lib.embeddings_dir(self.workdir, self.config[split]))
+        stage2_inputs.embeddings_dir(self.workdir, self.config[split]))
 
   def make_index(self, photos: embeddings_lib.Embeddings, batch_size: int = 65536) -> PhotoIndex:
     """Precomputes the image side of every photo (photos without coordinates are left out)."""
@@ -275,7 +276,7 @@ def load_locsens(workdir: workdir_lib.PathLike | workdir_lib.Workdir, step: int 
   # The section it was trained with; one written before a key existed gets the key's default.
   config = config_base.fill_defaults(workdir_lib.read_json(directory.config),
                                      config_base.base().locsens, str(directory.config))
-  tag_embeddings, tag_bias = embeddings_lib.load_tag_table(directory)
+  tag_embeddings, tag_bias = stage2_inputs.load_tag_table(directory)
   vocabulary = vocab_lib.TagVocabulary.load(directory.vocabulary)
   mesh = sharding.make_mesh(config.mesh)
   graphdef, abstract_params = scorer_lib.abstract_scorer(config, tag_embeddings.shape[1], mesh)

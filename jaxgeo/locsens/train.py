@@ -32,9 +32,10 @@ from flax import nnx
 
 from jaxgeo.data import pipeline
 from jaxgeo.geo import distance
-from jaxgeo.locsens import embeddings as embeddings_lib
-from jaxgeo.locsens import evaluate as locsens_evaluate, scorer as scorer_lib
-from jaxgeo.run import checkpointing, metrics as metrics_lib, optim, restore, sharding
+from jaxgeo.locsens import evaluate as locsens_evaluate, inputs as stage2_inputs
+from jaxgeo.locsens import scorer as scorer_lib
+from jaxgeo.run import checkpointing, embeddings as embeddings_lib, metrics as metrics_lib
+from jaxgeo.run import optim, restore, sharding
 from jaxgeo.run import state as state_lib, workdir as workdir_lib
 
 State = state_lib.State
@@ -197,14 +198,14 @@ def extract(config: ml_collections.ConfigDict,
             workdir: workdir_lib.Workdir) -> dict[str, epath.Path]:
   """Extracts (or reuses) the embeddings of the train and test splits; saves tag embeddings."""
   stage1 = workdir_lib.Workdir(config.stage1_workdir)
-  dirs = {role: embeddings_lib.embeddings_dir(workdir, config[role]) for role in ("train", "test")}
+  dirs = {role: stage2_inputs.embeddings_dir(workdir, config[role]) for role in ("train", "test")}
   if all(embeddings_lib.is_complete(d) and embeddings_lib.stage1_step(d) == _latest_step(stage1)
          for d in dirs.values()) and workdir.tag_embeddings.exists():
     logging.info("LocSens: reusing the extracted embeddings in %s.", list(dirs.values()))
     return dirs
   run = restore.load_trained_run(stage1)
   logging.info("LocSens: embeddings from %s (checkpoint of step %d).", stage1, run.step)
-  embeddings_lib.save_tag_embeddings(run, workdir)
+  stage2_inputs.save_tag_embeddings(run, workdir)
   for role in ("train", "test"):
     name, split = pipeline.parse_dataset(config[role])
     embeddings_lib.extract_embeddings(
@@ -229,7 +230,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   # Data: embeddings of the train and test splits, and the tag table.
   dirs = extract(config, workdir)
   data = embeddings_lib.load_embeddings(dirs["train"])
-  tag_table, _ = embeddings_lib.load_tag_table(workdir)
+  tag_table, _ = stage2_inputs.load_tag_table(workdir)
   tagged_rows = np.flatnonzero((data.tag_ids >= 0).any(1))
   if not len(tagged_rows):
     raise ValueError(f"{config.train} has no photo with a vocabulary tag: nothing to train on.")

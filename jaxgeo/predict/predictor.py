@@ -48,7 +48,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from jaxgeo.data import transforms
 from jaxgeo.evaluators import calibration
-from jaxgeo.geo import distance, gazetteer as gazetteer_lib, hierarchy as hierarchy_lib, s2
+from jaxgeo.geo import distance, gazetteer as gazetteer_lib, hierarchy as hierarchy_lib
 from jaxgeo.geo.hierarchy import Hierarchy
 from jaxgeo.locsens import ranking
 from jaxgeo.predict import coarse as coarse_lib, landmark_index, model_card

@@ -2,7 +2,7 @@
 
 A gallery is a built split (the training photos by default, or any split a user names), its
 photos' pooled backbone embeddings extracted once by the run's checkpoint with the sharded,
-resumable extraction of jaxgeo.locsens.embeddings (a rerun finishes an interrupted one), kept in
+resumable extraction of jaxgeo.run.embeddings (a rerun finishes an interrupted one), kept in
 `<workdir>/gallery/<data set>_<split>/step_<N>/` with each photo's coordinates, id and
 photographer. Loaded, the embeddings go onto the devices as an ExactIndex (bfloat16 by default:
 MP-16's 4.7M x 768 in 7 GB), and each photo's finest cell is looked up for the hybrid.
@@ -23,9 +23,8 @@ from jax.experimental import multihost_utils
 
 from jaxgeo.data import pipeline
 from jaxgeo.geo import hierarchy as hierarchy_lib
-from jaxgeo.locsens import embeddings as embeddings_lib
 from jaxgeo.retrieval import geolocate, knn, near_copies
-from jaxgeo.run import workdir as workdir_lib
+from jaxgeo.run import embeddings as embeddings_lib, workdir as workdir_lib
 
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 

@@ -23,8 +23,7 @@ from etils import epath
 from PIL import Image
 
 from jaxgeo.data import pipeline
-from jaxgeo.locsens import embeddings as embeddings_lib
-from jaxgeo.run import workdir as workdir_lib
+from jaxgeo.run import embeddings as embeddings_lib, workdir as workdir_lib
 
 FILE = "near_copies.json"
 COPY_PERCENTILE = 5.0  # at least 95% of near-copies above the threshold...

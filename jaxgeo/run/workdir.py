@@ -167,7 +167,7 @@ class Workdir:
     return self.root / "tag_bias.npy"
 
   def embeddings(self, name: str, split: str) -> epath.Path:
-    """The extracted image embeddings of a split (jaxgeo.locsens.embeddings)."""
+    """The extracted image embeddings of a split (jaxgeo.run.embeddings)."""
     return self.root / "embeddings" / f"{name.replace('/', '_')}_{split}"
 
   def gallery(self, name: str, split: str, step: int) -> epath.Path:

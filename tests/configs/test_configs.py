@@ -12,6 +12,7 @@ from flax import nnx
 from configs import common, deeplocation, gldv2_landmarks, locsens, mp16_clip_vitl14
 from configs import mp16_resnet50, quickstart, toy_vit
 from jaxgeo import evaluate, prepare
+from jaxgeo.evaluators import geolocation, landmarks
 from jaxgeo.models import geolocator
 from jaxgeo.run import config_base, optim, restore
 
@@ -158,8 +159,8 @@ def test_make_eval():
 
 def test_evaluators_route_each_type(monkeypatch):
   assert set(evaluate.EVALUATORS) == set(config_base.EVAL_OPTIONS)
-  assert evaluate.EVALUATORS["geolocation"] is evaluate.geolocation_eval
-  assert evaluate.EVALUATORS["landmarks"] is evaluate.landmarks_eval
+  assert evaluate.EVALUATORS["geolocation"] is geolocation.geolocation_eval
+  assert evaluate.EVALUATORS["landmarks"] is landmarks.landmarks_eval
   calls = []
   for eval_type in evaluate.EVALUATORS:
     monkeypatch.setitem(evaluate.EVALUATORS, eval_type,

@@ -8,7 +8,9 @@ import ml_collections
 import numpy as np
 import pytest
 
-from jaxgeo.locsens import embeddings, evaluate as locsens_evaluate, ranking, train as train_locsens
+from jaxgeo.locsens import evaluate as locsens_evaluate, ranking
+from jaxgeo.locsens import train as train_locsens
+from jaxgeo.run import embeddings
 from jaxgeo.run import restore
 
 

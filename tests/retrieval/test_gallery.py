@@ -14,9 +14,8 @@ import pytest
 from PIL import Image
 
 from jaxgeo.data import pipeline
-from jaxgeo.locsens import embeddings as embeddings_lib
 from jaxgeo.retrieval import gallery as gallery_lib, near_copies
-from jaxgeo.run import restore
+from jaxgeo.run import embeddings as embeddings_lib, restore
 from tests.conftest import REPO
 
 

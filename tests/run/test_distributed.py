@@ -95,7 +95,7 @@ def test_two_processes_train_one_model(two_process_run):
 
   # LocSens (stage 2) ran over both processes: each extracted half of the train split's
   # embeddings, and the shard holds every photo once, in split order, next to its label.
-  from jaxgeo.locsens import embeddings  # pylint: disable=g-import-not-at-top
+  from jaxgeo.run import embeddings  # pylint: disable=g-import-not-at-top
   from jaxgeo.data import pipeline  # pylint: disable=g-import-not-at-top
   extracted = embeddings.load_embeddings(
       str(workdir / "locsens" / "embeddings" / "yfcc100m_geo_yfcc100m_train"))

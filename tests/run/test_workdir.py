@@ -15,7 +15,7 @@ from jaxgeo.data import vocab as vocab_lib
 from jaxgeo.evaluators import geolocation
 from jaxgeo.geo import coordinate_csv, distance, partitions as partitions_lib
 
-from jaxgeo.locsens import embeddings
+from jaxgeo.locsens import inputs as stage2_inputs
 from jaxgeo.predict import landmark_index, model_card
 from jaxgeo.run import restore, workdir as workdir_lib
 from jaxgeo.testing import fake_bucket
@@ -123,8 +123,8 @@ def test_a_bucket_workdir_holds_what_a_local_one_does(tmp_path, monkeypatch):
         state={"params": {"tag_head": {"classify": {"kernel": kernel,
                                                     "bias": jnp.array([0.5, 0.0, -0.5])}}}},
         vocabulary=vocab_lib.TagVocabulary(["eiffeltower", "shibuya", "opera"]))
-    embeddings.save_tag_embeddings(stage1, run.locsens)
-    table, bias = embeddings.load_tag_table(run.locsens)
+    stage2_inputs.save_tag_embeddings(stage1, run.locsens)
+    table, bias = stage2_inputs.load_tag_table(run.locsens)
     np.testing.assert_array_equal(table, np.asarray(kernel).T)
     np.testing.assert_array_equal(bias, [0.5, 0.0, -0.5])
 

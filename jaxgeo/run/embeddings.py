@@ -15,8 +15,8 @@ records:
   shard-00000/user.npy          (n,) bytes: the photographer ("" where the data set has none)
 
 A shard folder appears (by rename) only when complete, so a rerun skips finished shards and
-redoes an interrupted one. The tag embeddings are not per photo: `save_tag_embeddings` writes
-the tag head's classifier weights (the paper's word-embedding stand-in) next to the shards.
+redoes an interrupted one. A shared service: stage 1's frozen-backbone training, the retrieval
+gallery and LocSens (jaxgeo.locsens.inputs, with the tag head's table) all extract with it.
 """
 
 from __future__ import annotations
@@ -32,8 +32,7 @@ from absl import logging
 from etils import epath
 from flax import nnx
 
-from jaxgeo.data import pipeline
-from jaxgeo.evaluators import geolocation
+from jaxgeo.data import gather, pipeline
 from jaxgeo.run import sharding, workdir as workdir_lib
 
 MANIFEST = "manifest.json"
@@ -158,7 +157,7 @@ def _make_embedder(run, dataset: str, output: str):
     batches = pipeline.eval_batches(records, batch_size=batch_size // jax.process_count(),
                                     image_size=run.config.image_size, partitions=(),
                                     vocabulary=run.vocabulary, id_key=id_key, keep_user=True)
-    return geolocation.collect_outputs(
+    return gather.collect_outputs(
         batches, lambda b: step(run.state, pipeline.to_global_arrays(b, batch_sharding)))
 
   return embed
@@ -225,26 +224,3 @@ def _load_field(shard: epath.Path, field: str) -> np.ndarray:
   if field == "user" and not path.exists():
     return np.full(len(workdir_lib.load_npy(shard / "latitude.npy")), b"")
   return workdir_lib.load_npy(path)
-
-
-def save_tag_embeddings(run, workdir: workdir_lib.Workdir) -> None:
-  """The tag head's classifier (kernel (E, V) transposed to (V, E), bias) and the vocabulary,
-  into a stage-2 folder."""
-  if jax.process_index() != 0:
-    return
-  classify = run.state["params"]["tag_head"]["classify"]
-  workdir.make()
-  kernel, bias = jax.device_get((classify["kernel"][...], classify["bias"][...]))
-  workdir_lib.save_npy(workdir.tag_embeddings, np.asarray(kernel, np.float32).T)
-  workdir_lib.save_npy(workdir.tag_bias, np.asarray(bias, np.float32))
-  run.vocabulary.save(workdir.vocabulary)
-
-
-def embeddings_dir(workdir: workdir_lib.Workdir, spec: str) -> epath.Path:
-  """Where the embeddings of a split (`name[:split]`) go in a stage-2 folder."""
-  return workdir.embeddings(*pipeline.parse_dataset(spec))
-
-
-def load_tag_table(workdir: workdir_lib.Workdir) -> tuple[np.ndarray, np.ndarray]:
-  """The tag head's tag embeddings and biases that `save_tag_embeddings` wrote."""
-  return workdir_lib.load_npy(workdir.tag_embeddings), workdir_lib.load_npy(workdir.tag_bias)
