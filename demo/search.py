@@ -44,9 +44,9 @@ class Hit:
 class PhotoSearch:
   """Searches the photos of a LocSens index for (tag, place) queries."""
 
-  def __init__(self, scorer, index, records, source):
-    """`records[i]` is the split record of index row i; `source[record]` has its JPEG."""
-    self.scorer, self.index, self.records, self.source = scorer, index, records, source
+  def __init__(self, scorer, index, source):
+    """`source[index.record[i]]` has the JPEG of index row i."""
+    self.scorer, self.index, self.source = scorer, index, source
 
   def __len__(self) -> int:
     return len(self.index)
@@ -68,7 +68,7 @@ class PhotoSearch:
     hits = []
     for i in near:
       row = int(rows[i])
-      record = self.source[int(self.records[row])]
+      record = self.source[int(self.index.record[row])]
       photo_id = self.index.photo_id[row]
       hits.append(Hit(photo_id=photo_id.decode() if isinstance(photo_id, bytes) else str(photo_id),
                       latitude=float(self.index.latitude[row]),
@@ -93,8 +93,6 @@ def load_search(workdir: str, data_dir: str | None = None,
   except (FileNotFoundError, ValueError) as e:
     return None, f"The LocSens index photos ({spec}) cannot be loaded: {e}"
   index = scorer.make_index(photos)
-  # make_index leaves out photos without coordinates; the others keep the split's order.
-  records = np.flatnonzero(np.isfinite(photos.latitude) & np.isfinite(photos.longitude))
   stage1 = scorer.config.stage1_workdir or str(workdir)
   data_dir = data_dir or restore.data_dir_of(restore.load_config(stage1), stage1)
   name, split = pipeline.parse_dataset(spec)
@@ -106,4 +104,4 @@ def load_search(workdir: str, data_dir: str | None = None,
     return None, (f"{spec} in {data_dir} has {len(source)} records but LocSens indexed "
                   f"{len(photos)}: re-extract the embeddings.")
   logging.info("Search: %d photos of %s indexed by LocSens.", len(index), spec)
-  return PhotoSearch(scorer, index, records, source), ""
+  return PhotoSearch(scorer, index, source), ""

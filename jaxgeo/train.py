@@ -21,7 +21,8 @@ from etils import epath
 from flax import nnx
 
 from jaxgeo import evaluate as evaluate_lib, prepare
-from jaxgeo.data import embedding_batches as embedding_batches_lib, pipeline, vocab as vocab_lib
+from jaxgeo.data import embedding_batches as embedding_batches_lib, landmark_ids as landmark_ids_lib
+from jaxgeo.data import pipeline, vocab as vocab_lib
 from jaxgeo.geo import hierarchy as hierarchy_lib, partitions as partitions_lib
 from jaxgeo.models import backbones
 from jaxgeo.retrieval import gallery as gallery_lib
@@ -30,8 +31,6 @@ from jaxgeo.run import metrics as metrics_lib
 from jaxgeo.run import optim, restore, sharding, state as state_lib, workdir as workdir_lib
 
 State = state_lib.State
-# Photos per shard of a frozen backbone's extracted embeddings: the unit of resumed extraction.
-EMBEDDING_SHARD_SIZE = 65536
 
 
 def masked_cross_entropy(logits: jax.Array, labels: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -117,7 +116,7 @@ def embedding_batches(config: ml_collections.ConfigDict, workdir: workdir_lib.Wo
   pretrained_file = epath.Path(config.model.pretrained) if config.model.pretrained else None
   out_dir = embeddings_lib.extract_embeddings(
       run, name, "train", workdir.embeddings(name, "train"), batch_size=config.eval_batch_size,
-      shard_size=EMBEDDING_SHARD_SIZE, output="embedding", manifest_extra={
+      output="embedding", manifest_extra={
           "backbone": config.model.backbone, "image_size": config.image_size,
           "seed": config.seed, "pretrained": str(pretrained_file or ""),
           "pretrained_bytes": pretrained_file.stat().length if pretrained_file else 0})
@@ -167,10 +166,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
         partitions_lib.load_partitions(data.partitions_dir, data.partition_names))
   partitions = tree.partitions if tree else ()
   names = tuple(p.name for p in partitions)
-  landmark_names = None
+  landmark_ids = None  # the GLDv2 landmark id of each landmark class
   if config.model.landmark_head:
     ids_path = restore.dataset_landmark_ids(config, data.data_dir)
-    landmark_names = restore.read_landmark_ids(ids_path)
+    landmark_ids = landmark_ids_lib.read(ids_path).ids
     if jax.process_index() == 0:  # the workdir alone is enough to predict with
       ids_path.copy(workdir.landmark_ids, overwrite=True)
   vocabulary = None
@@ -181,7 +180,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
     if jax.process_index() == 0:
       vocabulary.save(workdir.vocabulary)
   train_source = pipeline.open_split(config.data.train, "train", data.data_dir)
-  if landmark_names is not None and restore.landmark_source_of(config) != config.data.train:
+  if landmark_ids is not None and restore.landmark_source_of(config) != config.data.train:
     # Landmark photos (GLDv2) mixed into the geolocation stream: they train the landmark head
     # (and the backbone), their partition and tag labels are -1 (masked); the geolocation
     # photos' landmark label is -1 in turn. An epoch is one pass over the mixed source.
@@ -207,7 +206,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   # Model and optimizer state, born sharded: shapes first, then a jitted init.
   num_classes = {p.name: p.num_classes for p in partitions}
   vocabulary_size = len(vocabulary) if vocabulary else 0
-  num_landmarks = len(landmark_names) if landmark_names is not None else 0
+  num_landmarks = len(landmark_ids) if landmark_ids is not None else 0
   schedule = optim.make_learning_rate_schedule(config.optim, steps_per_epoch, total_steps)
   tx = optim.make_optimizer(config.optim, schedule)
   frozen = config.model.freeze_backbone
@@ -264,7 +263,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
         step < total_steps):  # the final evaluation follows the loop
       results = evaluate_lib.evaluate_datasets(state, graphdef, tree, config, data.data_dir,
                                                config.evals, batch_sharding,
-                                               landmark_ids=landmark_names)
+                                               landmark_ids=landmark_ids)
       writer.write(step, _flatten_results(results))
       log.restart_clock()
   bar.close()
@@ -279,11 +278,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   if tree and gallery_lib.gallery_spec(config):
     gallery = gallery_lib.load_run_gallery(restore.TrainedRun(
         workdir=workdir, config=config, data_dir=data.data_dir, tree=tree,
-        vocabulary=vocabulary, landmark_ids=landmark_names, graphdef=graphdef,
+        vocabulary=vocabulary, landmark_ids=landmark_ids, graphdef=graphdef,
         state={"params": state["params"], "rest": state["rest"]}, step=total_steps, mesh=mesh))
   results = evaluate_lib.evaluate_datasets(
       state, graphdef, tree, config, data.data_dir, config.evals, batch_sharding,
-      train_coordinates, workdir=workdir, landmark_ids=landmark_names, gallery=gallery)
+      train_coordinates, workdir=workdir, landmark_ids=landmark_ids, gallery=gallery)
   writer.write(total_steps, _flatten_results(results))
   if jax.process_index() == 0:
     workdir_lib.write_json(workdir.results, results)

@@ -39,6 +39,7 @@ class PhotoIndex:
   tag_ids: np.ndarray  # (N, 15) int32, -1 padded (for evaluation; may be all -1)
   image: np.ndarray  # (N, E) float32 image embeddings (for the tag-head baseline)
   image_sides: jax.Array  # (N, H)
+  record: np.ndarray  # (N,) int64: each photo's record number in its split (for its JPEG)
 
   def __len__(self) -> int:
     return len(self.photo_id)
@@ -195,7 +196,7 @@ class LocSensScorer:
             (0, self.tag_sides.shape[1]))
     return PhotoIndex(photo_id=np.asarray(photos.photo_id)[keep], latitude=photos.latitude[keep],
                       longitude=photos.longitude[keep], tag_ids=photos.tag_ids[keep],
-                      image=image, image_sides=sides)
+                      image=image, image_sides=sides, record=np.flatnonzero(keep))
 
   def tag_id(self, tag: str | int) -> int:
     if isinstance(tag, (int, np.integer)):

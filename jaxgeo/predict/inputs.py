@@ -20,7 +20,6 @@ from jaxgeo.data import pipeline
 from jaxgeo.predict.photos import PHOTO_EXTENSIONS
 
 TFDS_PREFIX = "tfds:"
-_ID_KEYS = ("image_id", "photo_id", "id")
 
 Ref = Union[str, tuple[str, int]]  # a path, or ("tfds:name:split", row)
 
@@ -54,7 +53,7 @@ def _split_spec(spec: str) -> tuple[str, str]:
 
 def example_id(example: dict[str, Any], row: int) -> str:
   """A data set example's photo id (its row number if it has none), as outputs name it."""
-  key = next((k for k in _ID_KEYS if k in example), None)
+  key = next((k for k in pipeline.ID_KEYS if k in example), None)
   ident = example[key] if key else str(row)
   return ident.decode() if isinstance(ident, bytes) else str(ident)
 

@@ -29,12 +29,10 @@ CLI does for whole collections.
 from __future__ import annotations
 
 import concurrent.futures
-import csv
 import dataclasses
 import functools
 import os
 import time
-import urllib.parse
 from collections.abc import Sequence
 
 import jax
@@ -42,11 +40,10 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from absl import logging
-from etils import epath
 from flax import nnx
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from jaxgeo.data import transforms
+from jaxgeo.data import landmark_ids as landmark_ids_lib, transforms
 from jaxgeo.evaluators import calibration
 from jaxgeo.geo import distance, gazetteer as gazetteer_lib, hierarchy as hierarchy_lib
 from jaxgeo.geo.hierarchy import Hierarchy
@@ -57,7 +54,7 @@ from jaxgeo.predict.answers import (GalleryMatch, Granularity, HeatCell, IndexMa
                                     Place, Prediction, Tag, TrueLocation)
 from jaxgeo.predict.photos import LoadedPhoto, Photo, load_photo
 from jaxgeo.retrieval import gallery as gallery_lib
-from jaxgeo.run import distributed, restore, workdir as workdir_lib
+from jaxgeo.run import distributed, restore
 
 HIERARCHY = hierarchy_lib.NAME
 DEFAULT_LANDMARK_THRESHOLD = 0.5
@@ -150,27 +147,6 @@ def bucket_sizes(batch_size: int, multiple: int = 1) -> tuple[int, ...]:
   return (*sizes, batch_size)
 
 
-def landmark_names_of(path: workdir_lib.PathLike) -> dict[int, str]:
-  """Readable names by GLDv2 landmark id from a `landmark_ids.csv` with a `category` column."""
-  names = {}
-  path = epath.Path(path)
-  if not path.exists():
-    return names
-  with path.open() as f:
-    for row in csv.DictReader(f):
-      category = (row.get("category") or "").strip()
-      original = row.get("original_landmark_id") or row.get("landmark_id")
-      if not category or not original:
-        continue
-      title = urllib.parse.unquote(category.rsplit("/", 1)[-1])
-      title = title.split(":", 1)[1] if title.startswith("Category:") else title
-      try:
-        names[int(original)] = title.replace("_", " ")
-      except ValueError:
-        continue
-  return names
-
-
 # ------------------------------------------------------------------------------------------------
 # The Predictor
 
@@ -249,7 +225,8 @@ class Predictor:
     card = model_card.load_model_card(run.workdir, run.config, run.data_dir, run.step)
     names = {}
     if run.landmark_ids is not None:
-      names = landmark_names_of(restore.landmark_ids_path(run.config, run.workdir, run.data_dir))
+      names = landmark_ids_lib.read(
+          restore.landmark_ids_path(run.config, run.workdir, run.data_dir)).names
     index = landmark_index.LandmarkIndex.load_if_built(run.workdir, run.data_dir, run.step)
     scorer = None
     if locsens is not False and run.vocabulary is not None:

@@ -31,6 +31,10 @@ import ml_collections
 from absl import logging
 from ml_collections.config_dict import placeholder
 
+# Photos per shard of extracted embeddings (jaxgeo.run.embeddings): the unit of resumed
+# extraction, for a frozen backbone's training, the retrieval gallery and LocSens alike.
+EMBEDDING_SHARD_SIZE = 65536
+
 # Each eval type's options and their defaults: what `make_eval` accepts.
 EVAL_OPTIONS: dict[str, dict[str, Any]] = {
     # Km accuracy of the partitions' heads and their hierarchy, per-image CSV. `five_crop`: vote
@@ -103,7 +107,7 @@ def _locsens() -> ml_collections.ConfigDict:
   c.train = "yfcc100m_geo/yfcc100m:train"  # embeddings to train on
   c.test = "yfcc100m_geo/yfcc100m:validation"  # embeddings to evaluate on
   c.extract_batch_size = 256
-  c.shard_size = 65536  # photos per embedding shard: the unit of resumed extraction
+  c.shard_size = EMBEDDING_SHARD_SIZE  # photos per embedding shard
   # The scorer.
   c.projection_size = 300
   c.hidden_sizes = PAPER_HIDDEN_SIZES
@@ -231,7 +235,7 @@ def base() -> ml_collections.ConfigDict:
   # Leakage report: a test photo whose nearest gallery photo is at least this similar (cosine)
   # counts as a near-duplicate. None: calibrated on the gallery (jaxgeo.retrieval.near_copies).
   config.retrieval.near_duplicate_cosine = placeholder(float)
-  config.retrieval.shard_size = 65536  # photos per embedding shard: the unit of resumption
+  config.retrieval.shard_size = EMBEDDING_SHARD_SIZE  # photos per embedding shard
   config.retrieval.chunk = 16384  # gallery rows a device scores at once
 
   # Stage 2, LocSens (configs/locsens.py), over the tag head of stage 1.

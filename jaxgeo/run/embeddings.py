@@ -33,7 +33,7 @@ from etils import epath
 from flax import nnx
 
 from jaxgeo.data import gather, pipeline
-from jaxgeo.run import sharding, workdir as workdir_lib
+from jaxgeo.run import config_base, sharding, workdir as workdir_lib
 
 MANIFEST = "manifest.json"
 MAX_TAGS = 15
@@ -71,7 +71,8 @@ def shard_name(index: int) -> str:
 
 
 def extract_embeddings(run, dataset: str, split: str, out_dir: workdir_lib.PathLike, *,
-                       batch_size: int = 256, shard_size: int = 16384,
+                       batch_size: int = 256,
+                       shard_size: int = config_base.EMBEDDING_SHARD_SIZE,
                        output: str = "tag_embedding",
                        manifest_extra: dict | None = None) -> epath.Path:
   """Writes (or completes) the embedding shards of `dataset:split` under `out_dir`.

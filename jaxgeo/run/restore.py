@@ -18,14 +18,13 @@ import numpy as np
 from etils import epath
 from flax import nnx
 
-from jaxgeo.data import pipeline, vocab as vocab_lib
+from jaxgeo.data import landmark_ids as landmark_ids_lib, pipeline, vocab as vocab_lib
 from jaxgeo.geo import hierarchy as hierarchy_lib, partitions as partitions_lib
 from jaxgeo.models import geolocator
 from jaxgeo.run import checkpointing, config_base, sharding, state as state_lib
 from jaxgeo.run import workdir as workdir_lib
 
 # Beside a relabelled landmark data set's shards (and copied into the workdir by the trainer).
-LANDMARK_IDS_FILE = "landmark_ids.csv"
 
 
 @dataclasses.dataclass
@@ -72,25 +71,9 @@ def landmark_source_of(config: ml_collections.ConfigDict) -> str:
   return config.data.landmarks or config.data.train
 
 
-def read_landmark_ids(path: workdir_lib.PathLike) -> np.ndarray:
-  """GLDv2 landmark id of each class, from a relabelled data set's `landmark_ids.csv`."""
-  path = epath.Path(path)
-  if not path.exists():
-    raise FileNotFoundError(f"{path} not found: the landmark head needs a data set with "
-                            "contiguous landmark ids, such as gldv2/train_clean.")
-  rows = [line.split(",") for line in path.read_text().splitlines()[1:] if line]
-  ids = np.full(len(rows), -1, dtype=np.int64)
-  for number, row in enumerate(rows, start=2):
-    try:
-      ids[int(row[0])] = int(row[1])
-    except (ValueError, IndexError) as e:
-      raise ValueError(f"{path}:{number}: expected 'class,landmark_id', got {row}") from e
-  return ids
-
-
 def dataset_landmark_ids(config: ml_collections.ConfigDict, data_dir: str) -> epath.Path:
   """The landmark ids file of the data set the landmark head learns."""
-  return pipeline.dataset_dir(landmark_source_of(config), data_dir) / LANDMARK_IDS_FILE
+  return pipeline.dataset_dir(landmark_source_of(config), data_dir) / landmark_ids_lib.FILE
 
 
 def landmark_ids_path(config: ml_collections.ConfigDict,
@@ -126,7 +109,7 @@ def load_trained_run(workdir: workdir_lib.PathLike | workdir_lib.Workdir,
   config = load_config(workdir)
   data_dir = data_dir or data_dir_of(config, workdir)
   tree = load_tree(config, workdir)
-  landmark_ids = (read_landmark_ids(landmark_ids_path(config, workdir, data_dir))
+  landmark_ids = (landmark_ids_lib.read(landmark_ids_path(config, workdir, data_dir)).ids
                   if config.model.landmark_head else None)
   vocabulary = (vocab_lib.TagVocabulary.load(workdir.vocabulary)
                 if config.model.tag_head and workdir.vocabulary.exists()

@@ -18,6 +18,8 @@ from typing import IO, Any
 import numpy as np
 from etils import epath
 
+from jaxgeo.data import landmark_ids
+
 
 PathLike = str | os.PathLike | epath.Path
 
@@ -121,7 +123,7 @@ class Workdir:
   @property
   def landmark_ids(self) -> epath.Path:
     """The GLDv2 landmark id of each landmark class (a copy of the data set's)."""
-    return self.root / "landmark_ids.csv"
+    return self.root / landmark_ids.FILE
 
   @property
   def eval_dir(self) -> epath.Path:

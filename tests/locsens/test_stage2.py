@@ -67,6 +67,11 @@ def test_scorer_api_tags_and_searches(runlocal_workdir, tmp_path):
   assert len(hits["photo_id"]) == 4 and np.all(np.diff(hits["score"]) <= 0)
   row = {pid: i for i, pid in enumerate(index.photo_id)}[hits["photo_id"][0]]
   assert hits["latitude"][0] == index.latitude[row]
+  # Each index row names its record in the split: the same photo, with its coordinates.
+  located = np.isfinite(photos.latitude) & np.isfinite(photos.longitude)
+  np.testing.assert_array_equal(index.record, np.flatnonzero(located))
+  assert photos.photo_id[index.record[row]] == index.photo_id[row]
+  assert photos.latitude[index.record[row]] == index.latitude[row]
   # Two-stage search over the whole index is the full search.
   rows, scores = scorer.search_ids(np.arange(3), photos.latitude[:3], photos.longitude[:3],
                                    index=index, k=4, exclude=np.array([0, 1, 2]))

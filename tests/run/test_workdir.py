@@ -11,13 +11,13 @@ import pytest
 from etils import epath
 
 from jaxgeo import prepare
-from jaxgeo.data import vocab as vocab_lib
+from jaxgeo.data import landmark_ids, vocab as vocab_lib
 from jaxgeo.evaluators import geolocation
 from jaxgeo.geo import coordinate_csv, distance, partitions as partitions_lib
 
 from jaxgeo.locsens import inputs as stage2_inputs
 from jaxgeo.predict import landmark_index, model_card
-from jaxgeo.run import restore, workdir as workdir_lib
+from jaxgeo.run import workdir as workdir_lib
 from jaxgeo.testing import fake_bucket
 
 # Photos around four real places: (latitude, longitude).
@@ -101,8 +101,9 @@ def test_a_bucket_workdir_holds_what_a_local_one_does(tmp_path, monkeypatch):
     vocab_lib.TagVocabulary(["eiffeltower", "shibuya", "opera"]).save(run.vocabulary)
     assert vocab_lib.TagVocabulary.load(run.vocabulary).tags == ["eiffeltower", "shibuya",
                                                                  "opera"]
-    run.landmark_ids.write_text("landmark,original_landmark_id\n0,1001\n1,2002\n")
-    assert restore.read_landmark_ids(run.landmark_ids).tolist() == [1001, 2002]
+    landmark_ids.write(run.landmark_ids, [(0, 1001, "", 12), (1, 2002, "x/Category:Tower_Bridge", 5)])
+    assert landmark_ids.read(run.landmark_ids).ids.tolist() == [1001, 2002]
+    assert landmark_ids.read(run.landmark_ids).names == {2002: "Tower Bridge"}
 
     # Per-image results (the hierarchy's guesses), and results.json read by the model card.
     paris, tokyo = PLACES["paris"], PLACES["tokyo"]

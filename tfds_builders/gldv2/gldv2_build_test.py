@@ -19,6 +19,7 @@ import pytest
 import tensorflow_datasets as tfds
 from PIL import Image
 
+from jaxgeo.data import landmark_ids
 from jaxgeo.data.raw import skips, splits
 from tfds_builders import testing
 from tfds_builders.gldv2 import gldv2_dataset_builder as gldv2, make_dummy_data as dummy
@@ -155,7 +156,7 @@ def test_train_full_labels(built):
 
 def test_train_clean_relabelling_and_landmark_ids_csv(built):
   builder = built["train_clean"]
-  with open(os.path.join(builder.data_dir, gldv2.LANDMARK_IDS_FILE)) as f:
+  with open(os.path.join(builder.data_dir, landmark_ids.FILE)) as f:
     table = list(csv.reader(f))
   # Sorted by original id; num_images counts train_clean.csv (incl. the 3 bad Eiffel ids).
   assert table == [

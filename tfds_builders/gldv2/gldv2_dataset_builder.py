@@ -25,13 +25,14 @@ import dataclasses
 import os
 import tarfile
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from etils import epath
 import numpy as np
 import tensorflow_datasets as tfds
 
+from jaxgeo.data import landmark_ids
 from jaxgeo.data.raw import images, skips, splits
 
 _DESCRIPTION = __doc__
@@ -48,7 +49,6 @@ _HOMEPAGE = "https://github.com/cvdfoundation/google-landmark"
 
 SUBSETS = ("train_full", "train_clean", "index", "test")
 # Written next to the data set by train_clean: contiguous id -> original id, category, size.
-LANDMARK_IDS_FILE = "landmark_ids.csv"
 RECOGNITION_SOLUTION = "recognition_solution_v2.1.csv"
 RETRIEVAL_SOLUTION = "retrieval_solution_v2.1.csv"
 # The manual files each config needs: CSVs, then the folder of its tars.
@@ -122,7 +122,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
       supervised_keys = ("image", "landmark_id")
     elif subset == "train_clean":
       features["landmark_id"] = tfds.features.Scalar(
-          np.int64, doc=f"Contiguous landmark id 0..K-1 (see {LANDMARK_IDS_FILE}).")
+          np.int64, doc=f"Contiguous landmark id 0..K-1 (see {landmark_ids.FILE}).")
       features["original_landmark_id"] = tfds.features.Scalar(
           np.int64, doc="GLDv2 train landmark id.")
       features["category"] = category
@@ -167,7 +167,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     catalog = _READERS[subset](root, split_fn)
     if subset == "train_clean":
       # Written now, into the folder TFDS moves into place once all splits are written.
-      _write_landmark_ids(epath.Path(self.data_dir) / LANDMARK_IDS_FILE, catalog.landmarks)
+      landmark_ids.write(epath.Path(self.data_dir) / landmark_ids.FILE, catalog.landmarks)
     for split in split_names:  # fail before the long scan when the CSV already says so
       if not any(split_fn(i) == split for i in catalog.records):
         raise skips.EmptySplitError(
@@ -474,14 +474,6 @@ _READERS: dict[str, Callable[[epath.Path, _HashSplit | _OneSplit], _Catalog]] = 
     "index": _read_index,
     "test": _read_test,
 }
-
-
-def _write_landmark_ids(path: epath.Path, landmarks: Iterable[tuple[int, int, str, int]]) -> None:
-  path.parent.mkdir(parents=True, exist_ok=True)
-  with path.open("w", encoding="utf-8") as f:
-    writer = csv.writer(f, lineterminator="\n")
-    writer.writerow(["landmark_id", "original_landmark_id", "category", "num_images"])
-    writer.writerows(landmarks)
 
 
 def _member_id(name: str) -> str:
