@@ -16,6 +16,7 @@ package, through Playwright), as tests/demo/test_app_browser.py does. It measure
 from __future__ import annotations
 
 import argparse
+import functools
 import io
 import pathlib
 import shutil
@@ -74,7 +75,7 @@ def main() -> None:
 
   predictor = Predictor.from_workdir(args.workdir)
   data = singles[0].read_bytes()
-  reference = median_seconds(lambda: predictor.predict(data, name="x.jpg"), repeats=5)
+  reference = median_seconds(functools.partial(predictor.predict, data, name="x.jpg"), repeats=5)
   del predictor
 
   def rows(page) -> int:

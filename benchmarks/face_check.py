@@ -130,8 +130,8 @@ def small_faces(images: list[Image.Image], truth: np.ndarray, thresholds: list[f
     shrink = px / found.boxes[:, 3].max()
     if shrink >= 1:
       continue
-    person = image.resize((max(1, round(image.width * shrink)), max(1, round(image.height * shrink))),
-                          Image.Resampling.LANCZOS)
+    size = (max(1, round(image.width * shrink)), max(1, round(image.height * shrink)))
+    person = image.resize(size, Image.Resampling.LANCZOS)
     frame = backgrounds[n % len(backgrounds)].resize((4032, 3024), Image.Resampling.BICUBIC)
     frame.paste(person, (int(rng.integers(0, 4032 - person.width)),
                          int(rng.integers(0, 3024 - person.height))))

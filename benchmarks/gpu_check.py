@@ -1,4 +1,5 @@
-r"""The accelerator check: one call, one table of the figures docs/benchmarks.md records for a GPU or TPU.
+r"""The accelerator check: one call, one table of the figures docs/benchmarks.md records for a
+GPU or TPU.
 
   python benchmarks/gpu_check.py            # one accelerator, under 8 minutes
   python benchmarks/gpu_check.py --smoke    # tiny sizes on the CPU in about a minute (tested)

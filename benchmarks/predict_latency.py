@@ -3,10 +3,10 @@ r"""Predictor latency per photo on CPU: one photo at a time vs jitted batches, t
   python benchmarks/predict_latency.py [--workdir runs/quickstart] [--batch_size 16]
       [--single 8] [--rounds 6] [--photo_size 1024x768] [--models quickstart,resnet50]
 
-Times in ONE run, on this machine, the real `jaxgeo.predict.predictor.Predictor` end to end: JPEG
-bytes of a phone-sized photo in (decoded with EXIF orientation, resized and centre-cropped as evaluation
-does), the full `Prediction` out (top-5 places with offline place names, per-granularity
-probabilities, tags, landmark). Two models:
+Times in ONE run, on this machine, the real `jaxgeo.predict.predictor.Predictor` end to end:
+JPEG bytes of a phone-sized photo in (decoded with EXIF orientation, resized and centre-cropped
+as evaluation does), the full `Prediction` out (top-5 places with offline place names,
+per-granularity probabilities, tags, landmark). Two models:
   * quickstart: the tiny ResNet at 64 px with the quickstart's heads. With --workdir, the trained
     checkpoint of that run (its partitions, vocabulary, landmark head); without, RANDOM weights
     with heads of the same kind (partitions built from synthetic photo-like coordinates with the

@@ -136,7 +136,8 @@ def decode_photo(data: bytes, name: str) -> Image.Image:
       corrupt.
   """
   if not data:
-    raise UploadError(f"{name}: the file is empty (0 bytes). Upload a photo ({accepted_formats()}).")
+    raise UploadError(f"{name}: the file is empty (0 bytes). Upload a photo "
+                      f"({accepted_formats()}).")
   if len(data) > MAX_UPLOAD_BYTES:
     raise UploadError(size_limit_message(name, len(data)))
   try:
@@ -144,8 +145,9 @@ def decode_photo(data: bytes, name: str) -> Image.Image:
       warnings.simplefilter("ignore", Image.DecompressionBombWarning)
       image = Image.open(io.BytesIO(data))
   except Image.DecompressionBombError:
-    raise UploadError(f"{name}: the image is far too large to decode safely (decompression-bomb "
-                      f"guard, limit {MAX_PIXELS / 1e6:.0f} megapixels). Resize it first.") from None
+    raise UploadError(f"{name}: the image is far too large to decode safely (decompression-"
+                      f"bomb guard, limit {MAX_PIXELS / 1e6:.0f} megapixels). Resize it first."
+                      ) from None
   except (OSError, SyntaxError, ValueError):
     if photos.is_heif(data) and not photos.HEIC_SUPPORTED:
       raise UploadError(f"{name}: a HEIC/HEIF photo, which this server cannot read yet. "
@@ -154,9 +156,9 @@ def decode_photo(data: bytes, name: str) -> Image.Image:
                       f"{accepted_formats()}.") from None
   pixels = image.width * image.height
   if pixels > MAX_PIXELS:
-    raise UploadError(f"{name}: {image.width}x{image.height} is {pixels / 1e6:.0f} megapixels, over "
-                      f"the limit of {MAX_PIXELS / 1e6:.0f} (decompression-bomb guard). Resize it "
-                      "first; the model looks at a few hundred pixels anyway.")
+    raise UploadError(f"{name}: {image.width}x{image.height} is {pixels / 1e6:.0f} megapixels, "
+                      f"over the limit of {MAX_PIXELS / 1e6:.0f} (decompression-bomb guard). "
+                      "Resize it first; the model looks at a few hundred pixels anyway.")
   try:
     image.load()  # Decodes everything now, so truncated files fail here and not later.
     image = ImageOps.exif_transpose(image)

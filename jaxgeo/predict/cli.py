@@ -1,6 +1,7 @@
 r"""Predictions for photos, folders, file lists and built test splits, as CSV and GeoJSON.
 
-  python -m jaxgeo.predict --workdir runs/quickstart photos/ more.jpg tfds:geo_testsets/im2gps3k:test
+  python -m jaxgeo.predict --workdir runs/quickstart photos/ more.jpg \
+      tfds:geo_testsets/im2gps3k:test
 
 Runs `jaxgeo.predict.predictor.Predictor` (see there for what each answer holds) over files, folders
 (recursively, by photo extension), file lists (`--input_list`, one path a line) and

@@ -8,8 +8,8 @@ figures are in docs/demo.md).
 The photo is searched at up to `MAX_SIDE` px on its longer side (a 12-megapixel phone photo of
 4032 px at about half size), for faces from `MIN_FACE` px there, the P-Net window itself: faces
 from 24 px in a full-size phone photo, from 12 px in photos up to 2,048 px. Smaller ones are not
-searched for: each pyramid step down (x0.709) would double P-Net's time, most of the check's. The same detector gives the
-data sets' face-area ratio (DeepLocation's portrait filter).
+searched for: each pyramid step down (x0.709) would double P-Net's time, most of the check's.
+The same detector gives the data sets' face-area ratio (DeepLocation's portrait filter).
 """
 
 from __future__ import annotations

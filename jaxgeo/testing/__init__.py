@@ -1,1 +1,2 @@
-"""Reference implementations that tests and benchmarks check jaxgeo against (not used at run time)."""
+"""Reference implementations that tests and benchmarks check jaxgeo against (not used at run
+time)."""

@@ -160,10 +160,11 @@ def test_coarse_decisions():
 
 
 REAL_PHOTOS = REPO / "tests" / "real_photos"  # real photos with their licences (its README)
+FACES_EXTRA = "the face check needs its weights: pip install 'jaxgeo[demo]'"
 
 
 def test_face_check_on_real_photos():
-  pytest.importorskip("mtcnn", reason="the face check needs its weights: pip install 'jaxgeo[demo]'")
+  pytest.importorskip("mtcnn", reason=FACES_EXTRA)
   for name in ("astronaut.jpg", "cameraman.jpg"):
     assert privacy.count_faces(Image.open(REAL_PHOTOS / name)) == 1, name
   decision = privacy.decide(privacy.count_faces(Image.open(REAL_PHOTOS / "astronaut.jpg")))
@@ -444,7 +445,7 @@ def test_app_reads_iphone_heic_photos_upright_with_their_gps(client, tmp_path, a
 
 
 def test_app_coarse_for_faces(client, tmp_path, app_url):
-  pytest.importorskip("mtcnn", reason="the face check needs its weights: pip install 'jaxgeo[demo]'")
+  pytest.importorskip("mtcnn", reason=FACES_EXTRA)
   face = (REAL_PHOTOS / "astronaut.jpg").read_bytes()
   views = _locate(client, [_upload(tmp_path, "portrait.jpg", face)])
   result, html = views["answers"][-1], views["inspector"]

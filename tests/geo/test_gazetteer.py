@@ -34,8 +34,8 @@ def test_antarctica_is_far_from_any_town_not_near_invercargill(names):
 
 
 def test_a_coarse_box_in_western_australia_is_named_australia(names):
-  # A coarse box in Western Australia, named at an answer's point inside it (530 km from Kalgoorlie) and at
-  # its centre (727 km): both were "near Australia".
+  # A coarse box in Western Australia, named at an answer's point inside it (530 km from
+  # Kalgoorlie) and at its centre (727 km): both were "near Australia".
   assert coarse.box(-26.0, 121.0) == (-30.0, 120.0, -20.0, 130.0)
   for lat, lon in ((-26.0, 121.0), (-25.0, 125.0)):
     assert names.name(lat, lon).country_label == "Australia"

@@ -101,7 +101,8 @@ def test_a_bucket_workdir_holds_what_a_local_one_does(tmp_path, monkeypatch):
     vocab_lib.TagVocabulary(["eiffeltower", "shibuya", "opera"]).save(run.vocabulary)
     assert vocab_lib.TagVocabulary.load(run.vocabulary).tags == ["eiffeltower", "shibuya",
                                                                  "opera"]
-    landmark_ids.write(run.landmark_ids, [(0, 1001, "", 12), (1, 2002, "x/Category:Tower_Bridge", 5)])
+    landmark_ids.write(run.landmark_ids,
+                       [(0, 1001, "", 12), (1, 2002, "x/Category:Tower_Bridge", 5)])
     assert landmark_ids.read(run.landmark_ids).ids.tolist() == [1001, 2002]
     assert landmark_ids.read(run.landmark_ids).names == {2002: "Tower Bridge"}
 

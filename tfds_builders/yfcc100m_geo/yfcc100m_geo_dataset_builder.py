@@ -2,8 +2,8 @@
 
 Configs:
   yfcc100m: the YFCC100M metadata file(s) (`yfcc100m_dataset*`, plain or .bz2, 25- or 23-column
-    layout) and the images, in the Multimedia Commons layout (`data/images/<h[:3]>/<h[3:6]>/<h>.jpg`)
-    or a flat folder `images/<photo id>.jpg`.
+    layout) and the images, in the Multimedia Commons layout
+    (`data/images/<h[:3]>/<h[3:6]>/<h>.jpg`) or a flat folder `images/<photo id>.jpg`.
   mp16: the MP-16 meta CSV (`mp16_places365.csv`) and GeoEstimation's msgpack image shards
     (`shard_<i>.msg`); tags, date and user are joined from YFCC100M metadata when it is present.
 

@@ -2,7 +2,8 @@
 
 import pytest
 
-pytest.importorskip("tensorflow", reason="tfds.testing needs TensorFlow: pip install 'jaxgeo[build]'")
+pytest.importorskip("tensorflow",
+                    reason="tfds.testing needs TensorFlow: pip install 'jaxgeo[build]'")
 
 import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
 

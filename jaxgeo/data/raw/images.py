@@ -13,7 +13,8 @@ import os
 
 from PIL import Image, ImageOps
 
-# Files this small are placeholders or failed downloads, not photos (the Multimedia Commons copy of YFCC100M has such files: < 1 KB).
+# Files this small are placeholders or failed downloads, not photos (the Multimedia Commons copy
+# of YFCC100M has such files: < 1 KB).
 MIN_FILE_BYTES = 1024
 DEFAULT_MAX_SIZE = 320
 JPEG_QUALITY = 90
