@@ -23,7 +23,7 @@ from jaxgeo.data import landmark_ids
 from jaxgeo.data.raw import skips, splits
 from tfds_builders import testing
 from tfds_builders.gldv2 import gldv2_dataset_builder as gldv2, make_dummy_data as dummy
-from tfds_builders.gldv2.gldv2_dataset_builder import RETRIEVAL_SOLUTION
+from tfds_builders.gldv2.gldv2_catalog import RETRIEVAL_SOLUTION
 
 DUMMY_DIR = dummy.DUMMY_DIR
 VAL = 0.3  # ~20 train images: 2% would leave validation empty
