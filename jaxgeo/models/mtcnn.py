@@ -120,7 +120,7 @@ def set_weights(net: nnx.Module, weights: list[np.ndarray]) -> None:
     raise ValueError(f"{type(net).__name__}: expected {len(expected)} weight arrays, found "
                      f"{len(weights)}.")
   for param, value in zip(expected, weights):
-    value, shape = np.asarray(value, np.float32), param.value.shape
+    value, shape = np.asarray(value, np.float32), param.get_value().shape
     if value.size != np.prod(shape):
       raise ValueError(f"{type(net).__name__}: a weight of shape {value.shape} where {shape} "
                        "was expected.")
