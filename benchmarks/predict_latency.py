@@ -61,13 +61,13 @@ def random_predictor(backbone: str, image_size: int, num_photos: int, tau_min: i
   parts, _ = partitions_lib.build_partitions(lat, lon, tau_min=tau_min, tau_max=tau_max)
   parts = [dataclass_replace_name(p, partitions_lib.partition_name(tau_min, t))
            for p, t in zip(parts, tau_max)]
-  tree = hierarchy_lib.make_hierarchy(parts)
-  model = geolocator.Geolocator(backbone, {p.name: p.num_classes for p in tree.partitions},
+  hierarchy = hierarchy_lib.make_hierarchy(parts)
+  model = geolocator.Geolocator(backbone, {p.name: p.num_classes for p in hierarchy.partitions},
                                 image_size=image_size, vocabulary_size=vocabulary_size,
                                 num_landmarks=num_landmarks, rngs=nnx.Rngs(params=0))
   graphdef, params, rest = nnx.split(model, nnx.Param, ...)
   return predictor_lib.Predictor(
-      graphdef, params, rest, image_size=image_size, tree=tree,
+      graphdef, params, rest, image_size=image_size, hierarchy=hierarchy,
       tags=[f"tag{i}" for i in range(vocabulary_size)] if vocabulary_size else None,
       landmark_ids=np.arange(num_landmarks) if num_landmarks else None,
       batch_size=batch_size, devices=devices)
@@ -88,7 +88,7 @@ def time_model_only(predictor: predictor_lib.Predictor, size: int, repeats: int)
                                    np.uint8), predictor.devices[0])
   run = lambda: jax.block_until_ready(predictor._forward(  # pylint: disable=protected-access
       predictor.params, predictor.rest, pixels, graphdef=predictor.graphdef,
-      tree=predictor.tree, crops=1, top_k=predictor.top_k, num_tags=predictor.num_tags))
+      hierarchy=predictor.hierarchy, crops=1, top_k=predictor.top_k, num_tags=predictor.num_tags))
   return median_seconds(run, repeats)
 
 
@@ -116,7 +116,7 @@ def bench(name: str, predictor: predictor_lib.Predictor, photos: list[bytes], si
   model_1 = time_model_only(predictor, 1, max(3, rounds))
   model_b = time_model_only(predictor, b, max(3, rounds))
   print(f"{name}: image {predictor.image_size} px, classes "
-        f"{'/'.join(str(p.num_classes) for p in predictor.tree.partitions)}, "
+        f"{'/'.join(str(p.num_classes) for p in predictor.hierarchy.partitions)}, "
         f"{len(predictor.tags)} tags, landmark head {predictor.has_landmarks}")
   print(f"  single photo : p50 {p50:8.1f} ms  p95 {p95:8.1f} ms  -> {single_rate:7.1f} photos/s"
         f"   (model only {model_1 * 1e3:7.1f} ms)")

@@ -74,7 +74,8 @@ def check_evals(evals: Mapping[str, ml_collections.ConfigDict],
                        "model.landmark_head.")
 
 
-def evaluate_datasets(state: dict, graphdef: nnx.GraphDef, tree: hierarchy_lib.Hierarchy | None,
+def evaluate_datasets(state: dict, graphdef: nnx.GraphDef,
+                      hierarchy: hierarchy_lib.Hierarchy | None,
                       config: ml_collections.ConfigDict, data_dir: str,
                       evals: Mapping[str, ml_collections.ConfigDict],
                       batch_sharding: jax.sharding.Sharding,
@@ -90,7 +91,7 @@ def evaluate_datasets(state: dict, graphdef: nnx.GraphDef, tree: hierarchy_lib.H
   the data sets the same way from one run to the next.
   """
   check_evals(evals, config)
-  context = common.EvalContext(state, graphdef, tree, config, data_dir, batch_sharding,
+  context = common.EvalContext(state, graphdef, hierarchy, config, data_dir, batch_sharding,
                                train_coordinates, workdir, landmark_ids, gallery)
   results = {}
   for ev in sorted(evals.values(), key=lambda ev: ev.data):
@@ -182,13 +183,13 @@ def main(argv: list[str]) -> None:
   run = restore.load_trained_run(args.workdir, args.data_dir)
   logging.info("Evaluating the checkpoint of step %d.", run.step)
   train_coordinates = (prepare.split_coordinates(run.config.data.train, "train", run.data_dir)
-                       if run.tree else None)
+                       if run.hierarchy else None)
   evals = chosen_evals(run.config, args.eval, args.dataset)
   if args.gallery is not None:
     run.config.retrieval.gallery = args.gallery
   geo_evals = any(ev.type == "geolocation" for ev in evals.values())
-  gallery = gallery_lib.load_run_gallery(run) if geo_evals and run.tree else None
-  evaluate_datasets(run.state, run.graphdef, run.tree, run.config, run.data_dir,
+  gallery = gallery_lib.load_run_gallery(run) if geo_evals and run.hierarchy else None
+  evaluate_datasets(run.state, run.graphdef, run.hierarchy, run.config, run.data_dir,
                     evals, sharding.batch_sharding(run.mesh),
                     train_coordinates, workdir=run.workdir,
                     landmark_ids=run.landmark_ids, gallery=gallery)

@@ -160,11 +160,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
                      "model.landmark_head=False, or train the whole model.")
   # Data: the prepared data sets, partitions with their hierarchy, the tag vocabulary.
   data = distributed.main_process_first(prepare.prepare_data, config, workdir)
-  tree = None  # a landmarks-only run has no partitions
+  hierarchy = None  # a landmarks-only run has no partitions
   if data.partition_names:
-    tree = hierarchy_lib.make_hierarchy(
+    hierarchy = hierarchy_lib.make_hierarchy(
         partitions_lib.load_partitions(data.partitions_dir, data.partition_names))
-  partitions = tree.partitions if tree else ()
+  partitions = hierarchy.partitions if hierarchy else ()
   names = tuple(p.name for p in partitions)
   landmark_ids = None  # the GLDv2 landmark id of each landmark class
   if config.model.landmark_head:
@@ -238,7 +238,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
     state = load_pretrained(graphdef, state, config.model.pretrained, tx)
   if frozen:
     run = restore.TrainedRun(
-        workdir=workdir, config=config, data_dir=data.data_dir, tree=tree,
+        workdir=workdir, config=config, data_dir=data.data_dir, hierarchy=hierarchy,
         vocabulary=vocabulary, landmark_ids=None, graphdef=graphdef,
         state={"params": state["params"], "rest": state["rest"]}, step=0, mesh=mesh)
     next_batch = embedding_batches(config, workdir, run, partitions)
@@ -261,7 +261,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
               force=step == total_steps)
     if config.eval_every_steps and step % config.eval_every_steps == 0 and (
         step < total_steps):  # the final evaluation follows the loop
-      results = evaluate_lib.evaluate_datasets(state, graphdef, tree, config, data.data_dir,
+      results = evaluate_lib.evaluate_datasets(state, graphdef, hierarchy, config, data.data_dir,
                                                config.evals, batch_sharding,
                                                landmark_ids=landmark_ids)
       writer.write(step, _flatten_results(results))
@@ -273,15 +273,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   # Final evaluation, with the baselines on the same photos; with a retrieval gallery (embedded
   # now by the final model), by retrieval and hybrid too.
   train_coordinates = (prepare.split_coordinates(config.data.train, "train", data.data_dir)
-                       if tree else None)
+                       if hierarchy else None)
   gallery = None
-  if tree and gallery_lib.gallery_spec(config):
+  if hierarchy and gallery_lib.gallery_spec(config):
     gallery = gallery_lib.load_run_gallery(restore.TrainedRun(
-        workdir=workdir, config=config, data_dir=data.data_dir, tree=tree,
+        workdir=workdir, config=config, data_dir=data.data_dir, hierarchy=hierarchy,
         vocabulary=vocabulary, landmark_ids=landmark_ids, graphdef=graphdef,
         state={"params": state["params"], "rest": state["rest"]}, step=total_steps, mesh=mesh))
   results = evaluate_lib.evaluate_datasets(
-      state, graphdef, tree, config, data.data_dir, config.evals, batch_sharding,
+      state, graphdef, hierarchy, config, data.data_dir, config.evals, batch_sharding,
       train_coordinates, workdir=workdir, landmark_ids=landmark_ids, gallery=gallery)
   writer.write(total_steps, _flatten_results(results))
   if jax.process_index() == 0:

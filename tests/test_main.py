@@ -312,7 +312,7 @@ def test_heads_train_on_a_frozen_backbone(runlocal_workdir, tmp_path):
   # training makes it: jitted, from the seed); the heads are not.
   run = restore.load_trained_run(tmp_path)
   _, initial, _ = state_lib.create_geolocator_state(
-      run.config, {p.name: p.num_classes for p in run.tree.partitions}, len(run.vocabulary),
+      run.config, {p.name: p.num_classes for p in run.hierarchy.partitions}, len(run.vocabulary),
       optax.identity(), sharding.make_mesh(run.config.mesh))
   final = run.state["params"]
   start = dict(nnx.to_flat_state(initial["params"]["backbone"]))

@@ -19,7 +19,7 @@ class EvalContext:
   """The model under evaluation and what the evaluators need besides the eval itself."""
   state: dict
   graphdef: nnx.GraphDef
-  tree: hierarchy_lib.Hierarchy | None  # None for a landmarks-only run
+  hierarchy: hierarchy_lib.Hierarchy | None  # None for a landmarks-only run
   config: ml_collections.ConfigDict
   data_dir: str
   batch_sharding: jax.sharding.Sharding

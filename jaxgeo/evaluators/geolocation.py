@@ -33,30 +33,32 @@ HYBRID = "hybrid"  # the hierarchy's top cell, refined by the gallery photos ins
 LEAKED_LEFT_OUT = "(leaked photos left out)"  # suffix of the leakage report's rows
 
 
-def predicted_coordinates(tree: Hierarchy, log_probs: dict[str, jax.Array]) -> dict[str, tuple]:
+def predicted_coordinates(hierarchy: Hierarchy, log_probs: dict[str, jax.Array]
+                          ) -> dict[str, tuple]:
   """(lat, lon) predicted by each partition's head and by the hierarchy. Jit-compatible.
 
   Args:
-    tree: the partitions (coarse to fine) and their hierarchy.
+    hierarchy: the partitions (coarse to fine) and their hierarchy.
     log_probs: `geo/<partition name>` -> (B, classes) log-probabilities, as the model's
       `predict` gives them (crops already voted).
   """
   out = {}
-  for part in tree.partitions:
+  for part in hierarchy.partitions:
     top = jnp.argmax(log_probs[f"geo/{part.name}"], axis=-1)
     out[part.name] = (jnp.asarray(part.latitudes, jnp.float32)[top],
                       jnp.asarray(part.longitudes, jnp.float32)[top])
-  top = jnp.argmax(tree.combine_log_probs([log_probs[f"geo/{p.name}"] for p in tree.partitions]),
-                   axis=-1)
-  out[HIERARCHY] = (jnp.asarray(tree.finest.latitudes, jnp.float32)[top],
-                    jnp.asarray(tree.finest.longitudes, jnp.float32)[top])
+  combined = hierarchy.combine_log_probs([log_probs[f"geo/{p.name}"]
+                                          for p in hierarchy.partitions])
+  top = jnp.argmax(combined, axis=-1)
+  out[HIERARCHY] = (jnp.asarray(hierarchy.finest.latitudes, jnp.float32)[top],
+                    jnp.asarray(hierarchy.finest.longitudes, jnp.float32)[top])
   return out
 
 
-def prediction_errors_km(tree: Hierarchy, log_probs: dict[str, jax.Array], lat: jax.Array,
+def prediction_errors_km(hierarchy: Hierarchy, log_probs: dict[str, jax.Array], lat: jax.Array,
                          lon: jax.Array) -> dict[str, jax.Array]:
   """Great-circle error (km) of each predictor, and the hierarchy's predicted coordinates."""
-  predicted = predicted_coordinates(tree, log_probs)
+  predicted = predicted_coordinates(hierarchy, log_probs)
   out = {name: distance.great_circle_km_jax(lat, lon, p_lat, p_lon)
          for name, (p_lat, p_lon) in predicted.items()}
   out[f"{HIERARCHY}/latitude"], out[f"{HIERARCHY}/longitude"] = predicted[HIERARCHY]
@@ -93,11 +95,11 @@ def write_results_csv(path: str | os.PathLike, ids: np.ndarray, gt_lat: np.ndarr
               f"{extra}\n")
 
 
-def baseline_errors(tree: Hierarchy, train_lat: np.ndarray, train_lon: np.ndarray,
+def baseline_errors(hierarchy: Hierarchy, train_lat: np.ndarray, train_lon: np.ndarray,
                     test_lat: np.ndarray, test_lon: np.ndarray,
                     seed: int = 0) -> dict[str, np.ndarray]:
   """Errors of the two reference predictors on the same test photos."""
-  finest = tree.finest
+  finest = hierarchy.finest
   top = int(np.argmax(finest.counts))
   rng = np.random.default_rng(seed)
   pick = rng.integers(0, len(train_lat), size=len(test_lat))
@@ -119,7 +121,7 @@ def report(errors: dict[str, np.ndarray]) -> tuple[dict[str, dict[str, float]], 
 
 
 def eval_step(state: dict, batch: dict[str, jax.Array], *, graphdef: nnx.GraphDef,
-              tree: hierarchy_lib.Hierarchy, top_cells: int = 0) -> dict[str, jax.Array]:
+              hierarchy: hierarchy_lib.Hierarchy, top_cells: int = 0) -> dict[str, jax.Array]:
   """Errors of every predictor and the hierarchy's coordinates for one (padded) batch; with
   `top_cells` (for retrieval), the pooled embedding and the hierarchy's best finest cells."""
   model = nnx.merge(graphdef, state["params"], state["rest"], copy=True)
@@ -129,15 +131,15 @@ def eval_step(state: dict, batch: dict[str, jax.Array], *, graphdef: nnx.GraphDe
     crops = images.shape[1]
     images = images.reshape(-1, *images.shape[2:])
   log_probs = model.predict(images, crops)
-  out = prediction_errors_km(tree, log_probs, batch["latitude"], batch["longitude"])
+  out = prediction_errors_km(hierarchy, log_probs, batch["latitude"], batch["longitude"])
   # The hierarchy's confidence that its answer is within 25 / 200 / 750 km (its calibration).
-  combined = tree.combine_log_probs([log_probs[f"geo/{p.name}"] for p in tree.partitions])
+  combined = hierarchy.combine_log_probs([log_probs[f"geo/{p.name}"] for p in hierarchy.partitions])
   within = calibration.probability_within(
       jnp, jax.nn.softmax(combined, axis=-1), out[f"{HIERARCHY}/latitude"],
-      out[f"{HIERARCHY}/longitude"], tree.finest.latitudes, tree.finest.longitudes)
+      out[f"{HIERARCHY}/longitude"], hierarchy.finest.latitudes, hierarchy.finest.longitudes)
   out.update({f"within/{r:g}": p for r, p in within.items()})
   out["gt/latitude"], out["gt/longitude"] = batch["latitude"], batch["longitude"]
-  for part in tree.partitions:
+  for part in hierarchy.partitions:
     out[f"rank/{part.name}"] = label_rank(log_probs[f"geo/{part.name}"],
                                                       batch[f"label_{part.name}"])
   if top_cells:
@@ -154,14 +156,14 @@ def geolocation_eval(context: common.EvalContext, ev: ml_collections.ConfigDict,
   `ev.five_crop`: vote over five crops instead of the centre crop. With a gallery in the
   context, the retrieval and hybrid answers too, and the leakage report.
   """
-  spec, tree, config, gallery = ev.data, context.tree, context.config, context.gallery
+  spec, hierarchy, config, gallery = ev.data, context.hierarchy, context.config, context.gallery
   top_cells = config.retrieval.hybrid_cells if gallery is not None else 0
-  step = jax.jit(functools.partial(eval_step, graphdef=context.graphdef, tree=tree,
+  step = jax.jit(functools.partial(eval_step, graphdef=context.graphdef, hierarchy=hierarchy,
                                    top_cells=top_cells))
-  order = [p.name for p in tree.partitions] + [HIERARCHY]
+  order = [p.name for p in hierarchy.partitions] + [HIERARCHY]
   name = pipeline.parse_dataset(spec)[0]
   batches = pipeline.eval_batches(source, batch_size=config.eval_batch_size // jax.process_count(),
-                                  image_size=config.image_size, partitions=tree.partitions,
+                                  image_size=config.image_size, partitions=hierarchy.partitions,
                                   five_crop=ev.five_crop,
                                   id_key=pipeline.id_key(name, context.data_dir),
                                   keep_user=gallery is not None)
@@ -173,7 +175,7 @@ def geolocation_eval(context: common.EvalContext, ev: ml_collections.ConfigDict,
   answered = {HIERARCHY: (out[f"{HIERARCHY}/latitude"],
                                       out[f"{HIERARCHY}/longitude"], None)}
   if gallery is not None:
-    answers = gallery_lib.answer(gallery, config.retrieval, out["embedding"], tree,
+    answers = gallery_lib.answer(gallery, config.retrieval, out["embedding"], hierarchy,
                                  out["top_cells"], out["top_log_probs"])
     for method, vote in ((RETRIEVAL, answers.retrieval),
                          (HYBRID, answers.hybrid)):
@@ -181,10 +183,10 @@ def geolocation_eval(context: common.EvalContext, ev: ml_collections.ConfigDict,
       answered[method] = (vote.latitude, vote.longitude,
                           gallery_lib.deciding_photos(answers.neighbours, vote, gallery.photo_id))
   if context.train_coordinates is not None:
-    errors.update(baseline_errors(tree, *context.train_coordinates, gt_lat, gt_lon,
+    errors.update(baseline_errors(hierarchy, *context.train_coordinates, gt_lat, gt_lon,
                                               seed=config.seed))
   result, table = report(errors)
-  for part in tree.partitions:  # classification accuracy of each head, photos with a cell
+  for part in hierarchy.partitions:  # classification accuracy of each head, photos with a cell
     result[part.name].update(top_k_accuracy(out[f"rank/{part.name}"]))
   logging.info("Evaluation on %s (%d photos):\n%s", spec, len(out["id"]), table)
   within = {r: out[f"within/{r:g}"] for r in calibration.RADII_KM}

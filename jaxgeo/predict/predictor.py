@@ -63,7 +63,7 @@ HEAT_MASS = 0.99  # the heat map shows the best cells holding this much of the p
 HEAT_CELLS = 256  # ...but at most this many
 
 
-def forward(params, rest, images: jax.Array, *, graphdef, tree: Hierarchy | None, crops: int,
+def forward(params, rest, images: jax.Array, *, graphdef, hierarchy: Hierarchy | None, crops: int,
             top_k: int, num_tags: int, full: bool = False,
             hybrid_cells: int = 0) -> dict[str, jax.Array]:
   """Every head's answer for a batch of photos (B * crops images in, B answers out).
@@ -77,16 +77,16 @@ def forward(params, rest, images: jax.Array, *, graphdef, tree: Hierarchy | None
   model.eval()
   answers = model.predict(images, crops)
   out = {}
-  if tree is not None:
-    log_probs = [answers[f"geo/{p.name}"] for p in tree.partitions]
+  if hierarchy is not None:
+    log_probs = [answers[f"geo/{p.name}"] for p in hierarchy.partitions]
     probs = [jnp.exp(lp) for lp in log_probs]
-    for part, p in zip(tree.partitions, probs):
+    for part, p in zip(hierarchy.partitions, probs):
       out[f"geo/{part.name}/class"] = jnp.argmax(p, -1)
       out[f"geo/{part.name}/prob"] = jnp.max(p, -1)
       if full:
         out[f"geo/{part.name}/probs"] = p
     # The product rule in log space, renormalised over the finest classes.
-    hier = jax.nn.softmax(tree.combine_log_probs(log_probs), -1)
+    hier = jax.nn.softmax(hierarchy.combine_log_probs(log_probs), -1)
     out["hierarchy/probs_top"], out["hierarchy/classes_top"] = jax.lax.top_k(
         hier, min(top_k, hier.shape[-1]))
     coarsest = probs[0]
@@ -158,7 +158,7 @@ class Predictor:
   directly). Not thread-safe for concurrent calls that change options; predictions are.
   """
 
-  def __init__(self, graphdef, params, rest, *, image_size: int, tree: Hierarchy | None,
+  def __init__(self, graphdef, params, rest, *, image_size: int, hierarchy: Hierarchy | None,
                tags: Sequence[str] | None = None, landmark_ids: np.ndarray | None = None,
                landmark_names: dict[int, str] | None = None, batch_size: int = 16,
                top_k: int = 5, num_tags: int = 10,
@@ -178,7 +178,7 @@ class Predictor:
     self.params = jax.device_put(distributed.on_this_process(params), self._replicated)
     self.rest = jax.device_put(distributed.on_this_process(rest), self._replicated)
     self.image_size = int(image_size)
-    self.tree = tree
+    self.hierarchy = hierarchy
     self.tags = list(tags) if tags is not None else []
     self.landmark_ids = landmark_ids
     self.landmark_names = landmark_names or {}
@@ -196,11 +196,11 @@ class Predictor:
     self.workdir = workdir
     self.card = card  # model_card.ModelCard: what the model has seen, how well it did
     # The hybrid answer: a retrieval gallery and the run config's `retrieval` settings.
-    self.gallery = gallery if tree is not None else None
+    self.gallery = gallery if hierarchy is not None else None
     self.retrieval = retrieval
     self._tokens = {}
     self.decode_threads = min(4, os.cpu_count() or 1)
-    self._forward = jax.jit(forward, static_argnames=("graphdef", "tree", "crops", "top_k",
+    self._forward = jax.jit(forward, static_argnames=("graphdef", "hierarchy", "crops", "top_k",
                                                       "num_tags", "full", "hybrid_cells"))
 
   @classmethod
@@ -234,9 +234,9 @@ class Predictor:
                                required=locsens is not None, tags=run.vocabulary.tags)
     # A process answers its photos alone: the gallery is searched on its own devices.
     photos = (gallery_lib.load_run_gallery(run, build=False, devices=jax.local_devices())
-              if gallery and run.tree else None)
+              if gallery and run.hierarchy else None)
     return cls(run.graphdef, run.state["params"], run.state["rest"],
-               image_size=run.config.image_size, tree=run.tree,
+               image_size=run.config.image_size, hierarchy=run.hierarchy,
                tags=run.vocabulary.tags if run.vocabulary is not None else None,
                landmark_ids=run.landmark_ids, landmark_names=names, landmark_index=index,
                tag_ranker=scorer, step=run.step, workdir=workdir, card=card, gallery=photos,
@@ -246,7 +246,7 @@ class Predictor:
 
   @property
   def has_geo(self) -> bool:
-    return self.tree is not None
+    return self.hierarchy is not None
 
   @property
   def has_tags(self) -> bool:
@@ -266,7 +266,7 @@ class Predictor:
 
   @property
   def partition_names(self) -> tuple[str, ...]:
-    return self.tree.names if self.tree is not None else ()
+    return self.hierarchy.names if self.hierarchy is not None else ()
 
   # -- running the model
 
@@ -286,7 +286,7 @@ class Predictor:
         pixels[i] = self.model_input(photo, five_crop)
       images = jax.device_put(pixels.reshape(size * crops, *pixels.shape[2:]), self._split)
       out = self._forward(self.params, self.rest, images, graphdef=self.graphdef,
-                          tree=self.tree, crops=crops, top_k=self.top_k,
+                          hierarchy=self.hierarchy, crops=crops, top_k=self.top_k,
                           num_tags=self.num_tags, full=full,
                           hybrid_cells=self.retrieval.hybrid_cells if self.gallery else 0)
       for key, value in jax.device_get(out).items():
@@ -404,7 +404,7 @@ class Predictor:
           gallery_matches=matches[i],
           image_embedding=out["tag/embedding"][i] if "tag/embedding" in out else None,
           heat=(self._heat(out["hierarchy/probs"][i]) if heat and not coarse
-                and self.tree is not None else None)))
+                and self.hierarchy is not None else None)))
     if seconds is not None:
       seconds["model"] = seconds.get("model", 0.0) + model_done - start
       seconds["answers"] = seconds.get("answers", 0.0) + time.perf_counter() - model_done
@@ -428,11 +428,11 @@ class Predictor:
     return self._tokens[partition.name]
 
   def _places(self, out, coarse: bool, online_names: bool) -> list[list[Place]]:
-    if self.tree is None:
+    if self.hierarchy is None:
       return [[] for _ in range(len(next(iter(out.values()))))]
     if coarse:
       return self._coarse_places(out)
-    part = self.tree.finest
+    part = self.hierarchy.finest
     classes, probs = out[f"{HIERARCHY}/classes_top"], out[f"{HIERARCHY}/probs_top"]
     lat, lon = part.latitudes[classes], part.longitudes[classes]
     names = gazetteer_lib.default_gazetteer().lookup(lat.ravel(), lon.ravel())
@@ -459,7 +459,7 @@ class Predictor:
     named by the country of its most probable class. No class id and no cell: a small class's
     id or token pins its training photos' mean to a few hundred metres.
     """
-    part = self.tree.partitions[0]
+    part = self.hierarchy.partitions[0]
     classes, probs = out["coarse/classes_top"], out["coarse/probs_top"]
     lat, lon = part.latitudes[classes], part.longitudes[classes]
     names = gazetteer_lib.default_gazetteer().lookup(lat.ravel(), lon.ravel())
@@ -490,10 +490,10 @@ class Predictor:
     keeps the hierarchy's answer (no matches).
     """
     cells, probs = out["hybrid/cells"], out["hybrid/cell_probs"]
-    answers = gallery_lib.answer(self.gallery, self.retrieval, out["embedding"], self.tree,
+    answers = gallery_lib.answer(self.gallery, self.retrieval, out["embedding"], self.hierarchy,
                                  cells, np.log(np.maximum(probs, 1e-30)))
     vote, found = answers.hybrid, answers.neighbours
-    finest = self.tree.finest
+    finest = self.hierarchy.finest
     names = gazetteer_lib.default_gazetteer().lookup(vote.latitude, vote.longitude)
     tokens = self._cell_tokens(finest)
     new_places, matches = [], []
@@ -523,33 +523,33 @@ class Predictor:
     probs = np.asarray(probs, np.float64)
     order = np.argsort(-probs, kind="stable")[:HEAT_CELLS]
     kept = int(np.searchsorted(np.cumsum(probs[order]), HEAT_MASS * probs.sum())) + 1
-    tokens = self._cell_tokens(self.tree.finest)
+    tokens = self._cell_tokens(self.hierarchy.finest)
     return [HeatCell(tokens[c], float(probs[c])) for c in order[:kept]]
 
   def _within(self, out, places: list[list[Place]]) -> list[dict[float, float] | None]:
     """The hierarchy's probability that the true place is within 25 / 200 / 750 km of each
     photo's answer (the evaluator measures how well calibrated it is)."""
-    if self.tree is None:
+    if self.hierarchy is None:
       return [None] * len(places)
     lat = np.array([p[0].latitude if p else 0.0 for p in places])
     lon = np.array([p[0].longitude if p else 0.0 for p in places])
     within = calibration.probability_within(np, out["hierarchy/probs"], lat, lon,
-                                            self.tree.finest.latitudes,
-                                            self.tree.finest.longitudes)
+                                            self.hierarchy.finest.latitudes,
+                                            self.hierarchy.finest.longitudes)
     return [{r: float(p[i]) for r, p in within.items()} for i in range(len(places))]
 
   def _granularities(self, out, i: int, coarse: bool) -> list[Granularity]:
     """Each partition's top class and its probability, then the hierarchy's; in coarse mode
     only the coarsest partition's probability, with no class (it would pin a small area)."""
-    if self.tree is None:
+    if self.hierarchy is None:
       return []
     if coarse:
-      coarsest = self.tree.partitions[0]
+      coarsest = self.hierarchy.partitions[0]
       return [Granularity(coarsest.name, coarsest.num_classes, -1,
                           float(out[f"geo/{coarsest.name}/prob"][i]))]
     rows = [Granularity(p.name, p.num_classes, int(out[f"geo/{p.name}/class"][i]),
-                        float(out[f"geo/{p.name}/prob"][i])) for p in self.tree.partitions]
-    rows.append(Granularity(HIERARCHY, self.tree.finest.num_classes,
+                        float(out[f"geo/{p.name}/prob"][i])) for p in self.hierarchy.partitions]
+    rows.append(Granularity(HIERARCHY, self.hierarchy.finest.num_classes,
                             int(out["hierarchy/classes_top"][i, 0]),
                             float(out["hierarchy/probs_top"][i, 0])))
     return rows

@@ -125,7 +125,7 @@ def build_gallery(run, spec: str) -> epath.Path:
   return out_dir
 
 
-def load_gallery(path: workdir_lib.PathLike, tree: hierarchy_lib.Hierarchy | None,
+def load_gallery(path: workdir_lib.PathLike, hierarchy: hierarchy_lib.Hierarchy | None,
                  devices: Sequence[jax.Device], dtype: str = "bfloat16", chunk: int = 16384,
                  data_dir: str = "") -> Gallery:
   """A built gallery folder as an index over `devices`.
@@ -143,7 +143,7 @@ def load_gallery(path: workdir_lib.PathLike, tree: hierarchy_lib.Hierarchy | Non
                     int((~located).sum()), len(located))
   embeddings = photos.image if located.all() else photos.image[record]
   latitude, longitude = photos.latitude[record], photos.longitude[record]
-  cell = (tree.finest.classify(latitude, longitude).astype(np.int32) if tree
+  cell = (hierarchy.finest.classify(latitude, longitude).astype(np.int32) if hierarchy
           else np.full(len(record), -1, np.int32))
   index = knn.ExactIndex(embeddings, mesh=jax.make_mesh((len(devices),), (knn.AXIS,),
                                                         devices=list(devices)),
@@ -177,7 +177,7 @@ def load_run_gallery(run, build: bool = True,
                  "(`python -m jaxgeo.evaluate --workdir %s` builds it).", spec, run.step, path,
                  run.workdir)
     return None
-  return load_gallery(path, run.tree, devices or list(run.mesh.devices.flatten()),
+  return load_gallery(path, run.hierarchy, devices or list(run.mesh.devices.flatten()),
                       run.config.retrieval.dtype, run.config.retrieval.chunk, run.data_dir)
 
 
@@ -190,12 +190,12 @@ class Answers:
 
 
 def answer(gallery: Gallery, settings: ml_collections.ConfigDict, embeddings: np.ndarray,
-           tree: hierarchy_lib.Hierarchy | None = None, top_cells: np.ndarray | None = None,
+           hierarchy: hierarchy_lib.Hierarchy | None = None, top_cells: np.ndarray | None = None,
            top_log_probs: np.ndarray | None = None) -> Answers:
   """Retrieval (the nearest `num_neighbours`) and, given the hierarchy's top cells, hybrid
   (the nearest `hybrid_neighbours` inside them) answers, as `settings` (a run config's
   `retrieval` section) say."""
-  k = max(settings.num_neighbours, settings.hybrid_neighbours if tree is not None else 0)
+  k = max(settings.num_neighbours, settings.hybrid_neighbours if hierarchy is not None else 0)
   found = gallery.search(embeddings, k)
   n = settings.num_neighbours
   retrieval = geolocate.retrieval(found.similarity[:, :n], found.latitude[:, :n],
@@ -203,12 +203,12 @@ def answer(gallery: Gallery, settings: ml_collections.ConfigDict, embeddings: np
                                   refine_radius_km=settings.refine_radius_km,
                                   temperature=settings.temperature)
   hybrid = None
-  if tree is not None and top_cells is not None:
+  if hierarchy is not None and top_cells is not None:
     m = settings.hybrid_neighbours
     hybrid = geolocate.hybrid(
         found.similarity[:, :m], found.latitude[:, :m], found.longitude[:, :m],
-        found.cell[:, :m], top_cells, top_log_probs, tree.finest.latitudes,
-        tree.finest.longitudes, radius_km=settings.radius_km,
+        found.cell[:, :m], top_cells, top_log_probs, hierarchy.finest.latitudes,
+        hierarchy.finest.longitudes, radius_km=settings.radius_km,
         refine_radius_km=settings.refine_radius_km, temperature=settings.temperature,
         cell_power=settings.cell_power)
   return Answers(found, retrieval, hybrid)

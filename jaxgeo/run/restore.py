@@ -33,7 +33,7 @@ class TrainedRun:
   workdir: workdir_lib.Workdir
   config: ml_collections.ConfigDict
   data_dir: str
-  tree: hierarchy_lib.Hierarchy | None  # None for a landmarks-only run
+  hierarchy: hierarchy_lib.Hierarchy | None  # None for a landmarks-only run
   vocabulary: vocab_lib.TagVocabulary | None
   landmark_ids: np.ndarray | None  # GLDv2 landmark id of each landmark class
   graphdef: nnx.GraphDef
@@ -108,7 +108,7 @@ def load_trained_run(workdir: workdir_lib.PathLike | workdir_lib.Workdir,
   workdir = workdir_lib.Workdir(workdir)
   config = load_config(workdir)
   data_dir = data_dir or data_dir_of(config, workdir)
-  tree = load_tree(config, workdir)
+  hierarchy = load_tree(config, workdir)
   landmark_ids = (landmark_ids_lib.read(landmark_ids_path(config, workdir, data_dir)).ids
                   if config.model.landmark_head else None)
   vocabulary = (vocab_lib.TagVocabulary.load(workdir.vocabulary)
@@ -116,7 +116,7 @@ def load_trained_run(workdir: workdir_lib.PathLike | workdir_lib.Workdir,
                 else None)
   mesh = sharding.make_mesh(config.mesh)
   graphdef, abstract_model = state_lib.abstract_geolocator_model(
-      config, {p.name: p.num_classes for p in (tree.partitions if tree else ())},
+      config, {p.name: p.num_classes for p in (hierarchy.partitions if hierarchy else ())},
       len(vocabulary) if vocabulary else 0, mesh,
       len(landmark_ids) if landmark_ids is not None else 0)
   ckpt = checkpointing.Checkpointer(workdir.checkpoints, 1)
@@ -127,6 +127,6 @@ def load_trained_run(workdir: workdir_lib.PathLike | workdir_lib.Workdir,
     state = ckpt.restore_model(step, abstract_model)
   finally:
     ckpt.close()
-  return TrainedRun(workdir=workdir, config=config, data_dir=data_dir, tree=tree,
+  return TrainedRun(workdir=workdir, config=config, data_dir=data_dir, hierarchy=hierarchy,
                     vocabulary=vocabulary, landmark_ids=landmark_ids, graphdef=graphdef,
                     state=state, step=int(step), mesh=mesh)

@@ -47,7 +47,7 @@ def _fine_facts(predictor: predictor_lib.Predictor) -> dict[str, set]:
     ids.add(p.class_id)
   for g in fine.granularities:
     ids.add(g.class_id)
-    partition = next((q for q in predictor.tree.partitions if q.name == g.name), None)
+    partition = next((q for q in predictor.hierarchy.partitions if q.name == g.name), None)
     if partition is not None:
       tokens.add(partition.tokens[g.class_id])
   cities = {p.name.split(",")[0].removeprefix("near ").strip() for p in fine.places

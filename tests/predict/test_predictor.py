@@ -76,7 +76,7 @@ def _jpeg_with_gps(lat: float, lon: float) -> bytes:
 
 def test_distributions_sum_to_one_and_hierarchy_is_the_product_rule(predictor, toy_photos):
   probs = predictor.probabilities(toy_photos[0])
-  tree = predictor.tree
+  tree = predictor.hierarchy
   for part in tree.partitions:
     assert probs[part.name].shape == (part.num_classes,)
     np.testing.assert_allclose(probs[part.name].sum(), 1.0, rtol=1e-5)
@@ -98,7 +98,7 @@ def test_forward_agrees_with_the_model(predictor, toy_photos):
                      for p in toy_photos[:2]])
   expected = jax.tree.map(np.asarray, nnx.jit(lambda m, x: m(x))(model, pixels))
   got = predictor.run_batch(toy_photos[:2], full=True)
-  for part in predictor.tree.partitions:
+  for part in predictor.hierarchy.partitions:
     np.testing.assert_allclose(got[f"geo/{part.name}/probs"],
                                jax.nn.softmax(expected[f"geo/{part.name}"], -1), atol=2e-5)
   np.testing.assert_allclose(got["tag/probs"], jax.nn.softmax(expected["tag"], -1), atol=2e-5)
@@ -110,7 +110,7 @@ def test_forward_agrees_with_the_model(predictor, toy_photos):
 
 def test_prediction_fields(predictor, toy_photos):
   p = predictor.predict(toy_photos[0])
-  tree = predictor.tree
+  tree = predictor.hierarchy
   assert p.source == str(toy_photos[0])
   assert len(p.places) == 5
   probs = [x.probability for x in p.places]
@@ -212,9 +212,10 @@ def test_five_crop_voting_averages_the_crops(predictor, toy_photos):
   crops = transforms.eval_crops(image, predictor.image_size, five_crop=True)
   assert crops.shape == (5, predictor.image_size, predictor.image_size, 3)
   single = predictor._forward(predictor.params, predictor.rest, crops, graphdef=predictor.graphdef,
-                              tree=predictor.tree, crops=1, top_k=5, num_tags=5, full=True)
+                              hierarchy=predictor.hierarchy, crops=1, top_k=5, num_tags=5,
+                              full=True)
   voted = predictor.run_batch([image], five_crop=True, full=True)
-  for part in predictor.tree.partitions:
+  for part in predictor.hierarchy.partitions:
     key = f"geo/{part.name}/probs"
     np.testing.assert_allclose(voted[key][0], np.asarray(single[key]).mean(0), atol=1e-6)
   p = predictor.predict(image, five_crop=True)
@@ -224,7 +225,7 @@ def test_five_crop_voting_averages_the_crops(predictor, toy_photos):
 def test_coarse_mode_hides_fine_coordinates(predictor):
   lat, lon = 48.8584, 2.2945
   p = predictor.predict(_jpeg_with_gps(lat, lon), coarse=True)
-  coarsest = predictor.tree.partitions[0]
+  coarsest = predictor.hierarchy.partitions[0]
   assert p.coarse and p.landmark is None and p.neighbours is None
   assert p.tags == [] and p.tag_location is None  # tags name places
   assert p.within_km is None
@@ -305,7 +306,7 @@ def test_landmark_index_finds_its_own_photos(predictor, runlocal_workdir, tmp_pa
 def test_a_run_without_partitions_or_vocabulary_answers_with_what_it_has(predictor, toy_photos):
   """A landmarks-only run (configs/gldv2_landmarks.py) has no places, granularities or tags."""
   only = predictor_lib.Predictor(predictor.graphdef, predictor.params, predictor.rest,
-                             image_size=predictor.image_size, tree=None,
+                             image_size=predictor.image_size, hierarchy=None,
                              landmark_ids=predictor.landmark_ids,
                              landmark_names=predictor.landmark_names, batch_size=4)
   p = only.predict(toy_photos[0])
@@ -433,7 +434,7 @@ def test_cli_on_a_folder_with_bad_files(runlocal_workdir, toy_photos, tmp_path):
 def test_hybrid_answers_where_the_deciding_gallery_photos_are(hybrid_predictor, predictor,
                                                               toy_photos, runlocal_workdir):
   assert hybrid_predictor.has_gallery and not predictor.has_gallery
-  tree = hybrid_predictor.tree
+  tree = hybrid_predictor.hierarchy
   source = pipeline.open_split("yfcc100m_geo/yfcc100m", "train",
                                str(runlocal_workdir / "tfds"))
   hybrid = hybrid_predictor.predict_batch(toy_photos)
@@ -470,7 +471,7 @@ def test_hybrid_answers_where_the_deciding_gallery_photos_are(hybrid_predictor, 
 
 def test_the_chance_of_being_within_25_200_750_km_of_the_answer(predictor, hybrid_predictor,
                                                                  toy_photos):
-  tree = predictor.tree
+  tree = predictor.hierarchy
   probs = predictor.probabilities(toy_photos[1])["hierarchy"]
   for p in (predictor.predict(toy_photos[1]), hybrid_predictor.predict(toy_photos[1])):
     # The hierarchy's mass in the cells within r km (geopy's distances) of the answered point.
@@ -488,7 +489,7 @@ def test_the_chance_of_being_within_25_200_750_km_of_the_answer(predictor, hybri
 
 
 def test_heat_map_cells_are_the_hierarchys_best_down_to_99_percent(predictor, toy_photos):
-  finest = predictor.tree.finest
+  finest = predictor.hierarchy.finest
   probs = predictor.probabilities(toy_photos[1])["hierarchy"]
   assert predictor.predict(toy_photos[1]).heat is None  # asked for only (the demo does)
   heat = predictor.predict(toy_photos[1], heat=True).heat

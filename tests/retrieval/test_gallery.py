@@ -38,7 +38,7 @@ def test_training_built_the_gallery_of_every_training_photo(run):
     assert gallery.user[row] == example["user"].decode() and "@N0" in gallery.user[row]
     assert gallery.photo(gallery.record[row]) == example["image"]
   np.testing.assert_array_equal(
-      gallery.cell, run.tree.finest.classify(gallery.latitude, gallery.longitude))
+      gallery.cell, run.hierarchy.finest.classify(gallery.latitude, gallery.longitude))
   calibration = gallery.near_copies
   assert calibration["num_photos"] == 256 and calibration["perturbation"] == (
       near_copies.PERTURBATION)
