@@ -634,8 +634,10 @@ def build_app(demo: Demo) -> gr.Blocks:
   # of each upload once read.
   with gr.Blocks(title="jaxgeo demo", delete_cache=(600, 600), fill_width=True) as app:
     card = predictor.card.describe() if predictor.card is not None else ""
+    # The run's folder name only: the page never shows a server path.
+    run_name = os.path.basename(os.path.normpath(settings.workdir))
     gr.HTML(f'<div class="jg-header"><b>jaxgeo</b>: where was this photo taken? '
-            f'<small>Model <code>{html.escape(settings.workdir)}</code> (step {predictor.step}; '
+            f'<small>Model <code>{html.escape(run_name)}</code> (step {predictor.step}; '
             f"{html.escape(heads)}{'; tags' if predictor.has_tags else ''}"
             f"{'; landmarks' if predictor.has_landmarks else ''}). Mode: {mode}. Offline."
             "</small></div>", elem_id="header")

@@ -430,6 +430,10 @@ def test_a_forged_upload_path_gets_no_server_path_back(app_url):
   for server_path in (str(secret), str(tmp), str(REPO), os.getcwd(), "/tmp"):
     assert server_path not in stream, (server_path, stream[:500])
   assert "Traceback" not in stream and "File \"" not in stream
+  # Nor does the page itself (its header names the model's run by its folder name only).
+  with urllib.request.urlopen(f"{url}/config", timeout=60) as response:
+    page = response.read().decode()
+  assert "runlocal" in page and "/runlocal" not in page and str(tmp) not in page
 
 
 def test_app_reads_iphone_heic_photos_upright_with_their_gps(client, tmp_path, app_url):
