@@ -1,7 +1,7 @@
 """Per-example grain transforms: decode and crop photos, and compute labels at load time.
 
 Images leave the pipeline as uint8 (4x less host-to-device traffic than float32); the model
-normalises them on the device, as its weights expect (`jaxgeo.models.pretrained
+normalises them on the device, as its weights expect (`jaxgeo.models.resnet_pretrained
 .preprocessing_for`). Labels are computed here from the partition files, so a new partitioning
 needs no rebuild of the data set.
 """

@@ -12,7 +12,7 @@ import os
 
 from flax import nnx
 
-from jaxgeo.models import pretrained, resnet, vit, vit_pretrained
+from jaxgeo.models import resnet, resnet_pretrained, vit, vit_pretrained, weights
 
 BACKBONES = {**resnet.RESNETS, **vit.VITS}
 
@@ -28,15 +28,15 @@ def make_backbone(name: str, *, image_size: int, dtype, rngs: nnx.Rngs) -> Backb
   return resnet.RESNETS[name](dtype=dtype, rngs=rngs)
 
 
-def preprocessing_for(backbone: Backbone) -> pretrained.Preprocessing:
+def preprocessing_for(backbone: Backbone) -> weights.Preprocessing:
   """The input scaling of the weights this backbone's family loads."""
   if isinstance(backbone, vit.ViT):
     return vit_pretrained.PREPROCESSING[backbone.family]
-  return pretrained.preprocessing_for(backbone)
+  return resnet_pretrained.preprocessing_for(backbone)
 
 
-def load_weights(backbone: Backbone, path: str | os.PathLike) -> pretrained.LoadReport:
+def load_weights(backbone: Backbone, path: str | os.PathLike) -> weights.LoadReport:
   """Loads a weights file with the importer of the backbone's family, strictly."""
   if isinstance(backbone, vit.ViT):
     return vit_pretrained.load_vit(backbone, path)
-  return pretrained.load_pretrained(backbone, path)
+  return resnet_pretrained.load_pretrained(backbone, path)

@@ -25,6 +25,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from jaxgeo.models import weights
+
 WEIGHTS_PACKAGE = "mtcnn"
 INSTALL_HINT = "pip install 'jaxgeo[demo]' (the mtcnn package ships the detector's weights)"
 
@@ -110,20 +112,20 @@ class ONet(nnx.Module):
     return self.box(x), self.landmarks(x), jax.nn.softmax(self.face(x))[..., 1]
 
 
-def set_weights(net: nnx.Module, weights: list[np.ndarray]) -> None:
+def set_weights(net: nnx.Module, arrays: list[np.ndarray]) -> None:
   """Fills `net` (abstract or not) from a Keras `get_weights()` list, refusing other shapes."""
   expected = []
   for layer in (getattr(net, name) for name in net.LAYERS):
     params = [layer.alpha] if isinstance(layer, PReLU) else [layer.kernel, layer.bias]
     expected.extend(params)
-  if len(weights) != len(expected):
-    raise ValueError(f"{type(net).__name__}: expected {len(expected)} weight arrays, found "
-                     f"{len(weights)}.")
-  for param, value in zip(expected, weights):
+  if len(arrays) != len(expected):
+    raise weights.WeightsMismatchError(f"{type(net).__name__}: expected {len(expected)} weight "
+                                       f"arrays, found {len(arrays)}.")
+  for param, value in zip(expected, arrays):
     value, shape = np.asarray(value, np.float32), param.get_value().shape
     if value.size != np.prod(shape):
-      raise ValueError(f"{type(net).__name__}: a weight of shape {value.shape} where {shape} "
-                       "was expected.")
+      raise weights.WeightsMismatchError(
+          f"{type(net).__name__}: a weight of shape {value.shape} where {shape} was expected.")
     param.set_value(jnp.asarray(value.reshape(shape)))
 
 
@@ -144,9 +146,9 @@ def load() -> tuple[PNet, RNet, ONet]:
   for net, name in zip(nets, ("pnet", "rnet", "onet")):
     path = os.path.join(weights_dir(), f"{name}.lz4")
     try:
-      weights = joblib.load(path)
+      arrays = joblib.load(path)
     except (OSError, ValueError, EOFError) as e:
       raise ImportError(f"Could not read the face detector's weights {path} ({e}); reinstall: "
                         f"{INSTALL_HINT}.") from e
-    set_weights(net, weights)
+    set_weights(net, arrays)
   return nets

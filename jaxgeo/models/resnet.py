@@ -23,8 +23,8 @@ Two families, one `ResNet` class:
 Both use explicit symmetric padding (torch's `padding=k // 2`, Keras' ZeroPadding2D), never
 XLA's "SAME", which pads strided convs asymmetrically and would shift pretrained features.
 
-Parameter names (the paths `nnx.state(model)` shows; `jaxgeo.models.pretrained` maps checkpoints
-onto them):
+Parameter names (the paths `nnx.state(model)` shows; `jaxgeo.models.resnet_pretrained` maps
+checkpoints onto them):
 ```
 conv_init/{kernel,bias?}         stem conv (bias only in v2)
 bn_init/{scale,bias,mean,var}    stem BatchNorm (v1.5 only)
@@ -238,7 +238,7 @@ class ResNet(nnx.Module):
 
     Args:
       x: (N, H, W, C) float images, already normalised the way the weights expect (see
-        `jaxgeo.models.pretrained.PREPROCESSING`).
+        `jaxgeo.models.resnet_pretrained.PREPROCESSING`).
 
     Returns:
       (N, ceil(H/32), ceil(W/32), num_features) in the compute dtype, e.g. 7x7 for 224 px.

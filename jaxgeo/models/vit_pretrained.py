@@ -12,7 +12,7 @@ and reported):
   layouts with per-head attention kernels, blocks either numbered (`encoderblock_0`, ...) or
   stacked along a leading axis (`encoderblock`, from a scanned model).
 
-Loading is strict, as for the ResNets (jaxgeo.models.pretrained.assign): every parameter of the
+Loading is strict, as for the ResNets (jaxgeo.models.weights.assign): every parameter of the
 model must come from the file and every image-tower entry must find its place. Position
 embeddings of another image size are resampled (bilinear over the patch grid, as big_vision
 does), so a 224-px checkpoint trains at 336. The family's input scaling is in `PREPROCESSING`.
@@ -29,17 +29,17 @@ import jax
 import numpy as np
 from absl import logging
 
-from jaxgeo.models import pretrained
+from jaxgeo.models import weights
 from jaxgeo.models.vit import ViT
 
-Path = pretrained.Path
+Path = weights.Path
 
 # OpenAI CLIP's image statistics (0..255 units); SigLIP and big_vision's ViTs scale to [-1, 1].
 PREPROCESSING = {
-    "clip": pretrained.Preprocessing((0.48145466 * 255, 0.4578275 * 255, 0.40821073 * 255),
+    "clip": weights.Preprocessing((0.48145466 * 255, 0.4578275 * 255, 0.40821073 * 255),
                                      (0.26862954 * 255, 0.26130258 * 255, 0.27577711 * 255)),
-    "siglip": pretrained.Preprocessing((127.5, 127.5, 127.5), (127.5, 127.5, 127.5)),
-    "vit": pretrained.Preprocessing((127.5, 127.5, 127.5), (127.5, 127.5, 127.5)),
+    "siglip": weights.Preprocessing((127.5, 127.5, 127.5), (127.5, 127.5, 127.5)),
+    "vit": weights.Preprocessing((127.5, 127.5, 127.5), (127.5, 127.5, 127.5)),
 }
 
 # Hugging Face entries that are not the image tower (skipped and reported).
@@ -206,17 +206,17 @@ def _read(path: str) -> dict[str, Any]:
     with np.load(path) as archive:
       return {key: archive[key] for key in archive.files}
   try:
-    raw = pretrained.read_torch_file(path)
+    raw = weights.read_torch_file(path)
   except RuntimeError as e:
     if "TorchScript" not in str(e) and "jit" not in str(e).lower():
       raise
     import torch  # pylint: disable=g-import-not-at-top  (present: read_torch_file used it)
     raw = torch.jit.load(path, map_location="cpu").state_dict()
-  return pretrained.unwrap_state_dict(raw)
+  return weights.unwrap_state_dict(raw)
 
 
 def load_vit(model: ViT, path_or_state_dict: str | os.PathLike | Mapping[str, Any]
-             ) -> pretrained.LoadReport:
+             ) -> weights.LoadReport:
   """Loads a CLIP or SigLIP image tower (any layout of the module docstring) into `model`.
 
   The layout is recognised from the keys: `visual.*` is OpenAI/open_clip's, anything else
@@ -252,7 +252,7 @@ def load_vit(model: ViT, path_or_state_dict: str | os.PathLike | Mapping[str, An
     else:
       key = key.split("vision_model.", 1)[1] if "vision_model." in key else key
       if key == "visual_projection.weight":  # CLIP's projection, outside the vision model
-        arrays[("projection", "kernel")] = _linear(pretrained.to_numpy(tensor))
+        arrays[("projection", "kernel")] = _linear(weights.to_numpy(tensor))
         origin[("projection", "kernel")] = name
         continue
       if key == "embeddings.position_ids" or _TEXT_TOWER.fullmatch(key):
@@ -263,7 +263,7 @@ def load_vit(model: ViT, path_or_state_dict: str | os.PathLike | Mapping[str, An
     def put(target: Path, value: np.ndarray, name=name) -> None:
       arrays[target], origin[target] = value, name
 
-    if not place(key, pretrained.to_numpy(tensor), put):
+    if not place(key, weights.to_numpy(tensor), put):
       unexpected.append(name)
   table = arrays.get(("position_embedding",))
   if table is not None and table.ndim == 2:
@@ -278,4 +278,4 @@ def load_vit(model: ViT, path_or_state_dict: str | os.PathLike | Mapping[str, An
               (f", projection to {model.num_features}" if model.has_projection else ""))
   advice = ("Use the backbone of the checkpoint's family and size (e.g. clip_vit_l14 for "
             "openai/clip-vit-large-patch14, siglip_so400m14 for siglip-so400m-patch14-*).")
-  return pretrained.assign(model, arrays, origin, unexpected, skipped, source, describe, advice)
+  return weights.assign(model, arrays, origin, unexpected, skipped, source, describe, advice)

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from jaxgeo.models import pretrained, resnet
+from jaxgeo.models import resnet, resnet_pretrained, weights
 
 IMAGE = 64  # px: the smallest size that keeps all stages >= 2x2
 
@@ -111,7 +111,7 @@ def test_resnet50_from_pth_and_safetensors_matches_torch(tmp_path):
   outputs = []
   for path in (pth, st):
     model = _abstract(resnet.ResNet50)
-    report = pretrained.load_torch_resnet(model, path)
+    report = resnet_pretrained.load_torch_resnet(model, path)
     assert report.skipped == ("fc.bias", "fc.weight")
     assert len(report.loaded) == 53 + 53 * 4  # 53 conv kernels, 53 BNs x (scale, bias, mean, var)
     outputs.append(_jax_features(model, images))
@@ -135,7 +135,7 @@ def test_resnet18_from_state_dict_matches_torch_and_keeps_dtype():
       mesh, jax.sharding.PartitionSpec())))
   sharded = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(None, None, None, "data"))
   model.conv_init.kernel.set_value(jax.device_put(model.conv_init.kernel[...], sharded))
-  report = pretrained.load_pretrained(model, checkpoint)
+  report = resnet_pretrained.load_pretrained(model, checkpoint)
   assert report.source == "state dict" and report.skipped == ("fc.bias", "fc.weight")
   assert model.conv_init.kernel[...].sharding == sharded
   assert model.conv_init.kernel[...].dtype == jnp.float32
@@ -155,8 +155,8 @@ def test_torch_mismatches_fail_with_the_names():
   del broken["layer3.1.bn2.running_var"]
   broken["layer5.0.conv1.weight"] = state["layer1.0.conv1.weight"]
   broken["layer1.0.conv2.weight"] = state["layer1.0.conv2.weight"][:, :32]
-  with pytest.raises(pretrained.WeightsMismatchError) as error:
-    pretrained.load_torch_resnet(model, broken)
+  with pytest.raises(weights.WeightsMismatchError) as error:
+    resnet_pretrained.load_torch_resnet(model, broken)
   message = str(error.value)
   assert "missing from the file (1):\n    stages/2/1/bn2/var" in message
   assert "layer5.0.conv1.weight (would be stages/4/0/conv1/kernel)" in message
@@ -166,12 +166,12 @@ def test_torch_mismatches_fail_with_the_names():
   # A ResNet-18 file for a ResNet-34: the extra blocks are missing, nothing loads half-way.
   deeper = resnet.ResNet34(rngs=nnx.Rngs(0))
   before = np.asarray(deeper.conv_init.kernel[...])
-  with pytest.raises(pretrained.WeightsMismatchError, match=r"stages/1/2/conv1/kernel"):
-    pretrained.load_torch_resnet(deeper, state)
+  with pytest.raises(weights.WeightsMismatchError, match=r"stages/1/2/conv1/kernel"):
+    resnet_pretrained.load_torch_resnet(deeper, state)
   np.testing.assert_array_equal(deeper.conv_init.kernel[...], before)
 
   with pytest.raises(ValueError, match="load_keras_resnet_v2"):
-    pretrained.load_torch_resnet(_abstract(resnet.ResNet50V2), state)
+    resnet_pretrained.load_torch_resnet(_abstract(resnet.ResNet50V2), state)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -247,7 +247,7 @@ def keras_files(tmp_path_factory):
                                       "model.keras", "full_model.h5"])
 def test_resnet50v2_from_keras_files_matches_keras(keras_files, filename):
   model = _abstract(resnet.ResNet50V2)
-  report = pretrained.load_keras_resnet_v2(model, keras_files / filename)
+  report = resnet_pretrained.load_keras_resnet_v2(model, keras_files / filename)
   assert report.skipped == ()
   # Keras' own count includes the BatchNorm moving statistics.
   state = nnx.state(model, nnx.Param, nnx.BatchStat)
@@ -273,30 +273,32 @@ def test_keras_mismatches_fail_with_the_names(keras_files, tmp_path):
     top.attrs["weight_names"] = np.array([b"predictions/kernel:0", b"predictions/bias:0"])
     top.create_dataset("predictions/kernel:0", data=np.zeros((2048, 1000), np.float32))
     top.create_dataset("predictions/bias:0", data=np.zeros((1000,), np.float32))
-  with pytest.raises(pretrained.WeightsMismatchError) as error:
-    pretrained.load_keras_resnet_v2(_abstract(resnet.ResNet50V2), path)
+  with pytest.raises(weights.WeightsMismatchError) as error:
+    resnet_pretrained.load_keras_resnet_v2(_abstract(resnet.ResNet50V2), path)
   message = str(error.value)
   assert "missing from the file (4):\n    post_bn/bias\n    post_bn/mean" in message
   assert "predictions" not in message  # the classifier is skipped, not an error
 
   # ResNet50V2 weights for a ResNet101V2: blocks 6-22 of stage 2 (17 x 16 arrays) are missing.
-  with pytest.raises(pretrained.WeightsMismatchError,
+  with pytest.raises(weights.WeightsMismatchError,
                      match=r"missing from the file \(272\):\n    stages/2/6/bn1/bias"):
-    pretrained.load_keras_resnet_v2(_abstract(resnet.ResNet101V2), keras_files / "model.keras")
+    resnet_pretrained.load_keras_resnet_v2(_abstract(resnet.ResNet101V2),
+                                           keras_files / "model.keras")
   with pytest.raises(ValueError, match="load_torch_resnet"):
-    pretrained.load_keras_resnet_v2(_abstract(resnet.ResNet50), keras_files / "model.keras")
+    resnet_pretrained.load_keras_resnet_v2(_abstract(resnet.ResNet50), keras_files / "model.keras")
 
 
 # ---------------------------------------------------------------------------------------------
 
 def test_preprocessing_matches_each_framework():
-  assert pretrained.preprocessing_for(_abstract(resnet.ResNet101V2)) is pretrained.PREPROCESSING[
+  preprocessing = resnet_pretrained.PREPROCESSING
+  assert resnet_pretrained.preprocessing_for(_abstract(resnet.ResNet101V2)) is preprocessing[
       "keras_v2"]
-  assert pretrained.preprocessing_for(_abstract(resnet.ResNet50)) is pretrained.PREPROCESSING[
+  assert resnet_pretrained.preprocessing_for(_abstract(resnet.ResNet50)) is preprocessing[
       "torchvision"]
   pixels = np.array([[[[0, 128, 255]]]], np.uint8)
-  np.testing.assert_allclose(pretrained.PREPROCESSING["keras_v2"](pixels),
+  np.testing.assert_allclose(resnet_pretrained.PREPROCESSING["keras_v2"](pixels),
                              pixels / 127.5 - 1.0, rtol=1e-6)  # keras resnet_v2.preprocess_input
   mean, std = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
-  np.testing.assert_allclose(pretrained.PREPROCESSING["torchvision"](pixels),
+  np.testing.assert_allclose(resnet_pretrained.PREPROCESSING["torchvision"](pixels),
                              (pixels / 255.0 - mean) / std, rtol=1e-5)  # torchvision Normalize

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from jaxgeo.models import backbones, geolocator, pretrained, vit, vit_pretrained
+from jaxgeo.models import backbones, geolocator, vit, vit_pretrained, weights
 
 torch = pytest.importorskip("torch", reason="needs PyTorch: pip install 'jaxgeo[torch]'")
 transformers = pytest.importorskip("transformers",
@@ -170,7 +170,7 @@ def test_a_checkpoint_that_does_not_fit_is_refused_with_every_reason(tmp_path):
   wider = vit.ViT(family="clip", width=96, depth=3, heads=4, mlp_dim=128, patch_size=8,
                   image_size=32, projection=24, rngs=nnx.Rngs(0))
   before = np.asarray(wider.blocks[0].attention.q.kernel[...]).copy()
-  with pytest.raises(pretrained.WeightsMismatchError) as error:
+  with pytest.raises(weights.WeightsMismatchError) as error:
     vit_pretrained.load_vit(wider, path)
   message = str(error.value)
   assert "model entries missing from the file" in message and "blocks/2/attention/q/kernel" in (
@@ -182,7 +182,7 @@ def test_a_checkpoint_that_does_not_fit_is_refused_with_every_reason(tmp_path):
 
 def test_siglip_weights_into_a_clip_model_are_refused(tmp_path):
   _, path = _hf_siglip(tmp_path)
-  with pytest.raises(pretrained.WeightsMismatchError, match="file entries with no place"):
+  with pytest.raises(weights.WeightsMismatchError, match="file entries with no place"):
     vit_pretrained.load_vit(_small_vit("clip", projection=24), path)
 
 

@@ -13,9 +13,10 @@ Two sources, each with its own architecture in `jaxgeo.models.resnet`:
   Keras 3's `*.weights.h5` (`layers/<auto name>/vars/<i>`, the Keras layer name in the `name`
   attribute of `vars`) and Keras 3's `.keras` archives (a zip holding `model.weights.h5`).
 
-Loading is strict: every parameter and BatchNorm statistic of the model must come from the file
-and every file entry must find its place, except the ImageNet classifier (`fc.*`, Keras'
-`predictions`), which is skipped and reported, and torch's `num_batches_tracked` counters.
+Loading is strict (jaxgeo.models.weights.assign): every parameter and BatchNorm statistic of
+the model must come from the file and every file entry must find its place, except the ImageNet
+classifier (`fc.*`, Keras' `predictions`), which is skipped and reported, and torch's
+`num_batches_tracked` counters.
 Anything else fails with the list of missing, unexpected and shape-mismatched names, so a model
 never trains from silently random weights.
 
@@ -25,7 +26,6 @@ scaling (`PREPROCESSING`, `preprocessing_for(model)`): normalise images the same
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import os
 import re
@@ -33,62 +33,28 @@ import zipfile
 from collections.abc import Mapping
 from typing import Any
 
-import jax
-import jax.numpy as jnp
 import numpy as np
-from absl import logging
-from flax import nnx
 
+from jaxgeo.models import weights
 from jaxgeo.models.resnet import ResNet
 
-Path = tuple[str | int, ...]
 # ImageNet statistics in 0..255 units, which torchvision and timm weights expect.
 IMAGENET_MEAN = (0.485 * 255, 0.456 * 255, 0.406 * 255)
 IMAGENET_STD = (0.229 * 255, 0.224 * 255, 0.225 * 255)
-
-
-@dataclasses.dataclass(frozen=True)
-class Preprocessing:
-  """Per-channel `(x - mean) / std` over uint8 RGB pixels (0..255 units) that weights expect."""
-  mean: tuple[float, float, float]
-  std: tuple[float, float, float]
-
-  def __call__(self, images: Any, dtype: Any = jnp.float32) -> jax.Array:
-    """Normalises uint8 NHWC RGB images; meant to run on the device, inside the jitted step."""
-    x = jnp.asarray(images).astype(dtype)
-    return (x - jnp.asarray(self.mean, dtype)) / jnp.asarray(self.std, dtype)
 
 
 # torchvision and timm ResNets: ImageNet mean/std on RGB. Keras' resnet_v2.preprocess_input
 # ("tf" mode): x / 127.5 - 1, RGB, i.e. [-1, 1]. Feeding the wrong one costs several points of
 # accuracy.
 PREPROCESSING = {
-    "torchvision": Preprocessing(IMAGENET_MEAN, IMAGENET_STD),
-    "keras_v2": Preprocessing((127.5, 127.5, 127.5), (127.5, 127.5, 127.5)),
+    "torchvision": weights.Preprocessing(IMAGENET_MEAN, IMAGENET_STD),
+    "keras_v2": weights.Preprocessing((127.5, 127.5, 127.5), (127.5, 127.5, 127.5)),
 }
 
 
-def preprocessing_for(model: ResNet) -> Preprocessing:
+def preprocessing_for(model: ResNet) -> weights.Preprocessing:
   """The input scaling of the weights a model of this family loads (v2: Keras, v1.5: torch)."""
   return PREPROCESSING["keras_v2" if model.preact else "torchvision"]
-
-
-@dataclasses.dataclass(frozen=True)
-class LoadReport:
-  """What a load did.
-
-  Attributes:
-    source: the file (or "state dict") read.
-    loaded: model paths that received values, e.g. "stages/0/0/conv1/kernel".
-    skipped: names in the file deliberately not loaded (the ImageNet classifier).
-  """
-  source: str
-  loaded: tuple[str, ...]
-  skipped: tuple[str, ...]
-
-
-class WeightsMismatchError(ValueError):
-  """A weights file does not fit the model (missing, unexpected or differently shaped entries)."""
 
 
 # ----------------------------------------------------------------------------------------------
@@ -100,7 +66,7 @@ _TORCH_BLOCK = re.compile(r"layer(\d+)\.(\d+)\.(conv[123]|bn[123]|downsample\.[0
 _TORCH_MODULES = {"downsample.0": "proj_conv", "downsample.1": "proj_bn"}
 
 
-def _torch_target(key: str) -> Path | None:
+def _torch_target(key: str) -> weights.Path | None:
   """Model path of a torchvision state-dict key, or None if it has no place in the model."""
   if key == "conv1.weight":
     return ("conv_init", "kernel")
@@ -123,44 +89,8 @@ def _torch_target(key: str) -> Path | None:
   return ("stages", int(stage) - 1, int(block), module, leaf)
 
 
-def read_torch_file(path: str) -> Mapping[str, Any]:
-  if path.endswith(".safetensors"):
-    try:
-      from safetensors.numpy import load_file
-    except ImportError as e:
-      raise ImportError(f"Reading {path} needs safetensors: pip install 'jaxgeo[torch]'") from e
-    return load_file(path)
-  try:
-    import torch
-  except ImportError as e:
-    raise ImportError(f"Reading {path} needs PyTorch: pip install 'jaxgeo[torch]' (or convert "
-                      "the file to .safetensors, which needs only safetensors)") from e
-  # weights_only: a .pth is a pickle, and unpickling an untrusted file can run code.
-  return torch.load(path, map_location="cpu", weights_only=True)
-
-
-def to_numpy(value: Any) -> np.ndarray:
-  if hasattr(value, "detach"):  # a torch tensor; bf16/fp16 go through float32 (NumPy lacks bf16)
-    value = value.detach().cpu()
-    if value.is_floating_point():
-      value = value.float()
-    return value.numpy()
-  return np.asarray(value)
-
-
-def unwrap_state_dict(obj: Mapping[str, Any]) -> dict[str, Any]:
-  """The tensors of a state dict saved bare, under a "state_dict"/"model" key, or from DDP."""
-  for key in ("state_dict", "model", "model_state_dict"):
-    if key in obj and isinstance(obj[key], Mapping):
-      obj = obj[key]
-      break
-  if obj and all(k.startswith("module.") for k in obj):
-    obj = {k[len("module."):]: v for k, v in obj.items()}
-  return dict(obj)
-
-
 def load_torch_resnet(model: ResNet, path_or_state_dict: str | os.PathLike | Mapping[str, Any]
-                      ) -> LoadReport:
+                      ) -> weights.LoadReport:
   """Loads a torchvision/timm ResNet state dict into a v1.5 `ResNet`, in place.
 
   Conv kernels go from torch's OIHW to HWIO; BatchNorm weight/bias/running_mean/running_var go
@@ -174,10 +104,10 @@ def load_torch_resnet(model: ResNet, path_or_state_dict: str | os.PathLike | Map
       or arrays. A dict nested under "state_dict"/"model" or with DDP's "module." prefix works.
 
   Returns:
-    A `LoadReport`; `skipped` lists the classifier (`fc.bias`, `fc.weight`) if present.
+    A `weights.LoadReport`; `skipped` lists the classifier (`fc.bias`, `fc.weight`) if present.
 
   Raises:
-    WeightsMismatchError: the file lacks model entries, has entries the model lacks (e.g. a
+    weights.WeightsMismatchError: the file lacks model entries, has entries the model lacks (e.g. a
       ResNet-50-D deep stem or a ResNet-101 file for a ResNet-50), or shapes differ.
     ValueError: the model is a pre-activation (v2) ResNet.
   """
@@ -188,11 +118,11 @@ def load_torch_resnet(model: ResNet, path_or_state_dict: str | os.PathLike | Map
     source, raw = "state dict", path_or_state_dict
   else:
     source = os.fspath(path_or_state_dict)
-    raw = read_torch_file(source)
-  state_dict = unwrap_state_dict(raw)
+    raw = weights.read_torch_file(source)
+  state_dict = weights.unwrap_state_dict(raw)
 
-  arrays: dict[Path, np.ndarray] = {}
-  origin: dict[Path, str] = {}
+  arrays: dict[weights.Path, np.ndarray] = {}
+  origin: dict[weights.Path, str] = {}
   unexpected, skipped = [], []
   for key, value in state_dict.items():
     if key.endswith("num_batches_tracked"):
@@ -204,12 +134,12 @@ def load_torch_resnet(model: ResNet, path_or_state_dict: str | os.PathLike | Map
     if target is None:
       unexpected.append(key)
       continue
-    array = to_numpy(value)
+    array = weights.to_numpy(value)
     if array.ndim == 4:
       array = array.transpose(2, 3, 1, 0)  # OIHW -> HWIO
     arrays[target], origin[target] = array, key
-  return assign(model, arrays, origin, unexpected, skipped, source,
-                *_describe_resnet(model))
+  return weights.assign(model, arrays, origin, unexpected, skipped, source,
+                        *_describe_resnet(model))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -224,7 +154,7 @@ _KERAS_BLOCK = re.compile(r"conv(\d+)_block(\d+)_(preact_bn|[0-3]_conv|[12]_bn)"
 _KERAS_CLASSIFIER = ("predictions",)
 
 
-def _keras_target(layer: str, var: str) -> Path | None:
+def _keras_target(layer: str, var: str) -> weights.Path | None:
   """Model path of a Keras ResNet*V2 layer variable, or None if it has no place in the model."""
   leaf = _KERAS_VARS.get(var)
   if leaf is None:
@@ -266,7 +196,7 @@ def _read_keras3_h5(root: Any, source: str) -> dict[tuple[str, str], np.ndarray]
       return
     layer = node.attrs.get("name")
     if layer is None:
-      raise WeightsMismatchError(
+      raise weights.WeightsMismatchError(
           f"{source}: {name} has no 'name' attribute, so its Keras layer is unknown (Keras 3 "
           "versions before the name attribute). Re-save with a newer Keras or in the legacy "
           "h5 format, e.g. keras.src.legacy.saving.legacy_h5_format.save_weights_to_hdf5_group.")
@@ -302,11 +232,11 @@ def _read_keras_file(path: str) -> dict[tuple[str, str], np.ndarray]:
       return _read_legacy_h5(f["model_weights"])
     if "layers" in f:
       return _read_keras3_h5(f, path)
-  raise WeightsMismatchError(f"{path} is neither a legacy Keras h5 weights file (no "
+  raise weights.WeightsMismatchError(f"{path} is neither a legacy Keras h5 weights file (no "
                              "'layer_names' attribute) nor a Keras 3 .weights.h5 (no 'layers').")
 
 
-def load_keras_resnet_v2(model: ResNet, path: str | os.PathLike) -> LoadReport:
+def load_keras_resnet_v2(model: ResNet, path: str | os.PathLike) -> weights.LoadReport:
   """Loads Keras `ResNet50V2/101V2/152V2` weights into a pre-activation `ResNet`, in place.
 
   Keras kernels are already HWIO; gamma/beta/moving_mean/moving_variance go to
@@ -318,11 +248,11 @@ def load_keras_resnet_v2(model: ResNet, path: str | os.PathLike) -> LoadReport:
       `.weights.h5`, or a `.keras` archive.
 
   Returns:
-    A `LoadReport`; `skipped` lists the classifier (`predictions/kernel`, `predictions/bias`) for
-    files with top.
+    A `weights.LoadReport`; `skipped` lists the classifier (`predictions/kernel`,
+    `predictions/bias`) for files with top.
 
   Raises:
-    WeightsMismatchError: missing, unexpected or differently shaped entries.
+    weights.WeightsMismatchError: missing, unexpected or differently shaped entries.
     ValueError: the model is a v1.5 ResNet.
   """
   if not model.preact:
@@ -330,8 +260,8 @@ def load_keras_resnet_v2(model: ResNet, path: str | os.PathLike) -> LoadReport:
                      "ResNet101V2, ResNet152V2); this one is v1.5, whose weights come from "
                      "torchvision/timm (load_torch_resnet).")
   source = os.fspath(path)
-  arrays: dict[Path, np.ndarray] = {}
-  origin: dict[Path, str] = {}
+  arrays: dict[weights.Path, np.ndarray] = {}
+  origin: dict[weights.Path, str] = {}
   unexpected, skipped = [], []
   for (layer, var), array in sorted(_read_keras_file(source).items()):
     name = f"{layer}/{var}"
@@ -343,33 +273,15 @@ def load_keras_resnet_v2(model: ResNet, path: str | os.PathLike) -> LoadReport:
       unexpected.append(name)
       continue
     arrays[target], origin[target] = array, name
-  return assign(model, arrays, origin, unexpected, skipped, source,
-                *_describe_resnet(model))
+  return weights.assign(model, arrays, origin, unexpected, skipped, source,
+                        *_describe_resnet(model))
 
 
-def load_pretrained(model: ResNet, path: str | os.PathLike) -> LoadReport:
+def load_pretrained(model: ResNet, path: str | os.PathLike) -> weights.LoadReport:
   """Loads `path` with the importer of the model's family: Keras for v2, torch for v1.5."""
   if model.preact:
     return load_keras_resnet_v2(model, path)
   return load_torch_resnet(model, path)
-
-
-# ----------------------------------------------------------------------------------------------
-# Shared: strict assignment
-
-def _path_str(path: Path) -> str:
-  return "/".join(str(p) for p in path)
-
-
-def _path_order(path: Path) -> list[tuple[bool, str | int]]:
-  """Sorts paths with list indices numerically (stages/2/6 before stages/2/10)."""
-  return [(isinstance(part, str), part) for part in path]
-
-
-def _listing(title: str, items: list[str], limit: int = 25) -> str:
-  shown = "\n    ".join(items[:limit])
-  more = f"\n    ... and {len(items) - limit} more" if len(items) > limit else ""
-  return f"  {title} ({len(items)}):\n    {shown}{more}"
 
 
 def _describe_resnet(model: ResNet) -> tuple[str, str]:
@@ -377,47 +289,3 @@ def _describe_resnet(model: ResNet) -> tuple[str, str]:
   return (f"a {kind} ResNet with stages {model.stage_sizes} and {model.num_features} features",
           "Use the jaxgeo model of the checkpoint's depth and family (e.g. ResNet50 for a "
           "torchvision resnet50, ResNet101V2 for Keras ResNet101V2 weights).")
-
-
-def assign(model: nnx.Module, arrays: dict[Path, np.ndarray], origin: dict[Path, str],
-           unexpected: list[str], skipped: list[str], source: str, describe: str,
-           advice: str) -> LoadReport:
-  """Checks that `arrays` covers exactly the model's variables, then writes them in.
-
-  Strict for every importer: the error lists each model entry the file lacks, each file entry
-  with no place in the model and each shape mismatch, saying what the model is (`describe`) and
-  what to do (`advice`); nothing is written unless everything fits.
-  """
-  state = nnx.state(model, nnx.Any(nnx.Param, nnx.BatchStat))
-  targets = dict(nnx.to_flat_state(state))
-  missing = [_path_str(p) for p in sorted(targets, key=_path_order) if p not in arrays]
-  unexpected = list(unexpected) + sorted(
-      f"{origin[p]} (would be {_path_str(p)})" for p in arrays if p not in targets)
-  mismatched = sorted(
-      f"{origin[p]} -> {_path_str(p)}: file {tuple(arrays[p].shape)}, model "
-      f"{tuple(targets[p].shape)}"
-      for p in arrays if p in targets and tuple(arrays[p].shape) != tuple(targets[p].shape))
-  if missing or unexpected or mismatched:
-    problems = [_listing(title, items) for title, items in (
-        ("model entries missing from the file", missing),
-        ("file entries with no place in the model", unexpected),
-        ("shape mismatches", mismatched)) if items]
-    raise WeightsMismatchError(f"Cannot load {source} into {describe}:\n" +
-                               "\n".join(problems) + f"\n{advice}")
-
-  for path, variable in targets.items():
-    old = variable.get_value()
-    # Keep the model's dtype and placement: a model born sharded must stay sharded.
-    value = np.asarray(arrays[path], dtype=old.dtype)
-    sharding = getattr(old, "sharding", None)
-    variable.set_value(jax.device_put(value, sharding) if sharding is not None
-                       else jnp.asarray(value))
-  nnx.update(model, state)
-
-  loaded = tuple(_path_str(p) for p in sorted(targets, key=_path_order))
-  if skipped:
-    logging.info("Loaded %d arrays from %s; skipped the classifier: %s", len(loaded), source,
-                 ", ".join(skipped))
-  else:
-    logging.info("Loaded %d arrays from %s", len(loaded), source)
-  return LoadReport(source=source, loaded=loaded, skipped=tuple(sorted(skipped)))
