@@ -228,18 +228,26 @@ def _read_index(root: epath.Path, split_of: HashSplit | OneSplit) -> Catalog:
     landmark = _parse_int(row[1]) if len(row) == 2 and image_id else None
     if landmark is None:
       _reject("malformed_row", image_id, f"{where}: {row!r}", catalog)
-    elif image_id in catalog.rejected:
-      continue  # counted already
-    elif image_id not in catalog.records:
-      catalog.bad_rows.append(BadRow("not_in_csv", image_id,
-                                      f"{where}: {image_id} is not in index.csv"))
-    elif image_id in mapped:
-      catalog.bad_rows.append(BadRow("duplicate_id", image_id,
-                                      f"{where}: {image_id} is mapped earlier"))
-    else:
+    elif _listed_usably(image_id, where, catalog, mapped, "mapped"):
       mapped.add(image_id)
       catalog.records[image_id] = landmark
   return catalog
+
+
+def _listed_usably(image_id: str, where: str, catalog: Catalog, seen, verb: str) -> bool:
+  """Whether a later file's row of `image_id` adds to the catalogue: not for an id rejected
+  before (counted already), one the catalogue's CSV lacks, or one this file `verb`s earlier."""
+  if image_id in catalog.rejected:
+    return False
+  if image_id not in catalog.records:
+    catalog.bad_rows.append(BadRow("not_in_csv", image_id,
+                                   f"{where}: {image_id} is not in {catalog.csv_name}"))
+    return False
+  if image_id in seen:
+    catalog.bad_rows.append(BadRow("duplicate_id", image_id,
+                                   f"{where}: {image_id} is {verb} earlier"))
+    return False
+  return True
 
 
 def _split_tokens(text: str) -> list[str]:
@@ -285,15 +293,7 @@ def _read_solution(path: epath.Path, column: str, catalog: Catalog
     image_id = row[0] if row else ""
     if len(row) != 3 or not image_id:
       _reject("malformed_row", image_id, f"{where}: {row!r}", catalog)
-    elif image_id in catalog.rejected:
-      continue
-    elif image_id not in catalog.records:
-      catalog.bad_rows.append(BadRow("not_in_csv", image_id,
-                                      f"{where}: {image_id} is not in test.csv"))
-    elif image_id in solution:
-      catalog.bad_rows.append(BadRow("duplicate_id", image_id,
-                                      f"{where}: {image_id} is listed earlier"))
-    else:
+    elif _listed_usably(image_id, where, catalog, solution, "listed"):
       solution[image_id] = (row[1], row[2])
   return solution
 
