@@ -2,7 +2,7 @@ r"""The demo as a user feels it: upload to answer, and the map with a 200-photo 
 
   python benchmarks/demo_latency.py --workdir runs/quickstart [--photos 200] [--single 5]
 
-Starts `python demo/app.py` on this machine and drives it in headless Chromium (Debian's
+Starts `python -m demo` on this machine and drives it in headless Chromium (Debian's
 package, through Playwright), as tests/demo/test_app_browser.py does. It measures, in ONE run:
   * upload to answer: from handing one phone-sized JPEG (1600 x 1200) to the "Add photos" button
     until its row with the predicted place shows in the library, median of --single photos. The

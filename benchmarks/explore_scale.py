@@ -4,7 +4,7 @@ r"""The demo's Explore tab at scale: YFCC4k's 4,536 photos against 100k.
 
 Writes evaluator-style results CSVs of each size (photo-like true places; predictions at
 street, city, region and continent errors in GeoEstimation-like shares), starts
-`python demo/app.py --results ...` and drives it in headless Chromium. For each size, in ONE
+`python -m demo --results ...` and drives it in headless Chromium. For each size, in ONE
 run: the server's read of the file and its map payload (in this process), then in the browser
 the time from choosing the file until every point is drawn, the map's own time for one frame
 (data-draw-ms, median over pans and zooms), a filter (errors up to 25 km) until the accuracy

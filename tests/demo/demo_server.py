@@ -1,4 +1,4 @@
-"""Starts `python demo/app.py` in a subprocess on a free local port, as a user would (a test
+"""Starts `python -m demo` in a subprocess on a free local port, as a user would (a test
 helper)."""
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def running_app(workdir: pathlib.Path, tmp: pathlib.Path, *flags: str,
          # One CPU device: the app does not need the tests' 8 fake devices.
          "XLA_FLAGS": "", **(env or {})}
   process = subprocess.Popen(
-      [sys.executable, str(REPO / "demo" / "app.py"), "--workdir", str(workdir),
+      [sys.executable, "-m", "demo", "--workdir", str(workdir),
        "--port", str(port), *flags], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
   url = f"http://127.0.0.1:{port}/"
   try:

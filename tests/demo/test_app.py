@@ -102,10 +102,10 @@ def test_an_upload_over_the_size_limit_says_so_in_megabytes():
 
 
 def test_status_counts_read_1_photo_and_2_photos():
-  from demo import app, library, sessions  # pylint: disable=g-import-not-at-top
+  from demo import library, library_tab, sessions  # pylint: disable=g-import-not-at-top
   one = library.Entry("a.jpg", prediction=_prediction(), decision=privacy.decide(0))
   bad = library.Entry("b.jpg", error="b.jpg: the file is empty (0 bytes).")
-  status = app.Demo.status
+  status = library_tab.LibraryTab.status
   assert status(sessions.Session((one,))) == "1 photo"
   assert status(sessions.Session((one, bad)), skipped=1) == (
       "2 photos, 1 not readable; 1 file is not a photo and was left out")
@@ -218,17 +218,17 @@ def test_page_hides_the_details_in_coarse_mode():
 
 
 def test_command_line_defaults_and_share_forces_coarse():
-  from demo import app  # pylint: disable=g-import-not-at-top  (imports gradio)
+  from demo import app, ui_inputs  # pylint: disable=g-import-not-at-top  (imports gradio)
   settings = app.parse_args(["--workdir", "w"])
   assert (settings.host, settings.port, settings.share, settings.coarse) == (
       "127.0.0.1", 7860, False, False)
   assert app.parse_args(["--workdir", "w", "--share"]).coarse
   assert app.parse_args(["--workdir", "w", "--coarse"]).coarse
-  assert app.parse_location(" 48.86, 2.35 ") == ((48.86, 2.35), "")
-  assert app.parse_location("-33.9 18.4") == ((-33.9, 18.4), "")
-  assert app.parse_location("") == (None, "")
-  assert "not a place on Earth" in app.parse_location("95, 10")[1]
-  assert "decimal degrees" in app.parse_location("Paris")[1]
+  assert ui_inputs.parse_location(" 48.86, 2.35 ") == ((48.86, 2.35), "")
+  assert ui_inputs.parse_location("-33.9 18.4") == ((-33.9, 18.4), "")
+  assert ui_inputs.parse_location("") == (None, "")
+  assert "not a place on Earth" in ui_inputs.parse_location("95, 10")[1]
+  assert "decimal degrees" in ui_inputs.parse_location("Paris")[1]
 
 
 class _Request:
@@ -255,10 +255,9 @@ def test_an_unreadable_first_upload_is_the_selected_row_everywhere(tmp_path):
   # After an upload whose first file was unreadable, the list used to keep highlighting the
   # photo before it while the inspector showed the error. The list highlights what the map's
   # `selected` says, so that must name the error's row, as the session and the inspector do.
-  from demo import app, library, sessions  # pylint: disable=g-import-not-at-top
-  demo = app.Demo.__new__(app.Demo)  # the handlers alone: no file here needs the model
-  demo.settings, demo.predictor, demo.sessions = (app.Settings(workdir=str(tmp_path)),
-                                                  _NoModel(), sessions.Sessions())
+  from demo import answerer, library, library_tab  # pylint: disable=g-import-not-at-top
+  # The Photos tab's handlers alone: no file here needs the model.
+  demo = library_tab.LibraryTab(answerer.Answerer(_NoModel()))
   old = library.Entry("PXL_20240612_081532417.PORTRAIT.jpg", prediction=_prediction(),
                       decision=privacy.decide(0))
   demo.sessions.append("s", old, demo.sessions.get("s").generation)

@@ -124,8 +124,8 @@ def test_a_coarse_answer_leaks_nothing_finer_anywhere(predictor, runlocal_workdi
 
   # The demo, started with --coarse: every view of a library holding the photo.
   settings = app_lib.parse_args(["--workdir", str(runlocal_workdir), "--coarse"])
-  demo = app_lib.Demo(settings, predictor, searcher=None)
-  entry = demo.answer(NAME, PHOTO.read_bytes(), five_crop=False)
+  demo = app_lib.Demo(settings, predictor, searcher=None).library  # the Photos tab
+  entry = demo.answerer.answer(NAME, PHOTO.read_bytes(), five_crop=False)
   assert entry.prediction.coarse and entry.prediction.true_location is not None
   session = demo.sessions.append("k", entry, demo.sessions.get("k").generation, select=True)
   library, world, inspector, exports, status, answers = demo.views(session, move="all")

@@ -117,14 +117,14 @@ GEOESTIMATION_IM2GPS = (pathlib.Path(__file__).resolve().parents[1] / "fixtures"
 def test_opening_a_results_csv_clears_the_dropdown_of_sources(tmp_path):
   """After 'Open a results CSV' the dropdown must not go on naming the source shown before."""
   import gradio as gr  # pylint: disable=g-import-not-at-top
-  from demo import app  # pylint: disable=g-import-not-at-top  (sets Gradio's cache up)
-  demo = object.__new__(app.Demo)  # the Explore tab's handlers need no model
-  demo.data_dir = str(tmp_path)
+  from demo import explore_tab  # pylint: disable=g-import-not-at-top
   label = "eval/geo_testsets_im2gps.csv"
-  demo.explorable = {label: (str(GEOESTIMATION_IM2GPS),
-                             explore.PhotoFinder(str(tmp_path), trust_paths=True))}
+  demo = explore_tab.ExploreTab(  # the Explore tab's handlers: opening files needs no model
+      answerer=None, data_dir=str(tmp_path),
+      explorable={label: (str(GEOESTIMATION_IM2GPS),
+                          explore.PhotoFinder(str(tmp_path), trust_paths=True))})
   with gr.Blocks() as blocks:
-    app._explore_tab(demo)  # pylint: disable=protected-access
+    explore_tab.layout(demo)
   handlers = {fn.api_name: fn for fn in blocks.fns.values()}
   source = next(b for b in blocks.blocks.values() if b.elem_id == "explore-source")
   for api_name in ("explore", "explore_file"):
@@ -144,6 +144,6 @@ def test_opening_a_results_csv_clears_the_dropdown_of_sources(tmp_path):
           "<td>79.7%</td><td>212 km</td>") in opened[4]
   assert "2 lines of other_method.csv after its blank line 239 left out" in opened[7]
   # Choosing a source again puts the dropdown's usual hint back.
-  assert demo.open_results(label)[-1]["info"] == app.EXPLORE_SOURCE_INFO
+  assert demo.open_results(label)[-1]["info"] == explore_tab.SOURCE_INFO
   refused = demo.open_results_file([str(tmp_path / "gone.csv")])
   assert refused[0] is None and refused[-1]["value"] is None
