@@ -36,7 +36,7 @@ from PIL import Image
 
 from jaxgeo.geo import hierarchy as hierarchy_lib, partitions as partitions_lib
 from jaxgeo.models import geolocator
-from jaxgeo.predict import predictor as predictor_lib
+from jaxgeo.predict import assembler, predictor as predictor_lib, runner
 from photo_locations import photo_like_points
 from timing import median_seconds
 
@@ -67,10 +67,12 @@ def random_predictor(backbone: str, image_size: int, num_photos: int, tau_min: i
                                 num_landmarks=num_landmarks, rngs=nnx.Rngs(params=0))
   graphdef, params, rest = nnx.split(model, nnx.Param, ...)
   return predictor_lib.Predictor(
-      graphdef, params, rest, image_size=image_size, hierarchy=hierarchy,
-      tags=[f"tag{i}" for i in range(vocabulary_size)] if vocabulary_size else None,
-      landmark_ids=np.arange(num_landmarks) if num_landmarks else None,
-      batch_size=batch_size, devices=devices)
+      runner.ModelRunner(graphdef, params, rest, image_size=image_size, hierarchy=hierarchy,
+                         batch_size=batch_size, devices=devices),
+      assembler.AnswerAssembler(
+          hierarchy=hierarchy,
+          tags=[f"tag{i}" for i in range(vocabulary_size)] if vocabulary_size else None,
+          landmark_ids=np.arange(num_landmarks) if num_landmarks else None))
 
 
 def dataclass_replace_name(part, name):
@@ -86,7 +88,7 @@ def time_model_only(predictor: predictor_lib.Predictor, size: int, repeats: int)
   """Median seconds of the jitted forward on a prepared (size, H, W, 3) batch."""
   pixels = jax.device_put(np.zeros((size, predictor.image_size, predictor.image_size, 3),
                                    np.uint8), predictor.devices[0])
-  run = lambda: jax.block_until_ready(predictor._forward(  # pylint: disable=protected-access
+  run = lambda: jax.block_until_ready(predictor.runner.compiled_forward(
       predictor.params, predictor.rest, pixels, graphdef=predictor.graphdef,
       hierarchy=predictor.hierarchy, crops=1, top_k=predictor.top_k, num_tags=predictor.num_tags))
   return median_seconds(run, repeats)

@@ -119,7 +119,7 @@ class Prediction:
   within_km: dict[float, float] | None = None
   image_embedding: np.ndarray | None = dataclasses.field(default=None, repr=False)  # tag head
   # The most probable cells of the hierarchy, holding 99% of its probability (at most 256;
-  # predictor.HEAT_MASS and HEAT_CELLS), when asked for (`heat=True`, as the demo does); none in
+  # assembler.HEAT_MASS and HEAT_CELLS), when asked for (`heat=True`, as the demo does); none in
   # coarse mode. A picture of the answer's certainty, left out of to_dict (the CLI's GeoJSON).
   heat: list[HeatCell] | None = dataclasses.field(default=None, repr=False)
 

@@ -4,9 +4,9 @@ The inputs are listed once into a plan of shards (jaxgeo.predict.shards); each J
 every N-th shard, so the launch that trains on several hosts predicts on them too (SLURM, MPI,
 pods, `JAXGEO_COORDINATOR`; jaxgeo.run.distributed). Within a process, worker threads read,
 decode and crop the photos ahead of the batch that needs them, and each batch is split over the
-process's devices (`Predictor(devices=...)`). Finished shards are never done again: a stopped
-run, started again with the same command, does the rest and ends with the same files. When all
-shards are finished, process 0 merges them.
+process's devices (`Predictor.from_workdir(devices=...)`). Finished shards are never done again:
+a stopped run, started again with the same command, does the rest and ends with the same files.
+When all shards are finished, process 0 merges them.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from typing import Any
 
 from jaxgeo.evaluators import calibration
 from jaxgeo.predict.answers import Prediction
-from jaxgeo.predict.predictor import HIERARCHY
+from jaxgeo.predict.assembler import HIERARCHY
 
 
 def counted(n: int, singular: str, plural: str | None = None) -> str:

@@ -20,8 +20,8 @@ from jaxgeo.data import pipeline, transforms, vocab
 from jaxgeo.data.raw import images as images_lib
 from jaxgeo.geo import gazetteer, s2
 from jaxgeo.locsens import ranking, scorer as scorer_lib
-from jaxgeo.predict import answers, coarse, formats, landmark_index, model_card
-from jaxgeo.predict import predictor as predictor_lib
+from jaxgeo.predict import answers, assembler, coarse, formats, landmark_index, model_card
+from jaxgeo.predict import predictor as predictor_lib, runner as runner_lib
 from jaxgeo.predict.photos import load_photo
 from jaxgeo.toy_world import catalogue
 from tests.photo_files import heic_with_gps
@@ -155,8 +155,8 @@ def test_batches_of_any_size_give_the_same_answers_without_recompiling(predictor
     assert a.places[0].class_id == b.places[0].class_id
     assert a.places[0].probability == pytest.approx(b.places[0].probability, rel=1e-4)
   predictor.predict_batch(toy_photos[:3])  # a 3 pads to the 4 bucket: no new shape
-  assert predictor._forward._cache_size() <= len(
-      predictor_lib.bucket_sizes(predictor.batch_size)) + 2
+  assert predictor.runner.compiled_forward._cache_size() <= len(
+      runner_lib.bucket_sizes(predictor.batch_size)) + 2
 
 
 def test_place_names_of_the_toy_cities():
@@ -211,9 +211,9 @@ def test_five_crop_voting_averages_the_crops(predictor, toy_photos):
   image = load_photo(toy_photos[1]).image
   crops = transforms.eval_crops(image, predictor.image_size, five_crop=True)
   assert crops.shape == (5, predictor.image_size, predictor.image_size, 3)
-  single = predictor._forward(predictor.params, predictor.rest, crops, graphdef=predictor.graphdef,
-                              hierarchy=predictor.hierarchy, crops=1, top_k=5, num_tags=5,
-                              full=True)
+  single = predictor.runner.compiled_forward(
+      predictor.params, predictor.rest, crops, graphdef=predictor.graphdef,
+      hierarchy=predictor.hierarchy, crops=1, top_k=5, num_tags=5, full=True)
   voted = predictor.run_batch([image], five_crop=True, full=True)
   for part in predictor.hierarchy.partitions:
     key = f"geo/{part.name}/probs"
@@ -305,10 +305,11 @@ def test_landmark_index_finds_its_own_photos(predictor, runlocal_workdir, tmp_pa
 
 def test_a_run_without_partitions_or_vocabulary_answers_with_what_it_has(predictor, toy_photos):
   """A landmarks-only run (configs/gldv2_landmarks.py) has no places, granularities or tags."""
-  only = predictor_lib.Predictor(predictor.graphdef, predictor.params, predictor.rest,
-                             image_size=predictor.image_size, hierarchy=None,
-                             landmark_ids=predictor.landmark_ids,
-                             landmark_names=predictor.landmark_names, batch_size=4)
+  only = predictor_lib.Predictor(
+      runner_lib.ModelRunner(predictor.graphdef, predictor.params, predictor.rest,
+                             image_size=predictor.image_size, hierarchy=None, batch_size=4),
+      assembler.AnswerAssembler(landmark_ids=predictor.landmark_ids,
+                                landmark_names=predictor.landmark_names))
   p = only.predict(toy_photos[0])
   assert p.places == [] and p.granularities == [] and p.top is None
   assert p.tags == [] and p.tag_source == "none"
@@ -316,6 +317,16 @@ def test_a_run_without_partitions_or_vocabulary_answers_with_what_it_has(predict
   row = dict(zip(formats.csv_header(()), formats.csv_row(p, ())))
   assert row["latitude"] == row["place"] == "" and "prob_hierarchy" not in row
   assert formats.geojson_feature(p)["geometry"] is None  # RFC 7946 allows a null geometry
+
+
+def test_the_runner_and_the_assembler_must_agree(predictor):
+  """The assembler reads the runner's arrays: another hierarchy or top-k is refused at once."""
+  with pytest.raises(ValueError, match="runner: 5, 5; assembler: 3, 5"):
+    predictor_lib.Predictor(predictor.runner, assembler.AnswerAssembler(
+        hierarchy=predictor.hierarchy, top_k=3, num_tags=5))
+  with pytest.raises(ValueError, match="same hierarchy"):
+    predictor_lib.Predictor(predictor.runner, assembler.AnswerAssembler(top_k=5, num_tags=5))
+  assert predictor.assembler.top_k == predictor.runner.top_k == predictor.top_k == 5
 
 
 def test_tags_at_without_locsens_keeps_the_tag_head_ranking(predictor, toy_photos):
@@ -494,14 +505,14 @@ def test_heat_map_cells_are_the_hierarchys_best_down_to_99_percent(predictor, to
   assert predictor.predict(toy_photos[1]).heat is None  # asked for only (the demo does)
   heat = predictor.predict(toy_photos[1], heat=True).heat
   order = np.argsort(-probs, kind="stable")
-  kept = min(predictor_lib.HEAT_CELLS,
-             int(np.searchsorted(np.cumsum(probs[order]), predictor_lib.HEAT_MASS)) + 1)
+  kept = min(assembler.HEAT_CELLS,
+             int(np.searchsorted(np.cumsum(probs[order]), assembler.HEAT_MASS)) + 1)
   assert len(heat) == kept
   np.testing.assert_allclose([c.probability for c in heat], probs[order[:kept]], atol=1e-6)
   # The cells are the finest partition's, by S2 token.
   tokens = s2.cell_ids_to_tokens(finest.cell_ids[order[:kept]])
   assert [c.cell for c in heat] == tokens
   total = sum(c.probability for c in heat)
-  assert total >= predictor_lib.HEAT_MASS - 1e-6 or len(heat) == predictor_lib.HEAT_CELLS
-  assert total - heat[-1].probability < predictor_lib.HEAT_MASS  # no cell more than needed
+  assert total >= assembler.HEAT_MASS - 1e-6 or len(heat) == assembler.HEAT_CELLS
+  assert total - heat[-1].probability < assembler.HEAT_MASS  # no cell more than needed
   assert predictor.predict(toy_photos[1], coarse=True, heat=True).heat is None
