@@ -16,6 +16,21 @@ def median_seconds(fn, repeats: int, warmup: int = 1) -> float:
   return statistics.median(times)
 
 
+def interleaved_median_seconds(fns: dict, repeats: int, warmup: int = 1) -> dict:
+  """Median seconds of each of `fns` (name -> call that blocks until ready), timed in rounds of
+  one call each, so that a change in the machine's load weighs on every one alike."""
+  for fn in fns.values():
+    for _ in range(warmup):
+      fn()
+  times = {name: [] for name in fns}
+  for _ in range(repeats):
+    for name, fn in fns.items():
+      start = time.perf_counter()
+      fn()
+      times[name].append(time.perf_counter() - start)
+  return {name: statistics.median(t) for name, t in times.items()}
+
+
 def cpu_description() -> str:
   """The CPU's model name and its vector extensions: XLA:CPU compiles (and numbers differ) for
   each, so every benchmark figure says which CPU it came from."""

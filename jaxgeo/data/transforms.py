@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image
 
 from jaxgeo.data.vocab import TagVocabulary
+from jaxgeo.geo import s2
 from jaxgeo.geo.partitions import Partition
 
 # Eval resizes the shorter side to size / 0.875 and takes the centre (the usual 224 of 256).
@@ -137,9 +138,11 @@ class GeoLabels(grain.transforms.Map):
     if self.keep_user:
       out["user"] = element.get("user", b"")
     located = bool(np.isfinite(lat[0]) and np.isfinite(lon[0]))
+    # The S2 leaf cell once, looked up in each partition (the input pipeline's costliest step).
+    leaf = s2.latlng_to_cell_ids(lat, lon) if located and self.partitions else None
     for partition in self.partitions:
       out[f"label_{partition.name}"] = np.int32(
-          partition.classify(lat, lon)[0] if located else -1)
+          partition.classify_cells(leaf)[0] if located else -1)
     if self.vocabulary is not None:
       out["tag_ids"] = self.vocabulary.encode(element.get("tags", ()), self.max_tags)
     out["landmark"] = np.int32(element.get("landmark_id", -1))

@@ -148,9 +148,10 @@ def load_gallery(path: workdir_lib.PathLike, hierarchy: hierarchy_lib.Hierarchy 
   index = knn.ExactIndex(embeddings, mesh=jax.make_mesh((len(devices),), (knn.AXIS,),
                                                         devices=list(devices)),
                          dtype=DTYPES[dtype], chunk=chunk)
-  logging.info("Gallery %s:%s (step %d): %d photos, %d-d %s, on %d device(s).",
+  logging.info("Gallery %s:%s (step %d): %d photos, %d-d %s, on %d device(s), searched by %s.",
                manifest["dataset"], manifest["split"], manifest["stage1_step"], len(record),
-               index.dim, dtype, len(devices))
+               index.dim, dtype, len(devices),
+               "FAISS IndexFlatIP" if index.backend == "faiss" else "XLA")
   calibration = path / near_copies.FILE
   return Gallery(index, latitude, longitude, photos.photo_id[record], photos.user[record],
                  record, cell, f"{manifest['dataset']}:{manifest['split']}",

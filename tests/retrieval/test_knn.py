@@ -31,8 +31,8 @@ def test_the_nearest_rows_by_cosine_on_one_and_eight_devices(data):
   expected_scores = _unit(queries) @ _unit(gallery).T
   expected = np.argsort(-expected_scores, axis=1, kind="stable")[:, :5]
   before = gallery.copy()
-  one = knn.ExactIndex(gallery, mesh=_one_device(), chunk=64)
-  eight = knn.ExactIndex(gallery, chunk=64)
+  one = knn.ExactIndex(gallery, mesh=_one_device(), chunk=64, backend="xla")
+  eight = knn.ExactIndex(gallery, chunk=64, backend="xla")
   np.testing.assert_array_equal(gallery, before)  # normalised copies, never in place
   for index in (one, eight):
     scores, ids = index.search(queries, k=5, batch_size=16)  # batches with a short last one
@@ -49,8 +49,8 @@ def test_ties_go_to_the_smaller_row_whatever_the_sharding():
   gallery = rng.normal(size=(1000, 8)).astype(np.float32)
   gallery[[500, 900]] = gallery[3]
   query = gallery[3:4] * 2.0  # the length does not matter to cosine
-  for index in (knn.ExactIndex(gallery, mesh=_one_device(), chunk=128),
-                knn.ExactIndex(gallery, chunk=32)):
+  for index in (knn.ExactIndex(gallery, mesh=_one_device(), chunk=128, backend="xla"),
+                knn.ExactIndex(gallery, chunk=32, backend="xla")):
     scores, ids = index.search(query, k=3)
     assert ids[0].tolist() == [3, 500, 900]
     np.testing.assert_allclose(scores[0], [1.0, 1.0, 1.0], atol=1e-6)
@@ -58,15 +58,20 @@ def test_ties_go_to_the_smaller_row_whatever_the_sharding():
 
 def test_a_small_gallery_and_bfloat16_storage(data):
   gallery, queries = data
-  small = knn.ExactIndex(gallery[:3], chunk=64)
+  small = knn.ExactIndex(gallery[:3], chunk=64, backend="xla")
   _, ids = small.search(queries[:2], k=10)  # k larger than the gallery: all of it
   assert ids.shape == (2, 3) and sorted(ids[0].tolist()) == [0, 1, 2]
   bf16 = knn.ExactIndex(gallery, dtype=jnp.bfloat16, chunk=64)
   assert bf16.gallery.dtype == jnp.bfloat16
-  exact = knn.ExactIndex(gallery, chunk=64).search(queries, k=10)[1]
+  exact = knn.ExactIndex(gallery, chunk=64, backend="xla").search(queries, k=10)[1]
   found = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(bf16.search(queries, k=10)[1],
                                                              exact)])
   assert found > 0.9  # bf16 reorders near ties only
+
+
+def test_an_unknown_backend_is_refused_by_name(data):
+  with pytest.raises(ValueError, match="choose one of auto, xla, faiss"):
+    knn.ExactIndex(data[0], backend="scann")
 
 
 def test_a_bfloat16_gallery_is_never_copied_whole_in_float32():
