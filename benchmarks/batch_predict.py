@@ -36,6 +36,7 @@ import portpicker
 from jaxgeo.predict import collection, formats
 from jaxgeo.predict.predictor import Predictor
 from predict_latency import make_photos
+from timing import cpu_description
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 PEAK = "PEAK_RSS_KB"
@@ -156,6 +157,7 @@ def main() -> None:
   parser.add_argument("--processes_inputs", type=int, default=4000)
   parser.add_argument("--parts", default="1,2,3", help="Which measures to run.")
   args = parser.parse_args()
+  print(cpu_description(), flush=True)
   parts = set(args.parts.split(","))
   width, height = (int(x) for x in args.photo_size.split("x"))
   small = sorted(str(p) for p in pathlib.Path(args.workdir, "toy_world").glob("*/images/*.jpg"))

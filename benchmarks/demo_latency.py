@@ -33,6 +33,7 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.timing import median_seconds  # pylint: disable=wrong-import-position
 from tests.demo.demo_server import running_app  # pylint: disable=wrong-import-position
+from timing import cpu_description
 
 TIMEOUT_MS = 600_000
 
@@ -56,6 +57,7 @@ def main() -> None:
   parser.add_argument("--photos", type=int, default=200)
   parser.add_argument("--single", type=int, default=5)
   args = parser.parse_args()
+  print(cpu_description(), flush=True)
   from playwright.sync_api import sync_playwright  # pylint: disable=g-import-not-at-top
 
   from jaxgeo.predict.predictor import Predictor  # pylint: disable=g-import-not-at-top

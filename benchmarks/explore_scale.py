@@ -32,6 +32,7 @@ sys.path.insert(0, str(REPO))
 from benchmarks.photo_locations import photo_like_points  # pylint: disable=wrong-import-position
 from demo import explore, results as results_lib  # pylint: disable=wrong-import-position
 from tests.demo.demo_server import running_app  # pylint: disable=wrong-import-position
+from timing import cpu_description
 
 TIMEOUT_MS = 600_000
 MAP = "#explore-map .jg-map"
@@ -109,6 +110,7 @@ def main() -> None:
   parser.add_argument("--workdir", required=True, help="a trained run, e.g. runs/quickstart")
   parser.add_argument("--sizes", default="4536,100000")
   args = parser.parse_args()
+  print(cpu_description(), flush=True)
   from playwright.sync_api import sync_playwright  # pylint: disable=g-import-not-at-top
 
   sizes = [int(s) for s in args.sizes.split(",")]

@@ -39,7 +39,7 @@ from jaxgeo.models import geolocator
 from jaxgeo.predict import collection
 from jaxgeo.run import config_base, optim
 from predict_latency import make_photos, random_predictor
-from timing import median_seconds
+from timing import cpu_description, median_seconds
 
 MP16_CELLS = {"cells_50_5000": 3298, "cells_50_2000": 7202, "cells_50_1000": 12893}
 ANCHORS = {"resnet50": "MLPerf ResNet-50: ~7,950 img/s per H200",
@@ -160,6 +160,7 @@ def main() -> int:
                       help="Train batch sizes to try, largest first.")
   parser.add_argument("--repeats", type=int, default=10)
   args = parser.parse_args()
+  print(cpu_description(), flush=True)
   start = time.perf_counter()
   device = jax.devices()[0]
   if args.smoke:

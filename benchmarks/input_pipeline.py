@@ -26,6 +26,7 @@ from jaxgeo.geo import partitions as partitions_lib
 from jaxgeo.toy_world import generator
 from jaxgeo.toy_world.config import ToyWorldConfig
 from tfds_builders.yfcc100m_geo import yfcc100m_geo_dataset_builder as yfcc_builder
+from timing import cpu_description
 
 _NUM_PHOTOS = flags.DEFINE_integer("num_photos", 2000, "Photos in the generated data set.")
 _WORKERS = flags.DEFINE_list("workers", ["2"], "grain worker counts to time besides 0.")
@@ -77,6 +78,7 @@ def time_pipeline(source, parts, vocabulary, workers: int, seconds: float) -> fl
 
 def main(argv):
   del argv
+  print(cpu_description(), flush=True)
   with tempfile.TemporaryDirectory() as tmp:
     name, data_dir = build_data(_DATA_DIR.value or tmp)
     source = pipeline.open_split(name, "train", data_dir)

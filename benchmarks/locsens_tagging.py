@@ -45,6 +45,7 @@ from flax import nnx  # noqa: E402
 from benchmarks.photo_locations import photo_like_points  # noqa: E402
 from jaxgeo.data import vocab as vocab_lib  # noqa: E402
 from jaxgeo.locsens import ranking, scorer as scorer_lib  # noqa: E402
+from timing import cpu_description  # noqa: E402  (benchmarks/ is the script's folder)
 
 
 def _time_once(fn) -> float:
@@ -103,6 +104,7 @@ def main() -> None:
   parser.add_argument("--workdir", default="", help="a run with a trained locsens/ to check "
                       "two-stage agreement on")
   args = parser.parse_args()
+  print(cpu_description(), flush=True)
   rng = np.random.default_rng(0)
   e = 300
   model = scorer_lib.LocSens(e, 300, scorer_lib.PAPER_HIDDEN_SIZES, 32,

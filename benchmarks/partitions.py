@@ -15,6 +15,7 @@ import s2sphere
 
 from jaxgeo.geo import partitions as partitions_lib
 from photo_locations import photo_like_points
+from timing import cpu_description
 
 
 def main() -> None:
@@ -22,6 +23,7 @@ def main() -> None:
   parser.add_argument("--num-photos", type=int, default=4_723_695)
   parser.add_argument("--reference-sample", type=int, default=50_000)
   args = parser.parse_args()
+  print(cpu_description(), flush=True)
 
   # 5% scattered widely, as in the partitions target's 4.7M-photo set-up.
   lat, lon = photo_like_points(args.num_photos, uniform_share=0.05)

@@ -38,7 +38,7 @@ from jaxgeo.geo import hierarchy as hierarchy_lib, partitions as partitions_lib
 from jaxgeo.models import geolocator
 from jaxgeo.predict import assembler, predictor as predictor_lib, runner
 from photo_locations import photo_like_points
-from timing import median_seconds
+from timing import cpu_description, median_seconds
 
 
 def make_photos(n: int, width: int, height: int, seed: int = 0) -> list[bytes]:
@@ -140,6 +140,7 @@ def main() -> None:
   parser.add_argument("--rounds", type=int, default=6, help="Rounds (one batch each) timed.")
   parser.add_argument("--photo_size", default="1024x768")
   args = parser.parse_args()
+  print(cpu_description(), flush=True)
   width, height = (int(x) for x in args.photo_size.split("x"))
   photos = make_photos(8, width, height)
   print(f"{jax.device_count()} device(s) {jax.devices()[0].platform}, {os.cpu_count()} CPU "

@@ -26,6 +26,7 @@ import s2sphere  # noqa: E402
 
 from jaxgeo.geo import s2  # noqa: E402
 from photo_locations import photo_like_points  # noqa: E402
+from timing import cpu_description  # noqa: E402  (benchmarks/ is the script's folder)
 
 
 def main() -> None:
@@ -35,6 +36,7 @@ def main() -> None:
   parser.add_argument("--level", type=int, default=s2.MAX_LEVEL)
   parser.add_argument("--repeats", type=int, default=5)
   args = parser.parse_args()
+  print(cpu_description(), flush=True)
 
   cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
   where = f"one core (CPU {cores[0]} of {os.cpu_count()})" if cores == [0] else "unpinned"

@@ -188,7 +188,7 @@ from flax import nnx  # noqa: E402
 from jaxgeo import train  # noqa: E402
 from jaxgeo.models import convolution, geolocator  # noqa: E402
 from jaxgeo.run import config_base, optim  # noqa: E402
-from timing import median_seconds  # noqa: E402
+from timing import cpu_description, median_seconds  # noqa: E402
 
 PARTITIONS = {"cells_50_5000": 3298, "cells_50_2000": 7202, "cells_50_1000": 12893}
 VOCABULARY_SIZE = 10_000
@@ -358,6 +358,7 @@ def run_torch_child() -> dict:
 
 
 def main():
+  print(cpu_description(), flush=True)
   import torch
   if ARGS.threads:
     torch.set_num_threads(ARGS.threads)
