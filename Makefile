@@ -43,7 +43,7 @@ system-tools:
 
 ## Runs the whole test suite with every extra installed (as CI does).
 test: $(VENV)/.all-stamp system-tools
-	$(PY) -m pytest -n 2 --dist loadfile --durations=15 tests tfds_builders
+	$(PY) -m pytest -n 2 --dist loadfile --no-loadscope-reorder --durations=15 tests tfds_builders
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

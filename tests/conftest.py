@@ -25,11 +25,27 @@ REPO = pathlib.Path(__file__).resolve().parent.parent
 
 
 def pytest_collection_modifyitems(items) -> None:
-  """Every test on the shared training run, or marked `trains`, is `slow`."""
+  """Every test on the shared training run, or marked `trains`, is `slow`.
+
+  The files that train run first, those that need no shared run before those that do: `make
+  test` hands each of its 2 workers whole files in this order, so one starts the longest
+  self-contained file (tests/run/test_distributed.py) while the other makes the shared run, and
+  no worker waits idle for it or ends long after the other.
+  """
+  trains, shared = set(), set()
   for item in items:
-    if "runlocal_workdir" in getattr(item, "fixturenames", ()) or item.get_closest_marker(
-        "trains"):
+    uses_shared_run = "runlocal_workdir" in getattr(item, "fixturenames", ())
+    if uses_shared_run or item.get_closest_marker("trains"):
       item.add_marker(pytest.mark.slow)
+    if item.get_closest_marker("trains"):
+      trains.add(item.path)
+    if uses_shared_run:
+      shared.add(item.path)
+
+  def rank(item) -> int:
+    return 0 if item.path in trains - shared else 1 if item.path in trains else 2
+
+  items.sort(key=rank)  # stable: each file's tests keep their order
 
 
 @pytest.fixture(scope="session")

@@ -27,9 +27,20 @@ def _built(workdir, name):
   return pipeline.dataset_dir(name, str(workdir / "tfds"))
 
 
-def _run_main(*args, cwd=REPO):
-  return subprocess.run([sys.executable, "-m", "jaxgeo.main", *args], cwd=cwd,
+def _run_main(*args, cwd=REPO, devices=8):
+  """The main job in a subprocess. The shared run and the resumed one (compared with it) use the
+  suite's 8 CPU devices; the runs that test a config or a stage take one, where XLA's programs
+  compile and run fastest on these 2 cores: sharding is tested by the shared run,
+  tests/run/test_distributed.py and the sharded-step tests."""
+  env = dict(os.environ)
+  env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+  return subprocess.run([sys.executable, "-m", "jaxgeo.main", *args], cwd=cwd, env=env,
                         capture_output=True, text=True, timeout=600)
+
+
+# Stages a test does not look at, left out to save its time (each has tests of its own).
+NO_LOCSENS = "--config.locsens.enabled=False"
+NO_GALLERY = "--config.retrieval.gallery="
 
 
 def test_runlocal_builds_data_trains_and_evaluates(runlocal_workdir):
@@ -140,7 +151,7 @@ def test_override_changes_partitions(runlocal_workdir, tmp_path):
   result = _run_main("--config", "configs/quickstart.py:runlocal", "--workdir", str(tmp_path),
                      f"--config.toy_world.dir={workdir / 'toy_world'}",
                      f"--config.data.dir={workdir / 'tfds'}",
-                     "--config.partitions.tau_min=12")
+                     "--config.partitions.tau_min=12", NO_LOCSENS, NO_GALLERY, devices=1)
   assert result.returncode == 0, result.stderr[-3000:]
   assert "Toy world: reusing" in result.stderr
   assert sorted(f for f in os.listdir(tmp_path / "partitions") if f.endswith(".csv")) == [
@@ -181,7 +192,8 @@ def test_kill_and_resume_equals_an_uninterrupted_run(runlocal_workdir, tmp_path)
   workdir = runlocal_workdir
   args = [sys.executable, "-m", "jaxgeo.main", "--config", "configs/quickstart.py:runlocal",
           "--workdir", str(tmp_path), f"--config.toy_world.dir={workdir / 'toy_world'}",
-          f"--config.data.dir={workdir / 'tfds'}", "--config.checkpoint_every_steps=10"]
+          f"--config.data.dir={workdir / 'tfds'}", "--config.checkpoint_every_steps=10",
+          NO_LOCSENS]  # stage 2 writes nothing into results.json
   process = subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
   try:
@@ -214,7 +226,7 @@ def test_gldv2_landmarks_config_trains_and_reports_gap(runlocal_workdir, tmp_pat
   workdir = runlocal_workdir
   result = _run_main("--config", "configs/gldv2_landmarks.py:runlocal", "--workdir", str(tmp_path),
                      f"--config.toy_world.dir={workdir / 'toy_world'}",
-                     f"--config.data.dir={workdir / 'tfds'}")
+                     f"--config.data.dir={workdir / 'tfds'}", devices=1)
   assert result.returncode == 0, result.stderr[-3000:]
   results = json.loads((tmp_path / "results.json").read_text())
   test = results["gldv2/test"]["landmark"]
@@ -232,7 +244,7 @@ def test_non_finite_loss_stops_the_run_naming_the_step(runlocal_workdir, tmp_pat
   result = _run_main("--config", "configs/quickstart.py:runlocal", "--workdir", str(tmp_path),
                      f"--config.toy_world.dir={workdir / 'toy_world'}",
                      f"--config.data.dir={workdir / 'tfds'}",
-                     "--config.optim.learning_rate=1e30")
+                     "--config.optim.learning_rate=1e30", devices=1)
   assert result.returncode != 0
   assert re.search(r"Non-finite loss \S+ at step \d+", result.stderr)
 
@@ -266,7 +278,7 @@ def test_a_tiny_vit_trains_and_predicts_end_to_end(runlocal_workdir, tmp_path):
   workdir = runlocal_workdir
   result = _run_main("--config", "configs/toy_vit.py:runlocal", "--workdir", str(tmp_path),
                      f"--config.toy_world.dir={workdir / 'toy_world'}",
-                     f"--config.data.dir={workdir / 'tfds'}")
+                     f"--config.data.dir={workdir / 'tfds'}", devices=1)
   assert result.returncode == 0, result.stderr[-3000:]
   assert re.search(r"Model vit_tiny: 0\.\d+M parameters", result.stderr)
   summary = json.loads((tmp_path / "summary.json").read_text())
@@ -295,8 +307,8 @@ def test_heads_train_on_a_frozen_backbone(runlocal_workdir, tmp_path):
   workdir = runlocal_workdir
   args = ("--config", "configs/toy_vit.py:runlocal,frozen", "--workdir", str(tmp_path),
           f"--config.toy_world.dir={workdir / 'toy_world'}",
-          f"--config.data.dir={workdir / 'tfds'}")
-  result = _run_main(*args)
+          f"--config.data.dir={workdir / 'tfds'}", NO_LOCSENS, NO_GALLERY)
+  result = _run_main(*args, devices=1)
   assert result.returncode == 0, result.stderr[-3000:]
   manifest = json.loads((tmp_path / "embeddings" / "yfcc100m_geo_yfcc100m_train" /
                          "manifest.json").read_text())
@@ -323,6 +335,6 @@ def test_heads_train_on_a_frozen_backbone(runlocal_workdir, tmp_path):
                                   err_msg=str(path))
   assert not np.array_equal(initial["params"]["geo"]["head_cells_5_30"]["kernel"].get_value(),
                             final["geo"]["head_cells_5_30"]["kernel"].get_value())
-  rerun = _run_main(*args)
+  rerun = _run_main(*args, devices=1)
   assert rerun.returncode == 0, rerun.stderr[-3000:]
   assert "reused" in rerun.stderr or "Resumed from step 30" in rerun.stderr
