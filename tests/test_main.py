@@ -135,7 +135,8 @@ def test_rerun_reuses_finished_stages(runlocal_workdir, tmp_path):
   workdir = tmp_path / "run"
   shutil.copytree(runlocal_workdir, workdir, symlinks=True)  # the shared run stays as it is
   before = os.path.getmtime(workdir / "toy_world" / "manifest.json")
-  result = _run_main("--config", "configs/quickstart.py:runlocal", "--workdir", str(workdir))
+  result = _run_main("--config", "configs/quickstart.py:runlocal", "--workdir", str(workdir),
+                     NO_LOCSENS)  # stage 2's own rerun: tests/locsens/test_stage2.py
   assert result.returncode == 0, result.stderr[-3000:]
   assert "Toy world: reusing" in result.stderr
   assert "Partitions: reusing" in result.stderr
