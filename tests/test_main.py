@@ -41,6 +41,7 @@ def _run_main(*args, cwd=REPO, devices=8):
 # Stages a test does not look at, left out to save its time (each has tests of its own).
 NO_LOCSENS = "--config.locsens.enabled=False"
 NO_GALLERY = "--config.retrieval.gallery="
+NO_MIDWAY_EVAL = "--config.eval_every_steps=0"  # the final evaluation stays
 
 
 def test_runlocal_builds_data_trains_and_evaluates(runlocal_workdir):
@@ -152,7 +153,8 @@ def test_override_changes_partitions(runlocal_workdir, tmp_path):
   result = _run_main("--config", "configs/quickstart.py:runlocal", "--workdir", str(tmp_path),
                      f"--config.toy_world.dir={workdir / 'toy_world'}",
                      f"--config.data.dir={workdir / 'tfds'}",
-                     "--config.partitions.tau_min=12", NO_LOCSENS, NO_GALLERY, devices=1)
+                     "--config.partitions.tau_min=12", "--config.train_steps=1", NO_LOCSENS,
+                     NO_GALLERY, NO_MIDWAY_EVAL, devices=1)
   assert result.returncode == 0, result.stderr[-3000:]
   assert "Toy world: reusing" in result.stderr
   assert sorted(f for f in os.listdir(tmp_path / "partitions") if f.endswith(".csv")) == [
@@ -227,7 +229,7 @@ def test_gldv2_landmarks_config_trains_and_reports_gap(runlocal_workdir, tmp_pat
   workdir = runlocal_workdir
   result = _run_main("--config", "configs/gldv2_landmarks.py:runlocal", "--workdir", str(tmp_path),
                      f"--config.toy_world.dir={workdir / 'toy_world'}",
-                     f"--config.data.dir={workdir / 'tfds'}", devices=1)
+                     f"--config.data.dir={workdir / 'tfds'}", NO_MIDWAY_EVAL, devices=1)
   assert result.returncode == 0, result.stderr[-3000:]
   results = json.loads((tmp_path / "results.json").read_text())
   test = results["gldv2/test"]["landmark"]
@@ -279,7 +281,7 @@ def test_a_tiny_vit_trains_and_predicts_end_to_end(runlocal_workdir, tmp_path):
   workdir = runlocal_workdir
   result = _run_main("--config", "configs/toy_vit.py:runlocal", "--workdir", str(tmp_path),
                      f"--config.toy_world.dir={workdir / 'toy_world'}",
-                     f"--config.data.dir={workdir / 'tfds'}", devices=1)
+                     f"--config.data.dir={workdir / 'tfds'}", NO_MIDWAY_EVAL, devices=1)
   assert result.returncode == 0, result.stderr[-3000:]
   assert re.search(r"Model vit_tiny: 0\.\d+M parameters", result.stderr)
   summary = json.loads((tmp_path / "summary.json").read_text())
@@ -308,7 +310,7 @@ def test_heads_train_on_a_frozen_backbone(runlocal_workdir, tmp_path):
   workdir = runlocal_workdir
   args = ("--config", "configs/toy_vit.py:runlocal,frozen", "--workdir", str(tmp_path),
           f"--config.toy_world.dir={workdir / 'toy_world'}",
-          f"--config.data.dir={workdir / 'tfds'}", NO_LOCSENS, NO_GALLERY)
+          f"--config.data.dir={workdir / 'tfds'}", NO_LOCSENS, NO_GALLERY, NO_MIDWAY_EVAL)
   result = _run_main(*args, devices=1)
   assert result.returncode == 0, result.stderr[-3000:]
   manifest = json.loads((tmp_path / "embeddings" / "yfcc100m_geo_yfcc100m_train" /
