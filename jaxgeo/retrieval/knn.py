@@ -115,14 +115,19 @@ class ExactIndex:
   def _backend(self, backend: str, dtype) -> str:
     if backend not in BACKENDS:
       raise ValueError(f"ExactIndex backend {backend!r}: choose one of {', '.join(BACKENDS)}.")
-    servable = (np.dtype(dtype) == np.float32
-                and all(d.platform == "cpu" and d.process_index == jax.process_index()
-                        for d in self.mesh.devices.flat))
-    if backend == "faiss" and not (servable and faiss_flat.available()):
-      raise ValueError("ExactIndex backend 'faiss' needs faiss-cpu installed (pip install "
-                       "'jaxgeo[retrieval]'), a float32 gallery and this process's CPU devices.")
+    # What keeps FAISS from serving this index, if anything.
+    missing = [why for why, ok in (
+        ("faiss-cpu installed (pip install 'jaxgeo[retrieval]')", faiss_flat.available()),
+        (f"a float32 gallery (this one is {np.dtype(dtype).name})",
+         np.dtype(dtype) == np.float32),
+        ("this process's CPU devices", all(
+            d.platform == "cpu" and d.process_index == jax.process_index()
+            for d in self.mesh.devices.flat))) if not ok]
+    if backend == "faiss" and missing:
+      raise ValueError(f"ExactIndex backend 'faiss' needs {' and '.join(missing)}; or use "
+                       "backend='xla'.")
     if backend == "auto":
-      return "faiss" if servable and faiss_flat.available() else "xla"
+      return "xla" if missing else "faiss"
     return backend
 
   def _device_rows(self, embeddings, device: jax.Device, start: int, rows: int,
